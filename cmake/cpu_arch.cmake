@@ -1,0 +1,18 @@
+# Picks CLAFUSION_ARCH_FLAGS. The addon is compiled on the machine that installs it, so "auto" targets
+# x86-64-v3 (AVX2 + FMA) when this CPU has both, and the compiler's baseline otherwise.
+set(CLAFUSION_ARCH_FLAGS "")
+if(CLAFUSION_ARCH STREQUAL "native")
+  set(CLAFUSION_ARCH_FLAGS -march=native)
+elseif(CLAFUSION_ARCH STREQUAL "auto" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  if(EXISTS /proc/cpuinfo)
+    file(READ /proc/cpuinfo _cpuinfo)
+    if(_cpuinfo MATCHES " avx2" AND _cpuinfo MATCHES " fma")
+      include(CheckCXXCompilerFlag)
+      check_cxx_compiler_flag(-march=x86-64-v3 CLAFUSION_HAS_V3)
+      if(CLAFUSION_HAS_V3)
+        set(CLAFUSION_ARCH_FLAGS -march=x86-64-v3)
+      endif()
+    endif()
+  endif()
+endif()
+message(STATUS "clafusion: CPU flags '${CLAFUSION_ARCH_FLAGS}'")

@@ -1,0 +1,79 @@
+/**
+ * Loads the native addon once and types its surface. Like node-llama-cpp, the CUDA build is chosen at run time
+ * only when it loads and sees a device; otherwise the CPU build is used. A missing or broken addon gives one
+ * error (code E_NATIVE) that lists where it looked and what to run.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClafusionError } from './errors.js';
+
+export interface BuildInfo {
+  backend: 'cpu' | 'cuda';
+  openmp: number;
+  maxThreads: number;
+  cudaDevices: number;
+}
+
+/** The raw addon. Arguments are validated by lib/solvers before they get here. */
+export interface NativeAddon {
+  buildInfo(): BuildInfo;
+  claAlignSync(cost: Float64Array, m: number, n: number, s: number, f: number): { mapping: Int32Array; totalCost: number };
+  [name: string]: unknown;
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const requireAddon = createRequire(import.meta.url);
+
+/** Where the builds land: CUDA (cmake-js), CPU (cmake-js), CPU (node-gyp fallback). */
+function candidatePaths(): { path: string; cuda: boolean }[] {
+  const forced = process.env.CLAFUSION_ADDON;
+  if (forced) return [{ path: forced, cuda: false }];
+  const candidates = [
+    { path: join(packageRoot, 'build-cmake', 'Release', 'clafusion.node'), cuda: false },
+    { path: join(packageRoot, 'build', 'Release', 'clafusion.node'), cuda: false },
+  ];
+  if (process.env.CLAFUSION_DEVICE !== 'cpu') {
+    candidates.unshift({ path: join(packageRoot, 'build-cuda', 'Release', 'clafusion_cuda.node'), cuda: true });
+  }
+  return candidates;
+}
+
+function loadFirstWorking(): NativeAddon {
+  const failures: string[] = [];
+  for (const { path, cuda } of candidatePaths()) {
+    if (!existsSync(path)) {
+      failures.push(`${path}: not built`);
+      continue;
+    }
+    try {
+      const addon = requireAddon(path) as NativeAddon;
+      if (cuda && addon.buildInfo().cudaDevices === 0) {
+        failures.push(`${path}: loaded, but no CUDA device is visible`);
+        continue;
+      }
+      return addon;
+    } catch (err) {
+      failures.push(`${path}: ${(err as Error).message}`);
+    }
+  }
+  throw new ClafusionError('E_NATIVE',
+    'the clafusion native addon could not be loaded. Run `npm run build:native` in the package folder ' +
+    '(it needs a C++17 compiler with OpenMP and CMake, or `npm run build:gyp` without CMake). Tried:\n  ' +
+    failures.join('\n  '));
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, loaded on first use. */
+export function native(): NativeAddon {
+  cached ??= loadFirstWorking();
+  return cached;
+}
+
+/** Default thread count for native kernels: every core Node reports. */
+export function defaultThreads(): number {
+  return availableParallelism();
+}

@@ -1,0 +1,50 @@
+/**
+ * Argument checks shared by every solver wrapper. They run in TypeScript before any native call, so a bad input
+ * becomes an `E_ARG` error that says what was wrong instead of reaching C++.
+ */
+import { ClafusionError } from '../errors.js';
+
+export type FloatArray = Float32Array | Float64Array;
+
+function fail(message: string): never {
+  throw new ClafusionError('E_ARG', message);
+}
+
+/** A positive integer dimension. */
+export function checkDim(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+/** A non-negative integer. */
+export function checkCount(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) fail(`${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
+}
+
+/** A Float32Array or Float64Array of exactly `length` finite values. */
+export function checkFinite(values: unknown, length: number, name: string): FloatArray {
+  if (!(values instanceof Float64Array || values instanceof Float32Array)) fail(`${name} must be a Float64Array or Float32Array`);
+  if (values.length !== length) fail(`${name} must have ${length} elements, got ${values.length}`);
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) fail(`${name}[${i}] is ${values[i]}; every value must be finite`);
+  }
+  return values;
+}
+
+/** A finite, strictly positive number. */
+export function checkPositive(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(`${name} must be a finite number > 0, got ${String(value)}`);
+  return value;
+}
+
+/** A thread count: a positive integer, or undefined for the default. */
+export function checkThreads(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  return checkDim(value, 'threads');
+}
+
+/** Float64 view of `values` (copied only when it is Float32). */
+export function asFloat64(values: FloatArray): Float64Array {
+  return values instanceof Float64Array ? values : Float64Array.from(values);
+}

@@ -1,0 +1,55 @@
+// The one pattern every binding uses: validate shapes, pin the JS inputs, run the core function either now
+// (the `...Sync` twin) or on the libuv pool (a Promise), and turn any clf::Error into a JS Error with `.code`.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace clf::addon {
+
+/** A JS Error with a stable `.code` property (E_ARG, E_SOLVER, E_NATIVE, ...). */
+Napi::Error codedError(Napi::Env env, const std::string& code, const std::string& message);
+
+/** Keeps JS values (input typed arrays, preallocated outputs) alive until async work finishes. */
+class Pins {
+ public:
+  void add(const Napi::Value& value) { refs_.push_back(std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value))); }
+
+ private:
+  std::vector<std::shared_ptr<Napi::Reference<Napi::Value>>> refs_;
+};
+
+/** A typed array's memory, read in place (no copy). */
+template <typename T>
+struct Span {
+  T* data = nullptr;
+  size_t length = 0;
+};
+
+/** The typed array `value` as a Span; throws E_ARG naming `what` when it is not a TypedArray of element T. */
+template <typename T>
+Span<T> typedSpan(const Napi::Value& value, const char* what);
+
+/** A new Float64Array / Float32Array / Int32Array of `length` elements, zeroed, owned by JS. */
+template <typename T>
+Napi::TypedArrayOf<T> newTyped(Napi::Env env, size_t length);
+
+using Compute = std::function<void()>;
+using Finish = std::function<Napi::Value(Napi::Env)>;
+
+/**
+ * Runs `compute` (which must not touch JS) and returns `finish(env)`: synchronously when `async` is false,
+ * otherwise on a worker thread, returning a Promise. `pins` holds every JS value `compute` reads or writes.
+ */
+Napi::Value runJob(Napi::Env env, bool async, Pins pins, Compute compute, Finish finish);
+
+/** Option readers for a plain JS options object (missing -> fallback). */
+double numberOption(const Napi::Object& options, const char* key, double fallback);
+bool boolOption(const Napi::Object& options, const char* key, bool fallback);
+std::string stringOption(const Napi::Object& options, const char* key, const std::string& fallback);
+
+}  // namespace clf::addon
