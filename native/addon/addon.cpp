@@ -7,9 +7,11 @@ namespace {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   clf::addon::registerDevice(env, exports);
-  clf::addon::registerOt(env, exports);
+  clf::addon::registerEmd(env, exports);
+  clf::addon::registerSinkhorn(env, exports);
   clf::addon::registerLinalg(env, exports);
   clf::addon::registerCla(env, exports);
+  clf::addon::registerCuda(env, exports);
   return exports;
 }
 

@@ -5,9 +5,11 @@
 
 namespace clf::addon {
 
-void registerOt(Napi::Env env, Napi::Object exports);       // bind_ot.cpp: emd, sinkhorn
-void registerLinalg(Napi::Env env, Napi::Object exports);   // bind_linalg.cpp: gemm, pairwise distances, Gram, CKA
-void registerCla(Napi::Env env, Napi::Object exports);      // bind_cla.cpp: the cross-layer alignment DP
-void registerDevice(Napi::Env env, Napi::Object exports);   // bind_device.cpp: build info, threads, CUDA devices
+void registerDevice(Napi::Env env, Napi::Object exports);    // bind_device.cpp: build info, threads, CUDA devices
+void registerEmd(Napi::Env env, Napi::Object exports);       // bind_emd.cpp: exact OT
+void registerSinkhorn(Napi::Env env, Napi::Object exports);  // bind_sinkhorn.cpp: entropic OT
+void registerLinalg(Napi::Env env, Napi::Object exports);    // bind_linalg.cpp: GEMM, pairwise distances, Gram, CKA
+void registerCla(Napi::Env env, Napi::Object exports);       // bind_cla.cpp: the cross-layer alignment DP
+void registerCuda(Napi::Env env, Napi::Object exports);      // bind_cuda.cpp: GPU kernels (CUDA builds only)
 
 }  // namespace clf::addon
