@@ -21,6 +21,16 @@ export interface BuildInfo {
 export interface NativeAddon {
   buildInfo(): BuildInfo;
   claAlignSync(cost: Float64Array, m: number, n: number, s: number, f: number): { mapping: Int32Array; totalCost: number };
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Promise<Float32Array>;
+  sgemmSync(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Float32Array;
+  pairwiseDistances(X: Float32Array, n: number, Y: Float32Array, m: number, d: number, metric: string, threads: number): Promise<Float32Array>;
+  pairwiseDistancesSync(X: Float32Array, n: number, Y: Float32Array, m: number, d: number, metric: string, threads: number): Float32Array;
+  gram(X: Float32Array, n: number, d: number, centered: boolean, threads: number): Promise<Float64Array>;
+  gramSync(X: Float32Array, n: number, d: number, centered: boolean, threads: number): Float64Array;
+  linearCka(X: Float32Array, Y: Float32Array, n: number, dx: number, dy: number, debiased: boolean, threads: number): Promise<number>;
+  linearCkaSync(X: Float32Array, Y: Float32Array, n: number, dx: number, dy: number, debiased: boolean, threads: number): number;
+  ckaCostMatrix(deep: Float64Array[], shallow: Float64Array[], n: number, debiased: boolean, threads: number): Promise<Float64Array>;
+  ckaCostMatrixSync(deep: Float64Array[], shallow: Float64Array[], n: number, debiased: boolean, threads: number): Float64Array;
   [name: string]: unknown;
 }
 

@@ -48,3 +48,15 @@ export function checkThreads(value: unknown): number | undefined {
 export function asFloat64(values: FloatArray): Float64Array {
   return values instanceof Float64Array ? values : Float64Array.from(values);
 }
+
+/** A Float32Array of finite values: exactly `length` of them, or at least `length` when `allowLonger` (strided views). */
+export function checkFloat32(values: unknown, length: number, name: string, allowLonger = false): Float32Array {
+  if (!(values instanceof Float32Array)) fail(`${name} must be a Float32Array (convert with Float32Array.from)`);
+  if (allowLonger ? values.length < length : values.length !== length) {
+    fail(`${name} must have ${allowLonger ? 'at least ' : ''}${length} elements, got ${values.length}`);
+  }
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) fail(`${name}[${i}] is ${values[i]}; every value must be finite`);
+  }
+  return values;
+}

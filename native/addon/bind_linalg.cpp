@@ -1,8 +1,184 @@
-// Placeholder until the linalg bindings land (its owner replaces this file).
+// GEMM, pairwise distances, Gram matrices and CKA. Every function comes as `name` (Promise) and `nameSync`.
+// Shapes are checked here against the typed-array lengths (lib/solvers/linalg.ts checks everything first, with
+// better messages); outputs are created on the JS thread, pinned with the inputs, and filled by the job.
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "addon/bindings.hpp"
+#include "addon/napi_job.hpp"
+#include "core/cka.hpp"
+#include "core/distance.hpp"
+#include "core/gemm.hpp"
 
 namespace clf::addon {
 
-void registerLinalg(Napi::Env, Napi::Object) {}
+namespace {
+
+size_t sizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (!info[index].IsNumber()) throw codedError(info.Env(), "E_ARG", std::string(what) + " must be a number");
+  int64_t value = info[index].As<Napi::Number>().Int64Value();
+  if (value < 0) throw codedError(info.Env(), "E_ARG", std::string(what) + " must not be negative");
+  return static_cast<size_t>(value);
+}
+
+void requireLength(Napi::Env env, size_t actual, size_t expected, const char* what) {
+  if (actual < expected) {
+    throw codedError(env, "E_ARG", std::string(what) + " has " + std::to_string(actual) + " elements, needs " + std::to_string(expected));
+  }
+}
+
+/** A `finish` that returns `value`; the reference also keeps it alive while the job writes into it. */
+Finish returning(const Napi::Value& value) {
+  auto ref = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value));
+  return [ref](Napi::Env) { return ref->Value(); };
+}
+
+/** Elements a row-major operand needs: rows of stored length `ld`, the last one only `cols` long. */
+size_t storedLength(size_t rows, size_t cols, size_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C | null, ldc, threads) -> new Float32Array (M x ldc)
+Napi::Value sgemmBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Transpose ta = info[0].ToBoolean().Value() ? Transpose::Yes : Transpose::No;
+  Transpose tb = info[1].ToBoolean().Value() ? Transpose::Yes : Transpose::No;
+  size_t M = sizeArg(info, 2, "M"), N = sizeArg(info, 3, "N"), K = sizeArg(info, 4, "K");
+  auto alpha = static_cast<float>(info[5].As<Napi::Number>().DoubleValue());
+  Span<float> A = typedSpan<float>(info[6], "A");
+  size_t lda = sizeArg(info, 7, "lda");
+  Span<float> B = typedSpan<float>(info[8], "B");
+  size_t ldb = sizeArg(info, 9, "ldb");
+  auto beta = static_cast<float>(info[10].As<Napi::Number>().DoubleValue());
+  size_t ldc = sizeArg(info, 12, "ldc");
+  int threads = static_cast<int>(info[13].As<Napi::Number>().Int32Value());
+  requireLength(env, A.length, ta == Transpose::No ? storedLength(M, K, lda) : storedLength(K, M, lda), "A");
+  requireLength(env, B.length, tb == Transpose::No ? storedLength(K, N, ldb) : storedLength(N, K, ldb), "B");
+  auto out = newTyped<float>(env, M * ldc);
+  if (!info[11].IsNull() && !info[11].IsUndefined()) {
+    Span<float> C = typedSpan<float>(info[11], "C");
+    requireLength(env, C.length, M * ldc, "C");
+    std::copy(C.data, C.data + M * ldc, out.Data());
+  }
+  Pins pins;
+  pins.add(info[6]);
+  pins.add(info[8]);
+  float* c = out.Data();
+  return runJob(env, async, pins, [=] { sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, c, ldc, threads); },
+                returning(out));
+}
+
+DistanceMetric metricArg(const Napi::CallbackInfo& info, size_t index) {
+  std::string name = info[index].IsString() ? info[index].As<Napi::String>().Utf8Value() : "";
+  if (name == "sqeuclidean") return DistanceMetric::SqEuclidean;
+  if (name == "euclidean") return DistanceMetric::Euclidean;
+  if (name == "cosine") return DistanceMetric::Cosine;
+  throw codedError(info.Env(), "E_ARG", "metric must be 'sqeuclidean', 'euclidean' or 'cosine', got '" + name + "'");
+}
+
+// pairwiseDistances(X, n, Y, m, d, metric, threads) -> Float32Array (n x m)
+Napi::Value distancesBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Span<float> X = typedSpan<float>(info[0], "X");
+  size_t n = sizeArg(info, 1, "n");
+  Span<float> Y = typedSpan<float>(info[2], "Y");
+  size_t m = sizeArg(info, 3, "m"), d = sizeArg(info, 4, "d");
+  DistanceMetric metric = metricArg(info, 5);
+  int threads = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
+  requireLength(env, X.length, n * d, "X");
+  requireLength(env, Y.length, m * d, "Y");
+  auto out = newTyped<float>(env, n * m);
+  Pins pins;
+  pins.add(info[0]);
+  pins.add(info[2]);
+  float* D = out.Data();
+  return runJob(env, async, pins, [=] { pairwiseDistances(X.data, n, Y.data, m, d, metric, D, threads); },
+                returning(out));
+}
+
+// gram(X, n, d, centered, threads) -> Float64Array (n x n)
+Napi::Value gramBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Span<float> X = typedSpan<float>(info[0], "X");
+  size_t n = sizeArg(info, 1, "n"), d = sizeArg(info, 2, "d");
+  bool centered = info[3].ToBoolean().Value();
+  int threads = static_cast<int>(info[4].As<Napi::Number>().Int32Value());
+  requireLength(env, X.length, n * d, "X");
+  auto out = newTyped<double>(env, n * n);
+  Pins pins;
+  pins.add(info[0]);
+  double* K = out.Data();
+  return runJob(env, async, pins, [=] { gramMatrix(X.data, n, d, centered, threads, K); }, returning(out));
+}
+
+// linearCka(X, Y, n, dx, dy, debiased, threads) -> number
+Napi::Value linearCkaBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Span<float> X = typedSpan<float>(info[0], "X");
+  Span<float> Y = typedSpan<float>(info[1], "Y");
+  size_t n = sizeArg(info, 2, "n"), dx = sizeArg(info, 3, "dx"), dy = sizeArg(info, 4, "dy");
+  bool debiased = info[5].ToBoolean().Value();
+  int threads = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
+  requireLength(env, X.length, n * dx, "X");
+  requireLength(env, Y.length, n * dy, "Y");
+  Pins pins;
+  pins.add(info[0]);
+  pins.add(info[1]);
+  auto value = std::make_shared<double>(0.0);
+  return runJob(env, async, pins, [=] { *value = linearCka(X.data, Y.data, n, dx, dy, debiased, threads); },
+                [value](Napi::Env e) { return Napi::Number::New(e, *value); });
+}
+
+/** The Float64Array elements of a JS array of n x n Grams, each pinned. */
+std::vector<const double*> gramList(const Napi::Value& value, size_t n, const char* what, Pins& pins) {
+  if (!value.IsArray()) throw codedError(value.Env(), "E_ARG", std::string(what) + " must be an array of Float64Array");
+  auto array = value.As<Napi::Array>();
+  std::vector<const double*> grams;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    Span<double> gram = typedSpan<double>(item, what);
+    requireLength(value.Env(), gram.length, n * n, what);
+    pins.add(item);
+    grams.push_back(gram.data);
+  }
+  return grams;
+}
+
+// ckaCostMatrix(deepGrams, shallowGrams, n, debiased, threads) -> Float64Array (deep x shallow)
+Napi::Value costMatrixBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  size_t n = sizeArg(info, 2, "n");
+  Pins pins;
+  std::vector<const double*> deep = gramList(info[0], n, "deepGrams", pins);
+  std::vector<const double*> shallow = gramList(info[1], n, "shallowGrams", pins);
+  bool debiased = info[3].ToBoolean().Value();
+  int threads = static_cast<int>(info[4].As<Napi::Number>().Int32Value());
+  auto out = newTyped<double>(env, deep.size() * shallow.size());
+  double* cost = out.Data();
+  return runJob(env, async, pins, [=] { ckaCostMatrix(deep, shallow, n, debiased, threads, cost); },
+                returning(out));
+}
+
+using Binding = Napi::Value (*)(const Napi::CallbackInfo&, bool);
+
+template <Binding binding>
+Napi::Value asyncTwin(const Napi::CallbackInfo& info) { return binding(info, true); }
+template <Binding binding>
+Napi::Value syncTwin(const Napi::CallbackInfo& info) { return binding(info, false); }
+
+template <Binding binding>
+void exportTwins(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, asyncTwin<binding>, name));
+  exports.Set(name + "Sync", Napi::Function::New(env, syncTwin<binding>, name + "Sync"));
+}
+
+}  // namespace
+
+void registerLinalg(Napi::Env env, Napi::Object exports) {
+  exportTwins<sgemmBinding>(env, exports, "sgemm");
+  exportTwins<distancesBinding>(env, exports, "pairwiseDistances");
+  exportTwins<gramBinding>(env, exports, "gram");
+  exportTwins<linearCkaBinding>(env, exports, "linearCka");
+  exportTwins<costMatrixBinding>(env, exports, "ckaCostMatrix");
+}
 
 }  // namespace clf::addon
