@@ -1,0 +1,82 @@
+/**
+ * Where a Dataset's sample bytes come from. Sources hand out the file's own encoding (uint8 pixels or float32
+ * values) for the samples asked for; decoding and normalising to float happens per batch in Dataset, so memory
+ * stays bounded by the uint8 data (in-memory sources) or by one batch (range-reading sources).
+ */
+import { open } from 'node:fs/promises';
+import { dataError, ioError } from './errors.js';
+import type { NpyHeader } from './npy.js';
+
+export type SampleEncoding = 'u8' | 'f32';
+
+export interface SampleSource {
+  readonly encoding: SampleEncoding;
+  readonly count: number;
+  /** Elements per sample. */
+  readonly sampleSize: number;
+  /** The samples at `indices`, concatenated in that order. */
+  read(indices: ArrayLike<number>): Promise<Uint8Array | Float32Array>;
+}
+
+/** uint8 samples that are already in memory (IDX, CIFAR). */
+export class MemorySource implements SampleSource {
+  readonly encoding = 'u8';
+  readonly count: number;
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly sampleSize: number,
+  ) {
+    this.count = bytes.length / sampleSize;
+  }
+
+  async read(indices: ArrayLike<number>): Promise<Uint8Array> {
+    const out = new Uint8Array(indices.length * this.sampleSize);
+    for (let i = 0; i < indices.length; i++) {
+      const start = indices[i]! * this.sampleSize;
+      out.set(this.bytes.subarray(start, start + this.sampleSize), i * this.sampleSize);
+    }
+    return out;
+  }
+}
+
+/** Runs of consecutive indices, so that a contiguous batch is one read: [start, length, outputPosition]. */
+function consecutiveRuns(indices: ArrayLike<number>): Array<[number, number, number]> {
+  const runs: Array<[number, number, number]> = [];
+  for (let i = 0; i < indices.length; i++) {
+    const last = runs[runs.length - 1];
+    if (last && indices[i] === last[0] + last[1]) last[1]++;
+    else runs.push([indices[i]!, 1, i]);
+  }
+  return runs;
+}
+
+/** A .npy array (uint8 or float32, C order) read by byte range on demand; the file is opened per read. */
+export class NpyRangeSource implements SampleSource {
+  readonly encoding: SampleEncoding;
+  readonly count: number;
+  readonly sampleSize: number;
+  constructor(private readonly header: NpyHeader) {
+    this.encoding = header.dtype === 'u1' ? 'u8' : 'f32';
+    this.count = header.count;
+    this.sampleSize = header.shape.slice(1).reduce((a, b) => a * b, 1);
+  }
+
+  async read(indices: ArrayLike<number>): Promise<Uint8Array | Float32Array> {
+    const { path, dataOffset, itemBytes } = this.header;
+    const sampleBytes = this.sampleSize * itemBytes;
+    const bytes = new Uint8Array(indices.length * sampleBytes);
+    const handle = await open(path, 'r').catch((err: unknown) => {
+      throw ioError(path, err);
+    });
+    try {
+      for (const [start, length, position] of consecutiveRuns(indices)) {
+        const at = dataOffset + start * sampleBytes;
+        const { bytesRead } = await handle.read(bytes, position * sampleBytes, length * sampleBytes, at);
+        if (bytesRead < length * sampleBytes) throw dataError(path, at + bytesRead, 'the file was truncated after it was opened');
+      }
+    } finally {
+      await handle.close();
+    }
+    return this.encoding === 'u8' ? bytes : new Float32Array(bytes.buffer);
+  }
+}
