@@ -10,7 +10,7 @@
  * share the source.
  */
 import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
-import type { SampleSource } from './source.js';
+import type { SampleEncoding, SampleSource } from './source.js';
 
 /** Per-channel mean and standard deviation; one value applies to every channel. */
 export interface Normalization {
@@ -57,6 +57,11 @@ export class Dataset {
   /** Elements per sample. */
   get sampleSize(): number {
     return this.source.sampleSize;
+  }
+
+  /** How samples are stored: uint8 pixels (scaled by 1/255 before normalising) or float32 values. */
+  get encoding(): SampleEncoding {
+    return this.source.encoding;
   }
 
   /** The number of channels: the first axis of an image shape, 1 for flat vectors. */

@@ -1,0 +1,76 @@
+/**
+ * Fitting a dataset to a model's input: which graph input to feed, the per-sample shape the model wants, a fixed
+ * batch size if the model has one, and the normalisation (the model's metadata when the dataset has none chosen).
+ */
+import type { Dataset, Normalization } from '../data/dataset.js';
+import { ClafusionError } from '../errors.js';
+import type { ModelRunner } from './runner.js';
+
+export interface InputPlan {
+  name: string;
+  /** Per-sample shape fed to the model (the data's shape, or the model's when it wants a reshape, e.g. flat). */
+  sampleShape: number[];
+  /** The model's batch dimension when it is a fixed number; batches are then padded to it. */
+  fixedBatch: number | null;
+}
+
+const MEAN_KEY = 'clafusion.input_mean';
+const STD_KEY = 'clafusion.input_std';
+
+function mismatch(runner: ModelRunner, dataName: string, dataShape: readonly number[], modelShape: readonly (number | string)[]): ClafusionError {
+  return new ClafusionError(
+    'E_DATA',
+    `${dataName} has samples of shape [${dataShape.join(', ')}] but ${runner.name} expects input [${modelShape.join(', ')}]; use data made for this model`,
+  );
+}
+
+/**
+ * Matches per-sample data of `dataShape` to the model's single float32 input [batch, ...rest]: equal ranks must agree
+ * on every numeric dimension (symbolic ones take the data's); otherwise a reshape is allowed when `rest` is fully
+ * numeric and holds as many elements (e.g. [1, 28, 28] images into a [784] MLP input).
+ */
+export function planInput(runner: ModelRunner, dataName: string, dataShape: readonly number[]): InputPlan {
+  if (runner.inputs.length !== 1 || runner.inputs[0]!.type !== 'float32') {
+    const described = runner.inputs.map((i) => `${i.name}: ${i.type}`).join(', ');
+    throw new ClafusionError('E_DATA', `${runner.name} has inputs (${described}); evaluation feeds exactly one float32 input`);
+  }
+  const { name, shape } = runner.inputs[0]!;
+  const [batch, ...rest] = shape;
+  if (batch === undefined) throw mismatch(runner, dataName, dataShape, shape);
+  const fixedBatch = typeof batch === 'number' && batch > 0 ? batch : null;
+  const size = dataShape.reduce((a, b) => a * b, 1);
+  if (rest.length === dataShape.length) {
+    if (rest.some((d, i) => typeof d === 'number' && d !== dataShape[i])) throw mismatch(runner, dataName, dataShape, shape);
+    return { name, sampleShape: [...dataShape], fixedBatch };
+  }
+  const numeric = rest.every((d): d is number => typeof d === 'number');
+  if (!numeric || rest.reduce((a, b) => a * (b as number), 1) !== size) throw mismatch(runner, dataName, dataShape, shape);
+  return { name, sampleShape: rest as number[], fixedBatch };
+}
+
+function parseChannelList(runner: ModelRunner, key: string): number[] | undefined {
+  const text = runner.metadata[key];
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((v) => Number(v.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) {
+    throw new ClafusionError('E_DATA', `${runner.name}: metadata ${key} = '${text}' is not a comma-separated list of numbers`);
+  }
+  return values;
+}
+
+/** The normalisation recorded in the model's metadata (clafusion.input_mean / clafusion.input_std), if any. */
+export function modelNormalization(runner: ModelRunner): Normalization | null {
+  const mean = parseChannelList(runner, MEAN_KEY);
+  const std = parseChannelList(runner, STD_KEY);
+  if (mean === undefined && std === undefined) return null;
+  return { mean: mean ?? [0], std: std ?? [1] };
+}
+
+/**
+ * The dataset as this model should see it: an explicitly chosen normalisation wins; otherwise uint8 data gets the
+ * model's metadata normalisation (or none), and float data is fed as stored.
+ */
+export function datasetForModel(runner: ModelRunner, dataset: Dataset): Dataset {
+  if (dataset.normalization || dataset.encoding === 'f32') return dataset;
+  return dataset.withNormalization(modelNormalization(runner));
+}

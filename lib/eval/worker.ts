@@ -1,0 +1,58 @@
+/**
+ * The inference worker: owns one ONNX Runtime session and runs requests one at a time, so that ORT's synchronous
+ * parts (session creation, tensor copies) never block the main thread's event loop.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { ErrorCode } from '../errors.js';
+import type { SessionInfo, TensorData, ValueInfo, WorkerRequest, WorkerResponse } from './protocol.js';
+
+let session: ort.InferenceSession | null = null;
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {
+  return meta.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
+}
+
+async function load(model: Uint8Array | string, threads: number): Promise<SessionInfo> {
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], ...(threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
+  session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+  return { inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) };
+}
+
+async function run(feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, TensorData>> {
+  const inputs: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', t.data, t.shape);
+  const results = await session!.run(inputs, outputs);
+  const out: Record<string, TensorData> = {};
+  for (const name of outputs) {
+    const tensor = results[name]!;
+    if (tensor.type !== 'float32') throw Object.assign(new Error(`output '${name}' is ${tensor.type}; only float32 outputs can be collected`), { code: 'E_SHAPE' });
+    // A copy that this thread owns, so its buffer can be transferred instead of cloned.
+    out[name] = { data: (tensor.data as Float32Array).slice(), shape: tensor.dims.map(Number) };
+  }
+  return out;
+}
+
+function reply(response: WorkerResponse): void {
+  const transfer = response.ok && !('inputs' in response.result) ? Object.values(response.result).map((t) => t.data.buffer as ArrayBuffer) : [];
+  parentPort!.postMessage(response, transfer);
+}
+
+/** ORT reports failures as plain Errors; a failed load means unreadable model bytes, a failed run a shape/type mismatch. */
+function failureCode(request: WorkerRequest, err: unknown): ErrorCode {
+  const own = (err as { code?: unknown }).code;
+  if (typeof own === 'string' && own.startsWith('E_')) return own as ErrorCode;
+  return request.op === 'load' ? 'E_ONNX_PARSE' : 'E_SHAPE';
+}
+
+let queue: Promise<void> = Promise.resolve();
+parentPort!.on('message', (request: WorkerRequest) => {
+  queue = queue.then(async () => {
+    try {
+      const result = request.op === 'load' ? await load(request.model, request.threads) : await run(request.feeds, request.outputs);
+      reply({ id: request.id, ok: true, result });
+    } catch (err) {
+      reply({ id: request.id, ok: false, code: failureCode(request, err), message: err instanceof Error ? err.message : String(err) });
+    }
+  });
+});
