@@ -37,9 +37,9 @@ export function readModel(source: string | Uint8Array, options: ReadOptions = {}
 
 function readInputFile(path: string): Uint8Array {
   try {
-    const bytes = readFileSync(path);
+    const buffer = readFileSync(path);
     filesRead.add(realpathSync(path));
-    return bytes;
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   } catch (err) {
     throw new ClafusionError('E_IO', `cannot read '${path}': ${(err as Error).message}`, { cause: err });
   }

@@ -342,8 +342,10 @@ function decodeGraph(r: WireReader): GraphProto {
 }
 
 /** Decodes ModelProto bytes. Tensor `rawData` fields are views into `bytes`: keep `bytes` unchanged while in use. */
-export function decodeModel(bytes: Uint8Array): ModelProto {
-  if (bytes.length === 0) throw parseError(0, 'empty input');
+export function decodeModel(input: Uint8Array): ModelProto {
+  if (input.length === 0) throw parseError(0, 'empty input');
+  // A plain Uint8Array view, so that subarrays of a Node Buffer behave like typed arrays (Buffer#slice is a view).
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const r = new WireReader(bytes);
   const model: ModelProto = {
     irVersion: 0, opsetImport: [], producerName: '', producerVersion: '', domain: '', modelVersion: 0, docString: '',

@@ -30,7 +30,8 @@ function requireInline(tensor: TensorProto): void {
 function rawAs<T>(raw: Uint8Array, width: number, make: (buffer: ArrayBuffer, offset: number, length: number) => T): T {
   const length = raw.length / width;
   if (raw.byteOffset % width === 0) return make(raw.buffer as ArrayBuffer, raw.byteOffset, length);
-  return make(raw.slice().buffer, 0, length);
+  // Uint8Array.prototype.slice copies even when `raw` is a Node Buffer (whose own slice() is a view).
+  return make(Uint8Array.prototype.slice.call(raw).buffer, 0, length);
 }
 
 /** The values of a float tensor (FLOAT or DOUBLE) as float32. */

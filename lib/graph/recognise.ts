@@ -1,0 +1,678 @@
+/**
+ * ONNX graph → Network IR. The graph is walked structurally from its input, one unit at a time:
+ *
+ *   unit     := Conv | Gemm | MatMul [Add bias] [BatchNormalization] [Relu] [MaxPool | AveragePool]
+ *   residual := fork(x) → branch units … → Add(branch, x | shortcut unit) [Relu] [pool]
+ *   flatten  := [GlobalAveragePool | GlobalMaxPool] (Flatten | Reshape to 2-D | Squeeze)
+ *   head     := dense unit [LogSoftmax | Softmax]
+ *
+ * Identity and inference-mode Dropout are looked through. No architecture is named anywhere: any chain of these
+ * units is accepted. Anything else fails with `E_UNSUPPORTED_GRAPH` naming the node, its op and the reason; weights
+ * that do not fit the shapes flowing into them fail with `E_SHAPE`.
+ *
+ * Weights are copied out of the model's buffer into compact arrays, so the IR owns its data (a view would keep the
+ * whole file alive and `cloneNetwork` would copy the whole file per clone).
+ */
+import { ClafusionError } from '../errors.js';
+import type { BatchNorm, ConvOp, DenseOp, FlattenStep, Layer, Network, Pool, Residual, Segment, Unit } from '../ir/network.js';
+import { readModel, type ReadOptions } from '../onnx/file.js';
+import type { Attribute, ModelProto, NodeProto, TensorProto, ValueInfo } from '../onnx/proto.js';
+import { floatTensor, int64Tensor, tensorToFloat32, tensorToInt64 } from '../onnx/tensor.js';
+import { flattenShape, layerShapes, poolShape, samePads, type SampleShape, type UnitShapes, unitShapes } from './shapes.js';
+
+/** Reads a model (path or bytes) and recognises its graph. */
+export function readNetwork(source: string | Uint8Array, options: ReadOptions = {}): Network {
+  return recogniseModel(readModel(source, options));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Node helpers
+
+function nodeLabel(node: NodeProto): string {
+  return `node '${node.name || node.output[0] || '(unnamed)'}' (${node.opType})`;
+}
+
+function unsupported(node: NodeProto, why: string): ClafusionError {
+  return new ClafusionError('E_UNSUPPORTED_GRAPH', `${nodeLabel(node)}: ${why}`);
+}
+
+function findAttr(node: NodeProto, name: string): Attribute | undefined {
+  return node.attribute.find((a) => a.name === name);
+}
+
+function attrInt(node: NodeProto, name: string, fallback: number): number {
+  const a = findAttr(node, name);
+  return a?.i === undefined ? fallback : Number(a.i);
+}
+
+function attrFloat(node: NodeProto, name: string, fallback: number): number {
+  return findAttr(node, name)?.f ?? fallback;
+}
+
+function attrInts(node: NodeProto, name: string): number[] | undefined {
+  const a = findAttr(node, name);
+  return a?.ints?.map(Number);
+}
+
+function attrString(node: NodeProto, name: string, fallback: string): string {
+  const s = findAttr(node, name)?.s;
+  return s === undefined ? fallback : new TextDecoder().decode(s);
+}
+
+function pair(node: NodeProto, name: string, fallback: number): [number, number] {
+  const values = attrInts(node, name);
+  if (values === undefined) return [fallback, fallback];
+  if (values.length !== 2) throw unsupported(node, `${name} [${values.join(', ')}] is not 2-D; only 2-D (NCHW) ops are supported`);
+  return [values[0], values[1]];
+}
+
+function quad(node: NodeProto, name: string): [number, number, number, number] {
+  const values = attrInts(node, name) ?? [0, 0, 0, 0];
+  if (values.length !== 4) throw unsupported(node, `${name} [${values.join(', ')}] is not 2-D; only 2-D (NCHW) ops are supported`);
+  return [values[0], values[1], values[2], values[3]];
+}
+
+/** Explicit pads from `pads` or `auto_pad`. */
+function resolvePads(node: NodeProto, input: SampleShape, kernel: [number, number], stride: [number, number], dilation: [number, number]): [number, number, number, number] {
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  switch (autoPad) {
+    case 'NOTSET': return quad(node, 'pads');
+    case 'VALID': return [0, 0, 0, 0];
+    case 'SAME_UPPER':
+    case 'SAME_LOWER': return samePads([input[1], input[2]], kernel, stride, dilation, autoPad === 'SAME_UPPER');
+    default: throw unsupported(node, `auto_pad '${autoPad}' is not an ONNX value`);
+  }
+}
+
+function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+function scaled(data: Float32Array, factor: number): Float32Array {
+  return factor === 1 ? data : data.map((v) => v * factor);
+}
+
+/** Constant values of a Constant node, in any of its attribute forms. */
+function constantValue(node: NodeProto): TensorProto {
+  const name = node.output[0];
+  const a = node.attribute[0];
+  if (node.attribute.length !== 1) throw unsupported(node, 'a Constant needs exactly one value attribute');
+  switch (a.name) {
+    case 'value': if (a.t) return { ...a.t, name }; break;
+    case 'value_float': return floatTensor(name, [], Float32Array.of(a.f ?? 0));
+    case 'value_floats': return floatTensor(name, [a.floats?.length ?? 0], Float32Array.from(a.floats ?? []));
+    case 'value_int': return int64Tensor(name, [], [a.i ?? 0n]);
+    case 'value_ints': return int64Tensor(name, [a.ints?.length ?? 0], a.ints ?? []);
+  }
+  throw unsupported(node, `Constant attribute '${a.name}' is not supported (use value, value_float(s) or value_int(s))`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The graph as seen by the walk: constants, consumers, no-ops looked through
+
+class GraphView {
+  readonly constants = new Map<string, TensorProto>();
+  private readonly consumers = new Map<string, NodeProto[]>();
+  private readonly alias = new Map<string, string>();
+  readonly visited = new Set<NodeProto>();
+  readonly skipped = new Set<NodeProto>();
+
+  constructor(readonly model: ModelProto) {
+    const graph = model.graph;
+    for (const init of graph.initializer) this.constants.set(init.name, init);
+    for (const node of graph.node) this.index(node);
+  }
+
+  private index(node: NodeProto): void {
+    if (node.domain !== '' && node.domain !== 'ai.onnx') throw unsupported(node, `custom domain '${node.domain}'`);
+    if (node.opType === 'Constant') {
+      this.constants.set(node.output[0], constantValue(node));
+      this.skipped.add(node);
+      return;
+    }
+    if (node.opType === 'Identity' || node.opType === 'Dropout') {
+      if (node.opType === 'Dropout') this.checkInferenceDropout(node);
+      const source = this.canonical(node.input[0]);
+      const constant = this.constants.get(source);
+      if (constant) this.constants.set(node.output[0], constant);
+      else this.alias.set(node.output[0], source);
+      this.skipped.add(node);
+      return;
+    }
+    for (const input of node.input) {
+      if (input === '') continue;
+      const name = this.canonical(input);
+      const list = this.consumers.get(name);
+      if (list) list.push(node); else this.consumers.set(name, [node]);
+    }
+  }
+
+  private checkInferenceDropout(node: NodeProto): void {
+    const mode = node.input[2] ? this.constants.get(this.canonical(node.input[2])) : undefined;
+    if (node.input[2] && (!mode || tensorToInt64(mode).some((v) => v !== 0n))) throw unsupported(node, 'Dropout in training mode; export the model in eval mode');
+    if (node.output[1]) throw unsupported(node, 'the Dropout mask output is used; export the model in eval mode');
+  }
+
+  canonical(name: string): string {
+    let current = name;
+    for (let next = this.alias.get(current); next !== undefined; next = this.alias.get(current)) current = next;
+    return current;
+  }
+
+  consumersOf(tensor: string): NodeProto[] {
+    return this.consumers.get(this.canonical(tensor)) ?? [];
+  }
+
+  isConstant(tensor: string): boolean {
+    return this.constants.has(this.canonical(tensor));
+  }
+
+  /** A constant input of `node`, or an error saying the weight must be an initializer. */
+  constantInput(node: NodeProto, index: number, what: string): TensorProto {
+    const name = node.input[index];
+    const tensor = name ? this.constants.get(this.canonical(name)) : undefined;
+    if (!tensor) throw unsupported(node, `its ${what} (input ${index}) must be a constant initializer`);
+    return tensor;
+  }
+
+  optionalFloats(node: NodeProto, index: number, what: string): Float32Array | undefined {
+    if (!node.input[index]) return undefined;
+    return tensorToFloat32(this.constantInput(node, index, what)).slice();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The walk
+
+interface Cursor {
+  tensor: string;
+  shape: SampleShape;
+}
+
+interface WalkedUnit {
+  unit: Unit;
+  shapes: UnitShapes;
+}
+
+/** Turns a model's graph into a Network, or fails with E_UNSUPPORTED_GRAPH / E_SHAPE naming the node. */
+export function recogniseModel(model: ModelProto): Network {
+  return new Recogniser(model).run();
+}
+
+class Recogniser {
+  private readonly view: GraphView;
+  private readonly names = new Set<string>();
+  private readonly units: WalkedUnit[] = [];
+  private flatten?: { step: FlattenStep; at: number };
+  private transform: Network['output']['transform'] = 'none';
+  private readonly inputInfo: ValueInfo;
+  private readonly outputInfo: ValueInfo;
+  private readonly outputTensor: string;
+
+  constructor(private readonly model: ModelProto) {
+    this.view = new GraphView(model);
+    const graph = model.graph;
+    const inputs = graph.input.filter((i) => !this.view.constants.has(i.name));
+    if (inputs.length !== 1) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `the graph has ${inputs.length} data inputs (${inputs.map((i) => i.name).join(', ')}); exactly one is supported`);
+    if (graph.output.length !== 1) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `the graph has ${graph.output.length} outputs (${graph.output.map((o) => o.name).join(', ')}); exactly one is supported`);
+    this.inputInfo = inputs[0];
+    this.outputInfo = graph.output[0];
+    this.outputTensor = this.view.canonical(this.outputInfo.name);
+  }
+
+  run(): Network {
+    const input = this.describeInput();
+    let cursor: Cursor = { tensor: this.view.canonical(this.inputInfo.name), shape: input.shape.slice(1) as number[] };
+    while (cursor.tensor !== this.outputTensor) cursor = this.step(cursor);
+    this.checkAllNodesUsed();
+    return this.assemble(input);
+  }
+
+  private describeInput(): Network['input'] {
+    const tensorType = this.inputInfo.type?.tensorType;
+    if (!tensorType?.shape) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `input '${this.inputInfo.name}' has no tensor shape`);
+    if (tensorType.elemType !== 1) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `input '${this.inputInfo.name}' has element type ${tensorType.elemType}; only float32 inputs are supported`);
+    const shape = tensorType.shape.map((d, i) => d.value ?? d.param ?? (i === 0 ? 'N' : undefined));
+    if (shape.length !== 2 && shape.length !== 4) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `input '${this.inputInfo.name}' has rank ${shape.length}; expected [N, C] or [N, C, H, W]`);
+    if (!shape.slice(1).every((d) => typeof d === 'number' && d > 0)) {
+      throw new ClafusionError('E_UNSUPPORTED_GRAPH', `input '${this.inputInfo.name}' has shape [${shape.join(', ')}]; all but the batch dimension must be fixed`);
+    }
+    return { name: this.inputInfo.name, shape: shape as (number | string)[], layout: shape.length === 4 ? 'NCHW' : 'NC' };
+  }
+
+  /** The single consumer of `tensor` if it has exactly one and is not the graph output. */
+  private soleConsumer(tensor: string): NodeProto | undefined {
+    if (tensor === this.outputTensor) return undefined;
+    const uses = this.view.consumersOf(tensor);
+    return uses.length === 1 ? uses[0] : undefined;
+  }
+
+  /** Marks `node` as walked and moves the cursor to its output; the data must be its input `dataInput`. */
+  private consume(node: NodeProto, cursor: Cursor, shape: SampleShape, dataInput = 0): Cursor {
+    if (this.view.canonical(node.input[dataInput]) !== cursor.tensor) throw unsupported(node, `expected the data flowing from '${cursor.tensor}' as input ${dataInput}`);
+    for (const extra of node.output.slice(1)) {
+      if (extra && (this.view.consumersOf(extra).length > 0 || extra === this.outputTensor)) throw unsupported(node, `its extra output '${extra}' is used`);
+    }
+    this.view.visited.add(node);
+    return { tensor: this.view.canonical(node.output[0]), shape };
+  }
+
+  private step(cursor: Cursor): Cursor {
+    const uses = this.view.consumersOf(cursor.tensor);
+    if (uses.length === 0) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${cursor.tensor}' is used by no node and is not the graph output`);
+    if (uses.length > 1) return this.residual(cursor, uses);
+    const node = uses[0];
+    switch (node.opType) {
+      case 'Conv': case 'Gemm': case 'MatMul': return this.layerUnit(cursor, node);
+      case 'MaxPool': case 'AveragePool': return this.trailingPool(cursor, node);
+      case 'GlobalAveragePool': case 'GlobalMaxPool': case 'Flatten': case 'Reshape': case 'Squeeze': return this.flattenStep(cursor, node);
+      case 'LogSoftmax': case 'Softmax': return this.outputTransform(cursor, node);
+      case 'Add': throw unsupported(node, 'an Add that is neither a bias (constant operand) nor a residual join of a forked tensor');
+      case 'Relu': throw unsupported(node, 'a Relu that follows no weight op or residual join');
+      case 'BatchNormalization': throw unsupported(node, 'a BatchNormalization that follows no weight op (pre-activation blocks are not supported)');
+      default: throw unsupported(node, 'this op is not supported; supported: Conv, Gemm, MatMul, Add, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Identity, Dropout, LogSoftmax, Softmax');
+    }
+  }
+
+  private addUnit(unit: Unit, shapes: UnitShapes): void {
+    if (this.transform !== 'none') throw new ClafusionError('E_UNSUPPORTED_GRAPH', `unit '${unit.name}' follows the output ${this.transform}`);
+    this.units.push({ unit, shapes });
+  }
+
+  private layerUnit(cursor: Cursor, node: NodeProto): Cursor {
+    const { layer, cursor: next, shapes } = this.parseLayer(cursor, node);
+    this.addUnit(layer, shapes);
+    return next;
+  }
+
+  // --- layers -----------------------------------------------------------------------------------------------
+
+  /** weight op [bias Add] [BatchNormalization] [Relu] [pool], stopping early at a fork or the graph output. */
+  private parseLayer(cursor: Cursor, node: NodeProto): { layer: Layer; cursor: Cursor; shapes: UnitShapes } {
+    const layer: Layer = { type: 'layer', name: this.layerName(node), op: this.weightOp(node, cursor.shape), activation: 'none' };
+    const preact = layerShapes(layer, cursor.shape).preact;
+    let at = this.consume(node, cursor, preact);
+    let next = this.soleConsumer(at.tensor);
+    if (next?.opType === 'Add' && this.isBiasAdd(next, at.tensor)) {
+      const dataInput = this.addBias(layer, next, at.tensor);
+      at = this.consume(next, at, preact, dataInput);
+      next = this.soleConsumer(at.tensor);
+    }
+    if (next?.opType === 'BatchNormalization') {
+      layer.batchNorm = this.batchNorm(next, preact[0]);
+      at = this.consume(next, at, preact);
+      next = this.soleConsumer(at.tensor);
+    }
+    // MaxPool then Relu equals Relu then MaxPool (max commutes with a monotone map), so accept both orders.
+    const poolThenRelu = next?.opType === 'MaxPool' && this.soleConsumer(next.output[0])?.opType === 'Relu';
+    if (next?.opType === 'Relu' || poolThenRelu) {
+      if (poolThenRelu) {
+        layer.pool = this.poolOf(next!, preact);
+        at = this.consume(next!, at, poolShape(layer.pool, preact, nodeLabel(next!)));
+        next = this.soleConsumer(at.tensor);
+      }
+      layer.activation = 'relu';
+      at = this.consume(next!, at, at.shape);
+      next = this.soleConsumer(at.tensor);
+    }
+    if (!layer.pool && (next?.opType === 'MaxPool' || next?.opType === 'AveragePool')) {
+      layer.pool = this.poolOf(next, preact);
+      at = this.consume(next, at, poolShape(layer.pool, preact, nodeLabel(next)));
+    }
+    return { layer, cursor: at, shapes: layerShapes(layer, cursor.shape) };
+  }
+
+  /** A readable name from the weight initializer ('features.0.weight' → 'features.0'), else the node name. */
+  private layerName(node: NodeProto): string {
+    const weight = this.view.canonical(node.input[1] ?? '');
+    const fromWeight = weight.startsWith('onnx::') ? '' : weight.replace(/\.weight$/, '');
+    const fromNode = node.name.replace(/^\//, '').replace(/\/[A-Za-z]+$/, '').replace(/\//g, '.');
+    return this.uniqueName(fromWeight || fromNode || node.opType.toLowerCase());
+  }
+
+  private uniqueName(base: string): string {
+    let name = base;
+    for (let k = 2; this.names.has(name); k++) name = `${base}_${k}`;
+    this.names.add(name);
+    return name;
+  }
+
+  private weightOp(node: NodeProto, input: SampleShape): DenseOp | ConvOp {
+    if (this.view.isConstant(node.input[0])) throw unsupported(node, 'the weight must be its second input and the data its first');
+    switch (node.opType) {
+      case 'Conv': return this.convOp(node, input);
+      case 'Gemm': return this.gemmOp(node);
+      default: return this.matMulOp(node);
+    }
+  }
+
+  private convOp(node: NodeProto, input: SampleShape): ConvOp {
+    const weightProto = this.view.constantInput(node, 1, 'weight');
+    if (weightProto.dims.length !== 4) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}]; only 2-D convolutions (4-D weights) are supported`);
+    const group = attrInt(node, 'group', 1);
+    if (group !== 1) throw unsupported(node, `grouped convolution (group=${group}); only group=1 is supported`);
+    if (input.length !== 3) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: a conv needs feature maps [C, H, W], got [${input.join(', ')}]`);
+    const kernel: [number, number] = [weightProto.dims[2], weightProto.dims[3]];
+    const declared = attrInts(node, 'kernel_shape');
+    if (declared && (declared[0] !== kernel[0] || declared[1] !== kernel[1])) {
+      throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: kernel_shape [${declared.join(', ')}] does not match weight dims [${weightProto.dims.join(', ')}]`);
+    }
+    const stride = pair(node, 'strides', 1);
+    const dilations = pair(node, 'dilations', 1);
+    const op: ConvOp = {
+      kind: 'conv',
+      weight: { data: tensorToFloat32(weightProto).slice(), shape: [...weightProto.dims] },
+      stride,
+      pads: resolvePads(node, input, kernel, stride, dilations),
+      dilations,
+    };
+    const bias = this.view.optionalFloats(node, 2, 'bias');
+    if (bias) op.bias = this.checkedBias(node, bias, weightProto.dims[0]);
+    return op;
+  }
+
+  private checkedBias(node: NodeProto, bias: Float32Array, width: number): Float32Array {
+    if (bias.length === width) return bias;
+    if (bias.length === 1) return new Float32Array(width).fill(bias[0]);
+    throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: bias has ${bias.length} values for ${width} outputs`);
+  }
+
+  /** Gemm: Y = alpha A op(B) + beta C with A the data; folded into weight [out, in] and bias. */
+  private gemmOp(node: NodeProto): DenseOp {
+    if (attrInt(node, 'transA', 0) !== 0) throw unsupported(node, 'transA=1 on the data input');
+    const weightProto = this.view.constantInput(node, 1, 'weight');
+    if (weightProto.dims.length !== 2) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not 2-D`);
+    const transB = attrInt(node, 'transB', 0) !== 0;
+    const [rows, cols] = weightProto.dims;
+    const raw = tensorToFloat32(weightProto);
+    const oriented = transB ? raw.slice() : transpose(raw, rows, cols);
+    const op: DenseOp = {
+      kind: 'dense',
+      weight: { data: scaled(oriented, attrFloat(node, 'alpha', 1)), shape: transB ? [rows, cols] : [cols, rows] },
+    };
+    const bias = this.view.optionalFloats(node, 2, 'bias');
+    if (bias) op.bias = scaled(this.checkedBias(node, bias, op.weight.shape[0]), attrFloat(node, 'beta', 1));
+    return op;
+  }
+
+  /** MatMul(x, W) with W [in, out]: the IR keeps [out, in]. */
+  private matMulOp(node: NodeProto): DenseOp {
+    const weightProto = this.view.constantInput(node, 1, 'weight');
+    if (weightProto.dims.length !== 2) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not 2-D`);
+    const [rows, cols] = weightProto.dims;
+    return { kind: 'dense', weight: { data: transpose(tensorToFloat32(weightProto), rows, cols), shape: [cols, rows] } };
+  }
+
+  private isBiasAdd(node: NodeProto, data: string): boolean {
+    const other = node.input.find((name) => this.view.canonical(name) !== data);
+    return node.input.length === 2 && other !== undefined && this.view.isConstant(other);
+  }
+
+  /**
+   * A constant Add after a weight op is a per-channel bias: [C], [1, C], [C, 1, 1] or [1, C, 1, 1], or a scalar.
+   * Returns which input of the Add carries the data.
+   */
+  private addBias(layer: Layer, node: NodeProto, data: string): number {
+    const index = this.view.canonical(node.input[0]) === data ? 1 : 0;
+    const proto = this.view.constantInput(node, index, 'bias');
+    const width = layer.op.weight.shape[0];
+    const dims = proto.dims.slice(proto.dims.length > 0 && proto.dims[0] === 1 && proto.dims.length > 1 ? 1 : 0);
+    const perChannel = layer.op.kind === 'dense' ? dims.length === 1 : dims.length === 3 && dims[1] === 1 && dims[2] === 1;
+    const values = tensorToFloat32(proto);
+    if (!(values.length === 1 || (perChannel && dims[0] === width))) {
+      throw unsupported(node, `Add of a constant with dims [${proto.dims.join(', ')}] is not a per-channel bias for ${width} channels`);
+    }
+    const bias = this.checkedBias(node, values.slice(), width);
+    layer.op.bias = layer.op.bias ? layer.op.bias.map((b, i) => b + bias[i]) : bias;
+    return 1 - index;
+  }
+
+  private batchNorm(node: NodeProto, channels: number): BatchNorm {
+    if (attrInt(node, 'training_mode', 0) !== 0) throw unsupported(node, 'training_mode=1; export the model in eval mode');
+    const read = (index: number, what: string): Float32Array => {
+      const values = tensorToFloat32(this.view.constantInput(node, index, what)).slice();
+      if (values.length !== channels) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: ${what} has ${values.length} values for ${channels} channels`);
+      return values;
+    };
+    return { scale: read(1, 'scale'), bias: read(2, 'bias'), mean: read(3, 'mean'), variance: read(4, 'variance'), epsilon: attrFloat(node, 'epsilon', 1e-5) };
+  }
+
+  private poolOf(node: NodeProto, input: SampleShape): Pool {
+    if (input.length !== 3) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: pooling needs feature maps, got [${input.join(', ')}]`);
+    const kernelValues = attrInts(node, 'kernel_shape');
+    if (!kernelValues || kernelValues.length !== 2) throw unsupported(node, 'kernel_shape must be 2-D');
+    const kernel: [number, number] = [kernelValues[0], kernelValues[1]];
+    const dilations = pair(node, 'dilations', 1);
+    if (dilations[0] !== 1 || dilations[1] !== 1) throw unsupported(node, `pool dilations [${dilations.join(', ')}]; only 1 is supported`);
+    if (attrInt(node, 'storage_order', 0) !== 0) throw unsupported(node, 'storage_order=1');
+    const stride = pair(node, 'strides', 1);
+    return {
+      kind: node.opType === 'MaxPool' ? 'max' : 'avg',
+      kernel,
+      stride,
+      pads: resolvePads(node, input, kernel, stride, [1, 1]),
+      ceilMode: attrInt(node, 'ceil_mode', 0) !== 0,
+      countIncludePad: attrInt(node, 'count_include_pad', 0) !== 0,
+    };
+  }
+
+  /** A pool after a residual join's activation (a Layer's own pool is taken by parseLayer). */
+  private trailingPool(cursor: Cursor, node: NodeProto): Cursor {
+    const last = this.units[this.units.length - 1];
+    if (!last || last.unit.pool) throw unsupported(node, 'a pool that follows no conv unit, or a second pool in a row');
+    const pool = this.poolOf(node, cursor.shape);
+    const output = poolShape(pool, cursor.shape, nodeLabel(node));
+    last.unit.pool = pool;
+    last.shapes = { ...last.shapes, output };
+    return this.consume(node, cursor, output);
+  }
+
+  // --- residual blocks ----------------------------------------------------------------------------------------
+
+  /** A fork of `cursor` into a branch of layers and an identity or one-layer shortcut, joined by an Add. */
+  private residual(cursor: Cursor, uses: NodeProto[]): Cursor {
+    if (uses.length !== 2) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${cursor.tensor}' feeds ${uses.length} nodes (${uses.map(nodeLabel).join(', ')}); only two-way residual forks are supported`);
+    const joins = uses.filter((n) => n.opType === 'Add');
+    let branch: Layer[];
+    let shortcut: Layer | undefined;
+    let join: NodeProto;
+    if (joins.length === 1) {
+      join = joins[0];
+      const start = uses.find((n) => n !== join)!;
+      const main = this.chainToJoin(cursor, start);
+      if (this.soleConsumer(main.end.tensor) !== join) throw unsupported(join, 'the residual branch does not end at this Add');
+      branch = main.layers;
+    } else {
+      const first = this.chainToJoin(cursor, uses[0]);
+      const second = this.chainToJoin(cursor, uses[1]);
+      join = this.soleConsumer(first.end.tensor)!;
+      if (this.soleConsumer(second.end.tensor) !== join) throw unsupported(join, 'the two paths from the fork do not meet at one Add');
+      // The projection shortcut is the one-layer path; with one layer on both, the Add's first input is the branch.
+      const secondIsShortcut = second.layers.length === 1 && (first.layers.length > 1 || this.view.canonical(join.input[0]) === first.end.tensor);
+      const [main, side] = secondIsShortcut ? [first, second] : [second, first];
+      if (side.layers.length !== 1) throw unsupported(join, 'neither path to this Add is a single-layer shortcut');
+      shortcut = side.layers[0];
+      if (shortcut.activation !== 'none' || shortcut.pool) throw unsupported(join, `the shortcut '${shortcut.name}' must end in no activation and no pool`);
+      branch = main.layers;
+    }
+    const lastLayer = branch[branch.length - 1];
+    if (lastLayer.activation !== 'none' || lastLayer.pool) throw unsupported(join, `the branch's last layer '${lastLayer.name}' has an activation or pool before the join; only join-then-activate blocks are supported`);
+    this.view.visited.add(join);
+    const unit: Residual = { type: 'residual', name: this.residualName(branch, join), branch, ...(shortcut ? { shortcut } : {}), activation: 'none' };
+    const shapes = unitShapes(unit, cursor.shape);
+    let at: Cursor = { tensor: this.view.canonical(join.output[0]), shape: shapes.preact };
+    const next = this.soleConsumer(at.tensor);
+    if (next?.opType === 'Relu') {
+      unit.activation = 'relu';
+      at = this.consume(next, at, at.shape);
+    }
+    this.addUnit(unit, shapes);
+    return at;
+  }
+
+  /** Layers from `start` until the next tensor feeds an Add of two computed values (the join). */
+  private chainToJoin(cursor: Cursor, start: NodeProto): { layers: Layer[]; end: Cursor } {
+    const layers: Layer[] = [];
+    let at = cursor;
+    let node: NodeProto | undefined = start;
+    for (;;) {
+      if (!node) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${at.tensor}' inside a residual branch forks or ends; nested forks are not supported`);
+      if (node.opType === 'Add' && !this.isBiasAdd(node, at.tensor)) break;
+      if (node.opType !== 'Conv' && node.opType !== 'Gemm' && node.opType !== 'MatMul') throw unsupported(node, 'only Conv/Gemm/MatMul layers may appear inside a residual branch');
+      const parsed = this.parseLayer(at, node);
+      layers.push(parsed.layer);
+      at = parsed.cursor;
+      node = this.soleConsumer(at.tensor);
+    }
+    if (layers.length === 0) throw unsupported(node, 'a residual join with no layer on either side');
+    return { layers, end: at };
+  }
+
+  /** The dotted prefix the branch layers share ('layer1.0.conv1', 'layer1.0.conv2' → 'layer1.0'), else the Add's name. */
+  private residualName(branch: Layer[], join: NodeProto): string {
+    const parts = branch.map((l) => l.name.split('.'));
+    let common = 0;
+    while (parts.every((p) => p.length > common + 1 && p[common] === parts[0][common])) common++;
+    const prefix = parts[0].slice(0, common).join('.');
+    const fromNode = join.name.replace(/^\//, '').replace(/\/[A-Za-z]+$/, '').replace(/\//g, '.');
+    return this.uniqueName(prefix || fromNode || 'block');
+  }
+
+  // --- flatten and head ---------------------------------------------------------------------------------------
+
+  private flattenStep(cursor: Cursor, node: NodeProto): Cursor {
+    let globalPool: FlattenStep['globalPool'] = 'none';
+    let at = cursor;
+    let flattenNode = node;
+    if (node.opType === 'GlobalAveragePool' || node.opType === 'GlobalMaxPool') {
+      if (cursor.shape.length !== 3) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: needs feature maps, got [${cursor.shape.join(', ')}]`);
+      globalPool = node.opType === 'GlobalAveragePool' ? 'avg' : 'max';
+      at = this.consume(node, cursor, [cursor.shape[0], 1, 1]);
+      const next = this.soleConsumer(at.tensor);
+      if (!next || !['Flatten', 'Reshape', 'Squeeze'].includes(next.opType)) throw unsupported(node, 'a global pool must be followed by Flatten, Reshape or Squeeze to [N, C]');
+      flattenNode = next;
+    }
+    const flat = this.flattenedShape(flattenNode, at.shape);
+    if (cursor.shape.length === 1) return this.consume(flattenNode, at, flat); // already flat: a no-op reshape
+    if (this.flatten) throw unsupported(flattenNode, 'a second flatten');
+    this.flatten = { step: { globalPool }, at: this.units.length };
+    const expected = flattenShape(cursor.shape, { globalPool });
+    if (flat[0] !== expected[0]) throw new ClafusionError('E_SHAPE', `${nodeLabel(flattenNode)}: flattens to ${flat[0]} features, expected ${expected[0]}`);
+    return this.consume(flattenNode, at, flat);
+  }
+
+  /** The [F] that Flatten(axis=1), a 2-D Reshape or a Squeeze of the trailing 1s makes of `shape`; else unsupported. */
+  private flattenedShape(node: NodeProto, shape: SampleShape): SampleShape {
+    const features = shape.reduce((n, d) => n * d, 1);
+    const rank = shape.length + 1;
+    if (node.opType === 'Flatten') {
+      const axis = attrInt(node, 'axis', 1);
+      if (axis !== 1 && axis + rank !== 1) throw unsupported(node, `Flatten axis=${axis}; only axis=1 (keep the batch) is supported`);
+      return [features];
+    }
+    if (node.opType === 'Squeeze') {
+      const axesInput = node.input[1] ? tensorToInt64(this.view.constantInput(node, 1, 'axes')).map(Number) : attrInts(node, 'axes');
+      const axes = (axesInput ?? []).map((a) => (a < 0 ? a + rank : a)).sort();
+      const trailing = shape.length === 3 && shape[1] === 1 && shape[2] === 1 && axes.length === 2 && axes[0] === 2 && axes[1] === 3;
+      if (!trailing) throw unsupported(node, `Squeeze axes [${axes.join(', ')}] of shape [N, ${shape.join(', ')}]; only squeezing [N, C, 1, 1] to [N, C] is supported`);
+      return [shape[0]];
+    }
+    return this.reshapedShape(node, shape, features);
+  }
+
+  /** Reshape to [N, F]: the shape constant may use 0 (copy) and -1 (infer); a fixed batch must match the input's. */
+  private reshapedShape(node: NodeProto, shape: SampleShape, features: number): SampleShape {
+    const target = tensorToInt64(this.view.constantInput(node, 1, 'shape (a constant initializer or Constant node)')).map(Number);
+    if (target.length !== 2) throw unsupported(node, `Reshape to [${target.join(', ')}]; only 2-D [N, F] targets are supported`);
+    if (attrInt(node, 'allowzero', 0) !== 0 && target.includes(0)) throw unsupported(node, 'allowzero=1 with a 0 in the shape');
+    const batch = this.inputBatch();
+    const [b, f] = target;
+    const batchOk = b === 0 || b === -1 || (typeof batch === 'number' && b === batch);
+    const featuresOk = f === -1 ? b !== -1 : f === features || (f === 0 && shape.length === 1 && shape[0] === features);
+    if (!batchOk || !featuresOk || (b === -1 && f !== features)) {
+      throw unsupported(node, `Reshape of [${batch}, ${shape.join(', ')}] to [${target.join(', ')}] is not a flatten to [N, ${features}]`);
+    }
+    return [features];
+  }
+
+  private inputBatch(): number | string {
+    return this.inputInfo.type?.tensorType?.shape?.[0]?.value ?? this.inputInfo.type?.tensorType?.shape?.[0]?.param ?? 'N';
+  }
+
+  private outputTransform(cursor: Cursor, node: NodeProto): Cursor {
+    const last = this.units[this.units.length - 1]?.unit;
+    if (!last || last.type !== 'layer' || last.op.kind !== 'dense' || cursor.shape.length !== 1) throw unsupported(node, 'a softmax must follow the final dense layer');
+    const axis = attrInt(node, 'axis', this.opset() >= 13 ? -1 : 1);
+    if (axis !== 1 && axis !== -1) throw unsupported(node, `axis=${axis}; only the class axis (1 or -1) is supported`);
+    if (this.view.canonical(node.output[0]) !== this.outputTensor) throw unsupported(node, 'the softmax must produce the graph output');
+    if (this.transform !== 'none') throw unsupported(node, 'a second softmax');
+    this.transform = node.opType === 'LogSoftmax' ? 'logsoftmax' : 'softmax';
+    return this.consume(node, cursor, cursor.shape);
+  }
+
+  private opset(): number {
+    return this.model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  }
+
+  private checkAllNodesUsed(): void {
+    for (const node of this.model.graph.node) {
+      if (!this.view.visited.has(node) && !this.view.skipped.has(node)) {
+        throw unsupported(node, 'it is not on the chain from the input to the output');
+      }
+    }
+  }
+
+  // --- assembly -----------------------------------------------------------------------------------------------
+
+  private assemble(input: Network['input']): Network {
+    const last = this.units.pop();
+    if (!last || last.unit.type !== 'layer' || last.unit.op.kind !== 'dense') {
+      throw new ClafusionError('E_UNSUPPORTED_GRAPH', 'the network must end in a dense (Gemm/MatMul) classifier layer');
+    }
+    const classifier = last.unit as Layer & { op: DenseOp };
+    if (classifier.activation !== 'none' || classifier.pool) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `the classifier '${classifier.name}' must have no activation (logits out)`);
+    const flattenAt = this.flatten?.at ?? (input.layout === 'NC' ? 0 : this.units.length + 1);
+    if (input.layout === 'NCHW' && !this.flatten) throw new ClafusionError('E_UNSUPPORTED_GRAPH', 'feature maps reach the classifier without a Flatten/Reshape');
+    const segments = this.spatialSegments(this.units.slice(0, flattenAt));
+    const flatUnits = this.units.slice(flattenAt).map((w) => w.unit);
+    if (flatUnits.length > 0) segments.push({ kind: 'flat', ...(this.flatten ? { flatten: this.flatten.step } : {}), units: flatUnits });
+    const network: Network = {
+      input,
+      segments,
+      classifier,
+      output: { name: this.outputInfo.name, shape: this.outputShape(classifier), transform: this.transform },
+      meta: {
+        opset: this.opset(),
+        irVersion: this.model.irVersion,
+        producerName: this.model.producerName,
+        metadata: Object.fromEntries(this.model.metadataProps.map((e) => [e.key, e.value])),
+      },
+    };
+    if (flatUnits.length === 0 && this.flatten) network.classifierFlatten = this.flatten.step;
+    return network;
+  }
+
+  /** Groups conv units by the spatial size after their weight op: a new segment at every size change. */
+  private spatialSegments(units: WalkedUnit[]): Segment[] {
+    const segments: Segment[] = [];
+    let key = '';
+    for (const { unit, shapes } of units) {
+      const size = shapes.preact.slice(1).join('x');
+      if (segments.length === 0 || size !== key) segments.push({ kind: 'spatial', units: [] });
+      segments[segments.length - 1].units.push(unit);
+      key = size;
+    }
+    return segments;
+  }
+
+  private outputShape(classifier: Layer): (number | string)[] {
+    const declared = this.outputInfo.type?.tensorType?.shape;
+    const classes = classifier.op.weight.shape[0];
+    if (declared && declared.length === 2 && declared[1].value !== undefined && declared[1].value !== classes) {
+      throw new ClafusionError('E_SHAPE', `output '${this.outputInfo.name}' is declared with ${declared[1].value} classes but the classifier has ${classes}`);
+    }
+    return [declared?.[0]?.value ?? declared?.[0]?.param ?? this.inputBatch(), classes];
+  }
+}
