@@ -17,11 +17,22 @@ namespace clf {
 
 namespace {
 
-constexpr size_t kMr = 6;        // micro-tile rows (broadcast A values)
-constexpr size_t kNr = 16;       // micro-tile columns (two 8-float vectors)
 constexpr size_t kMcMax = 144;   // rows of A per packed block: 144 x 256 floats = 144 KiB, fits L2
 constexpr size_t kKcMax = 256;   // depth of one packed panel
 constexpr size_t kNc = 3072;     // columns of B per packed panel: 256 x 3072 floats = 3 MiB, fits L3
+
+/**
+ * C[0:rows, 0:cols] += alpha * sum_k a[k*mr + r] * b[k*nr + j] for one mr x nr tile. Every kernel sums each element's
+ * products in k order with one FMA each and adds alpha * sum with one more FMA, so all kernels give the same bits.
+ */
+using MicroKernel = void (*)(size_t kc, const float* a, const float* b, float* c, size_t ldc, float alpha, size_t rows,
+                             size_t cols);
+
+struct Kernel {
+  size_t mr;  // micro-tile rows (broadcast values of A)
+  size_t nr;  // micro-tile columns (vector lanes of B)
+  MicroKernel run;
+};
 
 size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 size_t roundUp(size_t a, size_t b) { return ceilDiv(a, b) * b; }
@@ -47,92 +58,152 @@ struct View {
 };
 
 /** Copies rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-row micro-panels, k-major, zero-padded. */
-void packA(const View& a, size_t i0, size_t mc, size_t k0, size_t kc, float* dst) {
-  for (size_t ir = 0; ir < mc; ir += kMr) {
-    size_t rows = std::min(kMr, mc - ir);
+void packA(const View& a, size_t mr, size_t i0, size_t mc, size_t k0, size_t kc, float* dst) {
+  for (size_t ir = 0; ir < mc; ir += mr) {
+    size_t rows = std::min(mr, mc - ir);
     for (size_t k = 0; k < kc; ++k) {
       for (size_t r = 0; r < rows; ++r) dst[r] = a.at(i0 + ir + r, k0 + k);
-      for (size_t r = rows; r < kMr; ++r) dst[r] = 0.0f;
-      dst += kMr;
+      for (size_t r = rows; r < mr; ++r) dst[r] = 0.0f;
+      dst += mr;
     }
   }
 }
 
 /** Copies NR-column micro-panel `panel` of depth [k0, k0+kc) x columns [j0, j0+nc) of op(B), k-major, zero-padded. */
-void packBPanel(const View& b, size_t k0, size_t kc, size_t j0, size_t nc, size_t panel, float* dst) {
-  size_t jr = panel * kNr;
-  size_t cols = std::min(kNr, nc - jr);
-  dst += panel * kNr * kc;
+void packBPanel(const View& b, size_t nr, size_t k0, size_t kc, size_t j0, size_t nc, size_t panel, float* dst) {
+  size_t jr = panel * nr;
+  size_t cols = std::min(nr, nc - jr);
+  dst += panel * nr * kc;
   for (size_t k = 0; k < kc; ++k) {
     for (size_t c = 0; c < cols; ++c) dst[c] = b.at(k0 + k, j0 + jr + c);
-    for (size_t c = cols; c < kNr; ++c) dst[c] = 0.0f;
-    dst += kNr;
+    for (size_t c = cols; c < nr; ++c) dst[c] = 0.0f;
+    dst += nr;
   }
 }
 
-/** Adds alpha * tile (an MR x NR block, row-major) to the rows x cols corner of C. */
-void addTile(const float* tile, float alpha, float* c, size_t ldc, size_t rows, size_t cols) {
+/** Adds alpha * tile (row-major, row stride nr) to the rows x cols corner of C: the ragged edges of C. */
+void addTile(const float* tile, size_t nr, float alpha, float* c, size_t ldc, size_t rows, size_t cols) {
   for (size_t r = 0; r < rows; ++r)
-    for (size_t j = 0; j < cols; ++j) c[r * ldc + j] = std::fma(alpha, tile[r * kNr + j], c[r * ldc + j]);
+    for (size_t j = 0; j < cols; ++j) c[r * ldc + j] = std::fma(alpha, tile[r * nr + j], c[r * ldc + j]);
 }
 
 #ifdef __AVX2__
-/**
- * C[0:rows, 0:cols] += alpha * sum_k a[k*MR + r] * b[k*NR + j]: twelve 8-wide accumulators stay in registers; each
- * element sums its products in k order with one FMA per product.
- */
-void microKernel(size_t kc, const float* a, const float* b, float* c, size_t ldc, float alpha, size_t rows, size_t cols) {
-  __m256 acc[kMr][2];
-  for (size_t r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+/** 6 x 16: twelve 8-wide accumulators stay in registers. */
+void microKernelAvx2(size_t kc, const float* a, const float* b, float* c, size_t ldc, float alpha, size_t rows,
+                     size_t cols) {
+  constexpr size_t mr = 6, nr = 16;
+  __m256 acc[mr][2];
+#pragma GCC unroll 6
+  for (size_t r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (size_t k = 0; k < kc; ++k) {
     __m256 b0 = _mm256_load_ps(b);
     __m256 b1 = _mm256_load_ps(b + 8);
-    for (size_t r = 0; r < kMr; ++r) {
+#pragma GCC unroll 6
+    for (size_t r = 0; r < mr; ++r) {
       __m256 ar = _mm256_broadcast_ss(a + r);
       acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
     }
-    a += kMr;
-    b += kNr;
+    a += mr;
+    b += nr;
   }
   __m256 va = _mm256_set1_ps(alpha);
-  if (rows == kMr && cols == kNr) {
-    for (size_t r = 0; r < kMr; ++r) {
+  if (rows == mr && cols == nr) {
+#pragma GCC unroll 6
+    for (size_t r = 0; r < mr; ++r) {
       float* cr = c + r * ldc;
       _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, acc[r][0], _mm256_loadu_ps(cr)));
       _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, acc[r][1], _mm256_loadu_ps(cr + 8)));
     }
     return;
   }
-  alignas(32) float tile[kMr * kNr];
-  for (size_t r = 0; r < kMr; ++r) {
-    _mm256_store_ps(tile + r * kNr, acc[r][0]);
-    _mm256_store_ps(tile + r * kNr + 8, acc[r][1]);
+  alignas(32) float tile[mr * nr];
+  for (size_t r = 0; r < mr; ++r) {
+    _mm256_store_ps(tile + r * nr, acc[r][0]);
+    _mm256_store_ps(tile + r * nr + 8, acc[r][1]);
   }
-  addTile(tile, alpha, c, ldc, rows, cols);
+  addTile(tile, nr, alpha, c, ldc, rows, cols);
 }
-#else
-/** Portable micro-kernel with the same summation order (k ascending per element); compilers vectorise the j loop. */
-void microKernel(size_t kc, const float* a, const float* b, float* c, size_t ldc, float alpha, size_t rows, size_t cols) {
-  float tile[kMr * kNr] = {};
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define CLF_GEMM_AVX512 1
+/**
+ * 12 x 32 for CPUs with AVX-512 (chosen at run time; the build itself targets x86-64-v3): twenty-four 16-wide
+ * accumulators, twice the work per instruction of the AVX2 kernel.
+ */
+__attribute__((target("avx512f"))) void microKernelAvx512(size_t kc, const float* a, const float* b, float* c,
+                                                          size_t ldc, float alpha, size_t rows, size_t cols) {
+  constexpr size_t mr = 12, nr = 32;
+  __m512 acc[mr][2];
+#pragma GCC unroll 12
+  for (size_t r = 0; r < mr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (size_t k = 0; k < kc; ++k) {
-    for (size_t r = 0; r < kMr; ++r)
-      for (size_t j = 0; j < kNr; ++j) tile[r * kNr + j] += a[r] * b[j];
-    a += kMr;
-    b += kNr;
+    __m512 b0 = _mm512_load_ps(b);
+    __m512 b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+    for (size_t r = 0; r < mr; ++r) {
+      __m512 ar = _mm512_set1_ps(a[r]);
+      acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+    }
+    a += mr;
+    b += nr;
   }
-  addTile(tile, alpha, c, ldc, rows, cols);
+  __m512 va = _mm512_set1_ps(alpha);
+  if (rows == mr && cols == nr) {
+#pragma GCC unroll 12
+    for (size_t r = 0; r < mr; ++r) {
+      float* cr = c + r * ldc;
+      _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, acc[r][0], _mm512_loadu_ps(cr)));
+      _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, acc[r][1], _mm512_loadu_ps(cr + 16)));
+    }
+    return;
+  }
+  alignas(64) float tile[mr * nr];
+  for (size_t r = 0; r < mr; ++r) {
+    _mm512_store_ps(tile + r * nr, acc[r][0]);
+    _mm512_store_ps(tile + r * nr + 16, acc[r][1]);
+  }
+  addTile(tile, nr, alpha, c, ldc, rows, cols);
 }
 #endif
 
+Kernel selectKernel() {
+#ifdef CLF_GEMM_AVX512
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return {12, 32, microKernelAvx512};
+#endif
+  return {6, 16, microKernelAvx2};
+}
+#else
+/**
+ * Portable 6 x 16 kernel: the same k order, but a separate multiply and add where the CPU has no FMA (std::fma would
+ * be a slow library call there), so its bits may differ from the FMA kernels'. Compilers vectorise the j loop.
+ */
+void microKernelPortable(size_t kc, const float* a, const float* b, float* c, size_t ldc, float alpha, size_t rows,
+                         size_t cols) {
+  constexpr size_t mr = 6, nr = 16;
+  float tile[mr * nr] = {};
+  for (size_t k = 0; k < kc; ++k) {
+    for (size_t r = 0; r < mr; ++r)
+      for (size_t j = 0; j < nr; ++j) tile[r * nr + j] += a[r] * b[j];
+    a += mr;
+    b += nr;
+  }
+  addTile(tile, nr, alpha, c, ldc, rows, cols);
+}
+
+Kernel selectKernel() { return {6, 16, microKernelPortable}; }
+#endif
+
 /** C block (mc x nc) += alpha * packedA (mc x kc) * packedB (kc x nc), tile by tile. */
-void macroKernel(size_t mc, size_t nc, size_t kc, float alpha, const float* packedA, const float* packedB, float* c,
-                 size_t ldc) {
-  for (size_t jr = 0; jr < nc; jr += kNr) {
-    const float* bPanel = packedB + (jr / kNr) * kNr * kc;
-    for (size_t ir = 0; ir < mc; ir += kMr) {
-      microKernel(kc, packedA + (ir / kMr) * kMr * kc, bPanel, c + ir * ldc + jr, ldc, alpha, std::min(kMr, mc - ir),
-                  std::min(kNr, nc - jr));
+void macroKernel(const Kernel& kernel, size_t mc, size_t nc, size_t kc, float alpha, const float* packedA,
+                 const float* packedB, float* c, size_t ldc) {
+  for (size_t jr = 0; jr < nc; jr += kernel.nr) {
+    const float* bPanel = packedB + jr * kc;
+    for (size_t ir = 0; ir < mc; ir += kernel.mr) {
+      kernel.run(kc, packedA + ir * kc, bPanel, c + ir * ldc + jr, ldc, alpha, std::min(kernel.mr, mc - ir),
+                 std::min(kernel.nr, nc - jr));
     }
   }
 }
@@ -147,11 +218,11 @@ void scaleC(float beta, float* C, size_t ldc, size_t M, size_t N, int threads) {
   }
 }
 
-/** Rows per A block: at most kMcMax, a multiple of MR, and (with several threads) a block count divisible by them. */
-size_t chooseMc(size_t M, int threads) {
+/** Rows per A block: at most kMcMax, a multiple of mr, and (with several threads) a block count divisible by them. */
+size_t chooseMc(size_t M, size_t mr, int threads) {
   size_t blocks = ceilDiv(M, kMcMax);
   if (threads > 1) blocks = roundUp(blocks, static_cast<size_t>(threads));
-  return roundUp(ceilDiv(M, blocks), kMr);
+  return roundUp(ceilDiv(M, blocks), mr);
 }
 
 /** Panel depth: at most kKcMax, the panels as even as possible. Depends on K only, so the sum order is fixed. */
@@ -179,30 +250,31 @@ void sgemm(Transpose transA, Transpose transB, size_t M, size_t N, size_t K, flo
   }
   View a = transA == Transpose::No ? View{A, lda, 1} : View{A, 1, lda};
   View b = transB == Transpose::No ? View{B, ldb, 1} : View{B, 1, ldb};
-  size_t mc = chooseMc(M, nt);
+  Kernel kernel = selectKernel();
+  size_t mc = chooseMc(M, kernel.mr, nt);
   size_t kcMax = chooseKc(K);
-  size_t ncMax = std::min(kNc, roundUp(N, kNr));
+  size_t ncMax = std::min(kNc, roundUp(N, kernel.nr));
   AlignedFloats packedB = alignedFloats(kcMax * ncMax);
   AlignedFloats packedA = alignedFloats(static_cast<size_t>(nt) * mc * kcMax);
   size_t mBlocks = ceilDiv(M, mc);
 
   for (size_t jc = 0; jc < N; jc += kNc) {
     size_t nc = std::min(kNc, N - jc);
-    size_t bPanels = ceilDiv(nc, kNr);
+    size_t bPanels = ceilDiv(nc, kernel.nr);
     for (size_t pc = 0; pc < K; pc += kcMax) {
       size_t kc = std::min(kcMax, K - pc);
       bool lastPanel = pc + kc == K;
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
 #pragma omp for schedule(static)
-        for (size_t p = 0; p < bPanels; ++p) packBPanel(b, pc, kc, jc, nc, p, packedB.get());
+        for (size_t p = 0; p < bPanels; ++p) packBPanel(b, kernel.nr, pc, kc, jc, nc, p, packedB.get());
         float* myA = packedA.get() + static_cast<size_t>(omp_get_thread_num()) * mc * kcMax;
 #pragma omp for schedule(static)
         for (size_t blk = 0; blk < mBlocks; ++blk) {
           size_t ic = blk * mc;
           size_t rows = std::min(mc, M - ic);
-          packA(a, ic, rows, pc, kc, myA);
-          macroKernel(rows, nc, kc, alpha, myA, packedB.get(), C + ic * ldc + jc, ldc);
+          packA(a, kernel.mr, ic, rows, pc, kc, myA);
+          macroKernel(kernel, rows, nc, kc, alpha, myA, packedB.get(), C + ic * ldc + jc, ldc);
           if (lastPanel && epilogue) epilogue(ic, jc, rows, nc);
         }
       }

@@ -1,9 +1,10 @@
 // Single-precision GEMM on row-major matrices:  C = alpha * op(A) * op(B) + beta * C.
 //
 // Blocked in the usual three levels (NC columns of B in L3, KC x NC panel packed, MC x KC block of A packed into
-// L2) around a register-blocked micro-kernel (6 x 16 with AVX2/FMA, a portable loop otherwise). Threads split the
-// M x N tiles only, and every element of C sums its K products in the same fixed order (k ascending inside panels
-// of a fixed depth, panels ascending), so the result is bit-identical for any thread count.
+// L2) around a register-blocked micro-kernel: 12 x 32 with AVX-512 when the CPU has it (picked at run time), 6 x 16
+// with AVX2/FMA, a portable loop without AVX2. Threads split the M x N tiles only, and every element of C sums its
+// K products in the same fixed order (k ascending inside panels of a fixed depth, panels ascending), so the result
+// is bit-identical for any thread count, and the AVX-512 and AVX2 kernels (one FMA per product) agree bit for bit.
 #pragma once
 #include <cstddef>
 #include <functional>
