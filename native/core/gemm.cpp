@@ -22,8 +22,8 @@ constexpr size_t kKcMax = 256;   // depth of one packed panel
 constexpr size_t kNc = 3072;     // columns of B per packed panel: 256 x 3072 floats = 3 MiB, fits L3
 
 /**
- * C[0:rows, 0:cols] += alpha * sum_k a[k*mr + r] * b[k*nr + j] for one mr x nr tile. Every kernel sums each element's
- * products in k order with one FMA each and adds alpha * sum with one more FMA, so all kernels give the same bits.
+ * C[0:rows, 0:cols] += alpha * sum_k a[k*mr + r] * b[k*nr + j] for one mr x nr tile. The vector kernels sum each
+ * element's products in k order with one FMA each and add alpha * sum with one more FMA, so they give the same bits.
  */
 using MicroKernel = void (*)(size_t kc, const float* a, const float* b, float* c, size_t ldc, float alpha, size_t rows,
                              size_t cols);

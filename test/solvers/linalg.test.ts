@@ -3,6 +3,7 @@ import {
   centeredGramSync, ckaCostMatrix, ckaCostMatrixSync, gemm, gemmSync, gram, gramSync, linearCka, linearCkaSync,
   pairwiseDistances, pairwiseDistancesSync, type DistanceMetric, type GemmOptions,
 } from '../../lib/solvers/linalg.js';
+import { native } from '../../lib/native.js';
 import { rng } from '../fusion/helpers.js';
 
 function randomF32(seed: number, length: number, offset = 0): Float32Array {
@@ -372,5 +373,23 @@ describe('ckaCostMatrix', () => {
     expectCode(() => ckaCostMatrixSync([good], [good], n - 1));
     expectCode(() => ckaCostMatrixSync([good.subarray(0, 9)], [good.subarray(0, 9)], 3, { debiased: true }));
     expectCode(() => ckaCostMatrixSync([Float32Array.from(good) as unknown as Float64Array], [good], n));
+  });
+});
+
+describe('linalg native layer (below the TypeScript checks)', () => {
+  it('rejects short arrays, wrong element types and unknown metrics with E_ARG', () => {
+    const addon = native();
+    const a = new Float32Array(3);
+    expectCode(() => addon.sgemmSync(false, false, 2, 2, 2, 1, a, 2, new Float32Array(4), 2, 0, null, 2, 1));
+    expectCode(() => addon.pairwiseDistancesSync(new Float32Array(4), 2, new Float32Array(4), 2, 2, 'manhattan', 1));
+    expectCode(() => addon.gramSync(new Float64Array(4) as unknown as Float32Array, 2, 2, false, 1));
+    expectCode(() => addon.ckaCostMatrixSync([new Float64Array(3)], [new Float64Array(4)], 2, false, 1));
+  });
+
+  it('rejects core argument errors from a worker thread as an E_ARG Promise rejection', async () => {
+    const rejected = await native().gram(new Float32Array(0), 0, 4, false, 1).then(() => null, (err: unknown) => err);
+    expect(rejected).to.have.property('code', 'E_ARG');
+    const debiased = await native().linearCka(new Float32Array(3), new Float32Array(3), 3, 1, 1, true, 1).then(() => null, (err: unknown) => err);
+    expect(debiased).to.have.property('code', 'E_ARG');
   });
 });
