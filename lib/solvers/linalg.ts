@@ -223,7 +223,8 @@ function costArgs(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: nu
 
 /**
  * The CLA layer-cost matrix cost[i · shallow + j] = 1 − CKA(deepGrams[i], shallowGrams[j]) (rows = deep layers),
- * from one n x n Gram per layer ({@link gram} or {@link centeredGram}; each is centred once here).
+ * from one n x n Gram per layer ({@link gram} or {@link centeredGram}; each is centred once here). Prefer
+ * {@link centeredGram}: centring a raw Gram of features with a large mean loses digits to cancellation.
  */
 export function ckaCostMatrix(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: number, options: CkaOptions = {}): Promise<Float64Array> {
   return native().ckaCostMatrix(...costArgs(deepGrams, shallowGrams, n, options));
