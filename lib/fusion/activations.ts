@@ -1,0 +1,71 @@
+/**
+ * Intermediate activations as the fusion stages use them: recorded at taps ('preact' of a Layer: after its weight op
+ * and batch-norm, before the activation; 'output' of a Residual block: after the sum and its activation), on the same
+ * N samples for every network, and reshaped two ways:
+ * - sample matrices N x (C·H·W), C-major (the NCHW layout as recorded), for CKA between layers;
+ * - unit rows C x (N·H·W), one point per channel, for OT between the units of two layers.
+ */
+import { ClafusionError } from '../errors.js';
+import type { Layer, Residual } from '../ir/network.js';
+
+export type TapPoint = 'preact' | 'output';
+
+export interface Tap {
+  layer: string;
+  point: TapPoint;
+}
+
+/** A recorded tensor: [N, C] or [N, C, H, W]. */
+export interface ActivationTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** Activations keyed by `tapKey`. */
+export type Activations = Map<string, ActivationTensor>;
+
+export function tapKey(tap: Tap): string {
+  return `${tap.layer}:${tap.point}`;
+}
+
+export function preactTap(layer: Layer): Tap {
+  return { layer: layer.name, point: 'preact' };
+}
+
+export function outputTap(block: Residual): Tap {
+  return { layer: block.name, point: 'output' };
+}
+
+/** The recorded tensor for a tap, or E_ARG naming the missing tap. */
+export function tensorAt(activations: Activations, tap: Tap): ActivationTensor {
+  const tensor = activations.get(tapKey(tap));
+  if (!tensor) throw new ClafusionError('E_ARG', `no activations were recorded at ${tapKey(tap)}`);
+  return tensor;
+}
+
+/**
+ * Unit rows of several taps of one network, concatenated per channel: row c = [tap₁ channel c over (N, H, W), tap₂ …].
+ * Every tap must have the same channel count. Returns a C x dim matrix (row-major).
+ */
+export function unitRows(tensors: ActivationTensor[]): { data: Float32Array; rows: number; dim: number } {
+  const channels = tensors[0].shape[1];
+  for (const t of tensors) {
+    if (t.shape[1] !== channels) throw new ClafusionError('E_SHAPE', `taps with ${channels} and ${t.shape[1]} channels cannot share one transport map`);
+  }
+  const dims = tensors.map((t) => t.data.length / channels);
+  const dim = dims.reduce((a, b) => a + b, 0);
+  const data = new Float32Array(channels * dim);
+  let offset = 0;
+  tensors.forEach((t, k) => {
+    const samples = t.shape[0];
+    const spatial = t.data.length / (samples * channels);
+    for (let s = 0; s < samples; s++) {
+      for (let c = 0; c < channels; c++) {
+        const src = (s * channels + c) * spatial;
+        data.set(t.data.subarray(src, src + spatial), c * dim + offset + s * spatial);
+      }
+    }
+    offset += dims[k];
+  });
+  return { data, rows: channels, dim };
+}

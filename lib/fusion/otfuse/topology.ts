@@ -1,0 +1,146 @@
+/**
+ * Which transport map each weight layer's inputs and outputs use (spec §3.4, §3.7 and DESIGN "Residual streams").
+ *
+ * Every weight layer is a *slot*; every distinct unit space is a *node* with one map. A slot's inputs are aligned
+ * with the map of its input node(s) (the mean of their maps when several, reference mode only), its outputs with
+ * the map of its output node.
+ *
+ * Streams (default): a residual stream is the output of a starter (a plain Layer, or a block with a projection
+ * shortcut) followed by identity-shortcut blocks. Everything summed into it (the starter's output layers, every
+ * block's last branch layer) shares the stream's ONE map, computed from the stream's activations (the starter's and
+ * the blocks' outputs, stacked per channel) or, in weight mode, from the starter's weights. A permuted copy of a
+ * ResNet then fuses back exactly.
+ *
+ * Reference (the published `--handle-skips`): every layer has its own plan from its own pre-activation; after an
+ * identity block the stream's map is conv2's plan; after a projection block the next layer's inputs use the mean of
+ * the shortcut's and conv2's maps.
+ */
+import type { Layer, Network, Residual, Unit } from '../../ir/network.js';
+import { type Tap, outputTap, preactTap } from '../activations.js';
+
+export interface Slot {
+  layer: Layer;
+  /** Nodes whose maps align this slot's inputs (one, or two averaged in reference mode). */
+  inputs: number[];
+  output: number;
+  /** The layer belongs to a unit inserted by balancing. */
+  inserted: boolean;
+}
+
+export type NodeKind = 'input' | 'layer' | 'stream' | 'classifier';
+
+export interface MapNode {
+  kind: NodeKind;
+  /** Units in this space: the width shared by every slot writing to it. */
+  width: number;
+  /** Activation mode: the taps whose per-channel values describe the units. */
+  taps: Tap[];
+  /** Weight mode: the slots whose (input-aligned) weight rows describe the units. */
+  costSlots: number[];
+  /** The node is written only by inserted units: it may reuse the map of `incoming`. */
+  inserted: boolean;
+  /** The node feeding the first cost slot (what an inserted unit passes through). */
+  incoming: number;
+}
+
+export interface Topology {
+  slots: Slot[];
+  nodes: MapNode[];
+}
+
+function isStreamContinuation(unit: Unit | undefined): unit is Residual {
+  return unit !== undefined && unit.type === 'residual' && !unit.shortcut;
+}
+
+/** The identity-shortcut blocks that follow `index` (they extend the stream started there). */
+function followingIdentityBlocks(units: Unit[], index: number): Residual[] {
+  const blocks: Residual[] = [];
+  for (let k = index + 1; isStreamContinuation(units[k]); k++) blocks.push(units[k] as Residual);
+  return blocks;
+}
+
+class Builder {
+  readonly slots: Slot[] = [];
+  readonly nodes: MapNode[] = [];
+
+  node(kind: NodeKind, width: number, taps: Tap[], inserted: boolean, incoming: number): number {
+    this.nodes.push({ kind, width, taps, costSlots: [], inserted, incoming });
+    return this.nodes.length - 1;
+  }
+
+  slot(layer: Layer, inputs: number[], output: number, inserted: boolean, costSlot: boolean): number {
+    this.slots.push({ layer, inputs, output, inserted });
+    const index = this.slots.length - 1;
+    if (costSlot) this.nodes[output].costSlots.push(index);
+    return index;
+  }
+
+  /** A layer with a map of its own, described by its pre-activation. */
+  plainLayer(layer: Layer, inputs: number[], inserted: boolean): number {
+    const node = this.node('layer', layer.op.weight.shape[0], [preactTap(layer)], inserted, inputs[0]);
+    this.slot(layer, inputs, node, inserted, true);
+    return node;
+  }
+}
+
+function streamTopology(network: Network, builder: Builder, input: number): number {
+  const units = network.segments.flatMap((s) => s.units);
+  let current = input;
+  units.forEach((unit, index) => {
+    const continuation = followingIdentityBlocks(units, index).map(outputTap);
+    if (unit.type === 'layer') {
+      if (continuation.length === 0) {
+        current = builder.plainLayer(unit, [current], unit.inserted === true);
+        return;
+      }
+      const stream = builder.node('stream', unit.op.weight.shape[0], [preactTap(unit), ...continuation], unit.inserted === true, current);
+      builder.slot(unit, [current], stream, unit.inserted === true, true);
+      current = stream;
+      return;
+    }
+    const inserted = unit.inserted === true;
+    const blockInput = current;
+    let inner = blockInput;
+    const last = unit.branch[unit.branch.length - 1];
+    for (const layer of unit.branch.slice(0, -1)) inner = builder.plainLayer(layer, [inner], inserted);
+    if (!unit.shortcut) {
+      // An identity block continues the stream it reads: its branch output is summed into that same space.
+      builder.slot(last, [inner], blockInput, inserted, false);
+      return;
+    }
+    const stream = builder.node('stream', last.op.weight.shape[0], [outputTap(unit), ...continuation], inserted, blockInput);
+    builder.slot(last, [inner], stream, inserted, true);
+    builder.slot(unit.shortcut, [blockInput], stream, inserted, true);
+    current = stream;
+  });
+  return current;
+}
+
+function referenceTopology(network: Network, builder: Builder, input: number): number[] {
+  let current = [input];
+  for (const unit of network.segments.flatMap((s) => s.units)) {
+    const inserted = unit.inserted === true;
+    if (unit.type === 'layer') {
+      current = [builder.plainLayer(unit, current, inserted)];
+      continue;
+    }
+    let inner = current;
+    for (const layer of unit.branch) inner = [builder.plainLayer(layer, inner, inserted)];
+    current = unit.shortcut ? [builder.plainLayer(unit.shortcut, current, inserted), ...inner] : inner;
+  }
+  return current;
+}
+
+/**
+ * The slots and nodes of a network, in forward order (a node's map depends only on earlier slots). The classifier
+ * is the last slot; its output node is kind 'classifier' (pinned unless reference mode aligns it).
+ */
+export function buildTopology(network: Network, reference: boolean): Topology {
+  const builder = new Builder();
+  const input = builder.node('input', network.input.shape[1] as number, [], false, 0);
+  const last = reference ? referenceTopology(network, builder, input) : [streamTopology(network, builder, input)];
+  const classifier = network.classifier;
+  const node = builder.node('classifier', classifier.op.weight.shape[0], [preactTap(classifier)], false, last[0]);
+  builder.slot(classifier, last, node, false, true);
+  return { slots: builder.slots, nodes: builder.nodes };
+}
