@@ -70,3 +70,72 @@ describe('fusion on IR networks', () => {
     expectSameWeights(network, a, 0);
   });
 });
+
+/** Expands a block-level alignment to conv-level 1-based indices in parameter order (conv1, conv2, [shortcut]). */
+function convLevelMap(deep: Network, shallow: Network, blockMapping: number[]): number[] {
+  const convIndices = (network: Network) => {
+    let next = 1;
+    return network.segments.flatMap((s) => s.units).map((unit) => {
+      const count = unit.type === 'layer' ? 1 : unit.branch.length + (unit.shortcut ? 1 : 0);
+      const indices = Array.from({ length: count }, (_, k) => next + k);
+      next += count;
+      return indices;
+    });
+  };
+  const deepConvs = convIndices(deep);
+  return convIndices(shallow).flatMap((convs, k) => convs.map((_, r) => deepConvs[blockMapping[k] - 1][r]));
+}
+
+describe('cross-layer alignment maps (spec §1.5)', () => {
+  it('ResNet18 → ResNet34: stem to stem, block 1 → block 1 and the last block → the last block of every stage', async () => {
+    const r34 = buildResnet([3, 4, 6, 3], [2, 3, 4, 5], [1, 16, 16], 3);
+    const r18 = buildResnet([2, 2, 2, 2], [2, 3, 4, 5], [1, 16, 16], 3);
+    const alignment = await crossLayerAlignment(r34, r18);
+    expect(alignment.groups.map((g) => g.mapping)).to.deep.equal([[1], [1, 3], [1, 4], [1, 6], [1, 3]]);
+    expect(convLevelMap(r34, r18, alignment.mapping)).to.deep.equal([1, 2, 3, 6, 7, 8, 9, 10, 15, 16, 17, 18, 19, 28, 29, 30, 31, 32, 35, 36]);
+  });
+
+  it('VGG11 → VGG13: single-layer chunks map to the first layer of the chunk', async () => {
+    const vgg13 = buildVgg([[2, 2], [3, 3], [4, 4], [5, 5], [5, 5]], [1, 32, 32], 3);
+    const vgg11 = buildVgg([[2], [3], [4, 4], [5, 5], [5, 5]], [1, 32, 32], 3);
+    const alignment = await crossLayerAlignment(vgg13, vgg11);
+    expect(alignment.mapping).to.deep.equal([1, 3, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('MLP 400-200-100-50-25 vs 400-200-100 with the neuron cost: [1, 2, 5] with (s, f) = (2, 1), [1, 2, 3] with (1, 0)', async () => {
+    const deep = buildMlp([8, 400, 200, 100, 50, 25], 3);
+    const shallow = buildMlp([8, 400, 200, 100], 3);
+    expect((await crossLayerAlignment(deep, shallow)).mapping).to.deep.equal([1, 2, 5]);
+    expect((await crossLayerAlignment(deep, shallow, { startLayer: 1, pinnedEnd: 0 })).mapping).to.deep.equal([1, 2, 3]);
+  });
+
+  it('rejects networks with different segment structures (E_SHAPE)', async () => {
+    const a = buildVgg([[2, 2], [3]], [1, 8, 8], 3);
+    const b = buildVgg([[2], [3], [4]], [1, 8, 8], 3);
+    const err = await crossLayerAlignment(a, b).catch((e: unknown) => e);
+    expect(err).to.have.property('code', 'E_SHAPE');
+  });
+});
+
+describe('balancing by adding identity units', () => {
+  const pairs: [string, () => Network, () => Network][] = [
+    ['MLP with biases', () => buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 1 }), () => buildMlp([12, 10, 9, 8], 4, { bias: true, seed: 2 })],
+    ['VGG with BN', () => buildVgg([[3, 4, 4], [5, 5]], [2, 8, 8], 4, { batchNorm: true, seed: 3 }), () => buildVgg([[3, 4], [5]], [2, 8, 8], 4, { batchNorm: true, seed: 4 })],
+    ['ResNet without BN', () => buildResnet([3, 3], [3, 4], [2, 8, 8], 4, { seed: 5 }), () => buildResnet([2, 1], [3, 5], [2, 8, 8], 4, { seed: 6 })],
+    ['ResNet with BN and biases', () => buildResnet([3, 3], [3, 4], [2, 8, 8], 4, { seed: 7, batchNorm: true, bias: true }), () => buildResnet([2, 1], [3, 5], [2, 8, 8], 4, { seed: 8, batchNorm: true })],
+  ];
+  for (const [name, deepOf, shallowOf] of pairs) {
+    for (const [s, f] of [[2, 1], [2, 0]]) {
+      it(`${name}, (s, f) = (${s}, ${f}): same depth as the deep network, same function as the shallow one`, async () => {
+        const deep = deepOf();
+        const shallow = shallowOf();
+        const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
+        const balanced = balanceByAdding(deep, shallow, alignment.groups);
+        expect(balanced.segments.map((seg) => seg.units.length)).to.deep.equal(deep.segments.map((seg) => seg.units.length));
+        const inserted = balanced.segments.flatMap((seg) => seg.units).filter((u) => u.inserted).length;
+        expect(inserted).to.equal(deep.segments.flatMap((seg) => seg.units).length - shallow.segments.flatMap((seg) => seg.units).length);
+        expect(maxAbsDiff(logits(balanced), logits(shallow))).to.be.below(1e-5);
+      });
+    }
+  }
+});
