@@ -7,6 +7,9 @@
  * which case the worker registers tsx's loader before importing it.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ClafusionError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { decodeModel } from '../onnx/proto.js';
@@ -20,12 +23,22 @@ export interface RunnerOptions {
   threads?: number;
 }
 
+/**
+ * The file URL of tsx's ESM API (`tsx/esm/api`, import condition), whose register() hooks tsx into a worker's module
+ * loader (Node 20 does not pass the main thread's hooks on). Read from tsx's exports map because under mocha tsx
+ * may load this file as CommonJS, where import.meta.resolve is missing and require.resolve picks the CJS build.
+ */
+function tsxEsmApi(): string {
+  const packageJson = createRequire(import.meta.url).resolve('tsx/package.json');
+  const manifest = JSON.parse(readFileSync(packageJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  return pathToFileURL(join(dirname(packageJson), manifest.exports['./esm/api']!.import.default)).href;
+}
+
 function startWorker(): Worker {
   const runningFromSource = import.meta.url.endsWith('.ts');
   const workerUrl = new URL(runningFromSource ? './worker.ts' : './worker.js', import.meta.url);
   if (!runningFromSource) return new Worker(workerUrl);
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
+  const bootstrap = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
   return new Worker(bootstrap, { eval: true });
 }
 
