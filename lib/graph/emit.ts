@@ -10,8 +10,9 @@
 import { ClafusionError } from '../errors.js';
 import type { FlattenStep, Layer, Network, Pool, Residual, Unit } from '../ir/network.js';
 import { writeModel, type WriteOptions } from '../onnx/file.js';
-import { AttributeType, encodeModel, type Attribute, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/proto.js';
-import { DataType, floatTensor } from '../onnx/tensor.js';
+import { floatAttr, floatValueInfo as valueInfo, intAttr, intsAttr } from '../onnx/build.js';
+import { encodeModel, type Attribute, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/proto.js';
+import { floatTensor } from '../onnx/tensor.js';
 import { flattenShape, inputSampleShape, layerShapes, type SampleShape, unitShapes } from './shapes.js';
 
 export interface Tap {
@@ -41,25 +42,6 @@ function minIrVersion(opset: number): number {
 
 /** Opset of the written model: the source's, but at least 11 (Gemm with optional C, pads and ceil_mode as used). */
 const MIN_OPSET = 11;
-
-function intAttr(name: string, value: number): Attribute {
-  return { name, type: AttributeType.Int, i: BigInt(value) };
-}
-
-function intsAttr(name: string, values: readonly number[]): Attribute {
-  return { name, type: AttributeType.Ints, ints: values.map((v) => BigInt(v)) };
-}
-
-function floatAttr(name: string, value: number): Attribute {
-  return { name, type: AttributeType.Float, f: value };
-}
-
-function valueInfo(name: string, shape: (number | string)[]): ValueInfo {
-  return {
-    name,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: shape.map((d) => (typeof d === 'number' ? { value: d } : { param: d })) } },
-  };
-}
 
 /** Tensors a unit exposes for taps. */
 interface TapPoints {
