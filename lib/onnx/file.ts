@@ -86,7 +86,12 @@ function readExternal(tensor: TensorProto, baseDir: string): Uint8Array {
   if (!location) throw externalError(tensor, 'no location');
   const path = resolveInside(tensor, baseDir, location);
   const offset = parseExternalInteger(tensor, 'offset') ?? 0;
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new ClafusionError('E_IO', `tensor '${tensor.name}': cannot read external data '${location}': ${(err as Error).message}`, { cause: err });
+  }
   try {
     const size = fstatSync(fd).size;
     const length = parseExternalInteger(tensor, 'length') ?? size - offset;
@@ -141,7 +146,12 @@ export function writeModel(path: string, model: ModelProto, options: WriteOption
   refuseInputOverwrite(dataPath);
   const { inlineModel, chunks } = splitExternal(model, dataName, options.externalMinTensorBytes ?? 1024);
   atomicWrite(dataPath, chunks);
-  atomicWrite(target, [encodeModel(inlineModel)]);
+  try {
+    atomicWrite(target, [encodeModel(inlineModel)]);
+  } catch (err) {
+    unlinkSync(dataPath); // a data file without its model is a half-written output
+    throw err;
+  }
 }
 
 function refuseInputOverwrite(target: string): void {
