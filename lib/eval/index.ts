@@ -2,6 +2,6 @@
 export { ModelRunner, type ModelSource, type RunnerOptions } from './runner.js';
 export { collectOutputs, evaluate, predictLogits, type EvaluateOptions, type EvaluateResult, type ModelInput } from './evaluate.js';
 export { ensembleAccuracy, type EnsembleMode, type EnsembleOptions, type EnsembleResult } from './ensemble.js';
-export { datasetForModel, modelNormalization, planInput, type InputPlan } from './input.js';
+export { datasetForModel, normalizationFromMetadata, planInput, type InputPlan } from './input.js';
 export { DEFAULT_BATCH_SIZE, type RunOptions } from './forward.js';
 export type { SessionInfo, TensorData, ValueInfo } from './protocol.js';

@@ -48,20 +48,23 @@ export function planInput(runner: ModelRunner, dataName: string, dataShape: read
   return { name, sampleShape: rest as number[], fixedBatch };
 }
 
-function parseChannelList(runner: ModelRunner, key: string): number[] | undefined {
-  const text = runner.metadata[key];
+function parseChannelList(metadata: Readonly<Record<string, string>>, key: string, modelName: string): number[] | undefined {
+  const text = metadata[key];
   if (text === undefined) return undefined;
-  const values = text.split(',').map((v) => Number(v.trim()));
-  if (values.length === 0 || values.some((v) => !Number.isFinite(v))) {
-    throw new ClafusionError('E_DATA', `${runner.name}: metadata ${key} = '${text}' is not a comma-separated list of numbers`);
+  const values = text.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+  if (values.some((v) => !Number.isFinite(v))) {
+    throw new ClafusionError('E_DATA', `${modelName}: metadata ${key} = '${text}' is not a comma-separated list of numbers`);
   }
   return values;
 }
 
-/** The normalisation recorded in the model's metadata (clafusion.input_mean / clafusion.input_std), if any. */
-export function modelNormalization(runner: ModelRunner): Normalization | null {
-  const mean = parseChannelList(runner, MEAN_KEY);
-  const std = parseChannelList(runner, STD_KEY);
+/**
+ * The normalisation recorded in a model's metadata_props (clafusion.input_mean / clafusion.input_std, one value or
+ * one per channel), if any; `metadata` as in ModelRunner.metadata or Network.meta.metadata.
+ */
+export function normalizationFromMetadata(metadata: Readonly<Record<string, string>>, modelName: string): Normalization | null {
+  const mean = parseChannelList(metadata, MEAN_KEY, modelName);
+  const std = parseChannelList(metadata, STD_KEY, modelName);
   if (mean === undefined && std === undefined) return null;
   return { mean: mean ?? [0], std: std ?? [1] };
 }
@@ -72,5 +75,5 @@ export function modelNormalization(runner: ModelRunner): Normalization | null {
  */
 export function datasetForModel(runner: ModelRunner, dataset: Dataset): Dataset {
   if (dataset.normalization || dataset.encoding === 'f32') return dataset;
-  return dataset.withNormalization(modelNormalization(runner));
+  return dataset.withNormalization(normalizationFromMetadata(runner.metadata, runner.name));
 }
