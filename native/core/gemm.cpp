@@ -269,7 +269,9 @@ void sgemm(Transpose transA, Transpose transB, size_t M, size_t N, size_t K, flo
 #pragma omp for schedule(static)
         for (size_t p = 0; p < bPanels; ++p) packBPanel(b, kernel.nr, pc, kc, jc, nc, p, packedB.get());
         float* myA = packedA.get() + static_cast<size_t>(omp_get_thread_num()) * mc * kcMax;
-#pragma omp for schedule(static)
+        // Dynamic: on a shared machine a descheduled thread's blocks go to the other threads. Which thread computes a
+        // block does not change its bits.
+#pragma omp for schedule(dynamic, 1)
         for (size_t blk = 0; blk < mBlocks; ++blk) {
           size_t ic = blk * mc;
           size_t rows = std::min(mc, M - ic);
