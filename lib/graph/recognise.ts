@@ -132,6 +132,11 @@ class GraphView {
       this.skipped.add(node);
       return;
     }
+    if (node.opType === 'Transpose' && this.constants.has(this.canonical(node.input[0]))) {
+      this.constants.set(node.output[0], this.foldTranspose(node));
+      this.skipped.add(node);
+      return;
+    }
     if (node.opType === 'Identity' || node.opType === 'Dropout') {
       if (node.opType === 'Dropout') this.checkInferenceDropout(node);
       const source = this.canonical(node.input[0]);
@@ -147,6 +152,18 @@ class GraphView {
       const list = this.consumers.get(name);
       if (list) list.push(node); else this.consumers.set(name, [node]);
     }
+  }
+
+  /**
+   * A Transpose of a 2-D constant, folded (torch exports `Linear(bias=False)` without constant folding as
+   * Transpose(weight) → MatMul). The folded tensor keeps the source's name, which names the layer.
+   */
+  private foldTranspose(node: NodeProto): TensorProto {
+    const source = this.constants.get(this.canonical(node.input[0]))!;
+    const perm = attrInts(node, 'perm') ?? [1, 0];
+    if (source.dims.length !== 2 || perm[0] !== 1 || perm[1] !== 0) throw unsupported(node, `Transpose of a constant with dims [${source.dims.join(', ')}] and perm [${perm.join(', ')}]; only 2-D transposes are folded`);
+    const [rows, cols] = source.dims;
+    return floatTensor(source.name, [cols, rows], transpose(tensorToFloat32(source), rows, cols));
   }
 
   private checkInferenceDropout(node: NodeProto): void {
@@ -326,8 +343,8 @@ class Recogniser {
 
   /** A readable name from the weight initializer ('features.0.weight' → 'features.0'), else the node name. */
   private layerName(node: NodeProto): string {
-    const weight = this.view.canonical(node.input[1] ?? '');
-    const fromWeight = weight.startsWith('onnx::') ? '' : weight.replace(/\.weight$/, '');
+    const weight = this.view.constants.get(this.view.canonical(node.input[1] ?? ''))?.name ?? '';
+    const fromWeight = /^(onnx::|\/)/.test(weight) ? '' : weight.replace(/\.weight$/, '');
     const fromNode = node.name.replace(/^\//, '').replace(/\/[A-Za-z]+$/, '').replace(/\//g, '.');
     return this.uniqueName(fromWeight || fromNode || node.opType.toLowerCase());
   }

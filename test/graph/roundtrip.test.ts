@@ -50,6 +50,11 @@ describe('ONNX → IR → ONNX round trips (ORT outputs within 1e-5)', () => {
     expect(allLayers(network).every((l) => l.op.bias === undefined)).to.equal(true);
   });
 
+  it('Transpose(weight) → MatMul, as torch exports Linear(bias=False) without constant folding', async () => {
+    const network = await expectRoundTrip(mlp((s, x, n, i, o) => s.node('MatMul', [x, s.node('Transpose', [s.weight(`${n}.weight`, [o, i])], [intsAttr('perm', [1, 0])])])), 'Transpose+MatMul');
+    expect(allLayers(network).map((l) => l.name)).to.deep.equal(['fc1', 'fc2', 'fc3']);
+  });
+
   it('Gemm with transB=0, alpha and beta folded into weight and bias', async () => {
     const gemm = (s: Sketch, x: string, n: string, i: number, o: number): string =>
       s.node('Gemm', [x, s.weight(`${n}.weight`, [i, o]), s.weight(`${n}.bias`, [1, o], 0.1)], [{ name: 'alpha', type: AttributeType.Float, f: 0.7 }, { name: 'beta', type: AttributeType.Float, f: 1.3 }]);
