@@ -124,17 +124,20 @@ export class Dataset {
   /**
    * Float32 arithmetic in torchvision's order (ToTensor's u/255, then Normalize's (x − mean)/std), so inputs match
    * the reference pipeline bit for bit: each double result is rounded to float32 (exact emulation for + − ÷).
+   * uint8 samples go through a 256-entry table per channel holding exactly those values.
    */
   private decode(raw: Uint8Array | Float32Array): Float32Array {
-    const divisor = raw instanceof Uint8Array ? 255 : 1;
     const { mean, std } = this.normalization ?? { mean: [0], std: [1] };
-    const out = new Float32Array(raw.length);
     const channels = this.channels;
     const plane = this.sampleSize / channels;
+    const normalize = (v: number, c: number): number =>
+      Math.fround(Math.fround(v) - Math.fround(mean[mean.length === 1 ? 0 : c]!)) / Math.fround(std[std.length === 1 ? 0 : c]!);
+    const tables = raw instanceof Uint8Array ? Array.from({ length: channels }, (_, c) => Float32Array.from({ length: 256 }, (_, u) => normalize(u / 255, c))) : null;
+    const out = new Float32Array(raw.length);
     for (let offset = 0, c = 0; offset < raw.length; offset += plane, c = (c + 1) % channels) {
-      const m = Math.fround(mean[mean.length === 1 ? 0 : c]!);
-      const s = Math.fround(std[std.length === 1 ? 0 : c]!);
-      for (let k = offset; k < offset + plane; k++) out[k] = Math.fround(Math.fround(raw[k]! / divisor) - m) / s;
+      const table = tables?.[c];
+      if (table) for (let k = offset; k < offset + plane; k++) out[k] = table[raw[k]!]!;
+      else for (let k = offset; k < offset + plane; k++) out[k] = normalize(raw[k]!, c);
     }
     return out;
   }
