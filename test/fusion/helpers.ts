@@ -144,7 +144,7 @@ export interface Batch {
   shape: number[];
 }
 
-/** Recorded intermediate values, keyed `<layer>:preact` and `<unit>:output`. */
+/** Recorded intermediate values, keyed `<layer or block>:preact` (after BN; a block's sum) and `:output` (after activation and pool). */
 export type Recorded = Map<string, Batch>;
 
 function denseForward(x: Batch, op: DenseOp): Batch {
@@ -238,6 +238,7 @@ function layerForward(x: Batch, layer: Layer, recorded: Recorded): Batch {
   recorded.set(`${layer.name}:preact`, y);
   if (layer.activation === 'relu') y = relu(y);
   if (layer.pool) y = poolForward(y, layer.pool);
+  recorded.set(`${layer.name}:output`, y);
   return y;
 }
 
@@ -246,6 +247,7 @@ function residualForward(x: Batch, block: Residual, recorded: Recorded): Batch {
   for (const layer of block.branch) branch = layerForward(branch, layer, recorded);
   const skip = block.shortcut ? layerForward(x, block.shortcut, recorded) : x;
   let y: Batch = { data: branch.data.map((v, i) => v + skip.data[i]), shape: branch.shape };
+  recorded.set(`${block.name}:preact`, y);
   if (block.activation === 'relu') y = relu(y);
   if (block.pool) y = poolForward(y, block.pool);
   recorded.set(`${block.name}:output`, y);

@@ -5,7 +5,9 @@
 import { expect } from 'chai';
 import type { Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
-import type { Activations } from '../../lib/fusion/activations.js';
+import { type Activations, tapKey } from '../../lib/fusion/activations.js';
+import { deriveBalancedActivations } from '../../lib/fusion/balance/activations.js';
+import { activationTaps } from '../../lib/fusion/otfuse/topology.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
@@ -137,5 +139,28 @@ describe('balancing by adding identity units', () => {
         expect(maxAbsDiff(logits(balanced), logits(shallow))).to.be.below(1e-5);
       });
     }
+  }
+});
+
+describe('activations of a balanced network derived from the original', () => {
+  const pairs: [string, () => Network, () => Network, number, number][] = [
+    ['MLP', () => buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 1 }), () => buildMlp([12, 10, 9, 8], 4, { bias: true, seed: 2 }), 2, 1],
+    ['VGG, identities after the pooled layer', () => buildVgg([[3, 4, 4], [5, 5]], [2, 8, 8], 4, { seed: 3 }), () => buildVgg([[3, 4], [5]], [2, 8, 8], 4, { seed: 4 }), 2, 0],
+    ['ResNet with BN', () => buildResnet([3, 3], [3, 4], [2, 8, 8], 4, { seed: 7, batchNorm: true }), () => buildResnet([2, 1], [3, 5], [2, 8, 8], 4, { seed: 8, batchNorm: true }), 2, 1],
+  ];
+  for (const [name, deepOf, shallowOf, s, f] of pairs) {
+    it(`${name}: equal to a forward pass of the balanced network`, async () => {
+      const deep = deepOf();
+      const shallow = shallowOf();
+      const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
+      const balanced = balanceByAdding(deep, shallow, alignment.groups);
+      const derived = deriveBalancedActivations(shallow, balanced, recordedActivations(shallow));
+      const direct = recordedActivations(balanced);
+      for (const tap of activationTaps(balanced, false, false)) {
+        const key = tapKey(tap);
+        expect(derived.get(key)?.shape, key).to.deep.equal(direct.get(key)!.shape);
+        expect(maxAbsDiff(derived.get(key)!.data, direct.get(key)!.data), key).to.be.below(1e-5);
+      }
+    });
   }
 });

@@ -144,3 +144,10 @@ export function buildTopology(network: Network, reference: boolean): Topology {
   builder.slot(classifier, last, node, false, true);
   return { slots: builder.slots, nodes: builder.nodes };
 }
+
+/** The taps whose activations the OT fusion of `network` reads (activation mode). */
+export function activationTaps(network: Network, reference: boolean, alignClassifier: boolean): Tap[] {
+  return buildTopology(network, reference).nodes
+    .filter((node) => node.kind === 'layer' || node.kind === 'stream' || (node.kind === 'classifier' && alignClassifier))
+    .flatMap((node) => node.taps);
+}

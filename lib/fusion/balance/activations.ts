@@ -1,0 +1,87 @@
+/**
+ * Activations of a network balanced by adding identity units, derived from the original network's activations
+ * instead of running the balanced network again (one ONNX Runtime pass less). Exact, because every inserted unit
+ * computes the identity on its input and the original units keep their function:
+ *
+ * - an inserted Layer's pre-activation = its input = the output of the unit before it;
+ * - an inserted Residual block's output = its input; its branch layers' pre-activations are zero;
+ * - a unit's output without its pool (when balancing moved the pool to a later inserted unit) = act(preact);
+ * - the inserted unit that received the moved pool outputs the original unit's pooled output.
+ *
+ * The original activations must hold, for every original unit, its 'preact' (Residual: the sum) and 'output' taps,
+ * and for Layers inside residual branches their 'preact'.
+ */
+import { ClafusionError } from '../../errors.js';
+import type { Layer, Network, Residual, Unit } from '../../ir/network.js';
+import { type ActivationTensor, type Activations, type Tap, tapKey } from '../activations.js';
+
+/** The taps of the original network that `deriveBalancedActivations` reads, beyond those wanted for the original. */
+export function derivationTaps(network: Network): Tap[] {
+  return network.segments.flatMap((s) => s.units).flatMap((unit): Tap[] => [
+    { layer: unit.name, point: 'preact' },
+    { layer: unit.name, point: 'output' },
+  ]);
+}
+
+function relu(t: ActivationTensor): ActivationTensor {
+  return { data: t.data.map((v) => (v > 0 ? v : 0)), shape: t.shape };
+}
+
+function zerosLike(t: ActivationTensor): ActivationTensor {
+  return { data: new Float32Array(t.data.length), shape: t.shape };
+}
+
+function required(acts: Activations, layer: string, point: 'preact' | 'output'): ActivationTensor {
+  const tensor = acts.get(tapKey({ layer, point }));
+  if (!tensor) throw new ClafusionError('E_ARG', `deriving balanced activations needs ${layer}:${point}`);
+  return tensor;
+}
+
+/** Output of an original unit without the pool it carried in the original network. */
+function unpooledOutput(unit: Unit, acts: Activations): ActivationTensor {
+  const preact = required(acts, unit.name, 'preact');
+  return unit.activation === 'relu' ? relu(preact) : preact;
+}
+
+/**
+ * Activations of `balanced` (the result of balancing `original`) at every unit tap and every branch layer's
+ * pre-activation, from `acts` of `original` (see `derivationTaps`) and the network input `input` ([N, ...]).
+ */
+export function deriveBalancedActivations(original: Network, balanced: Network, acts: Activations, input?: ActivationTensor): Activations {
+  const originalUnits = new Map(original.segments.flatMap((s) => s.units).map((u) => [u.name, u]));
+  const derived: Activations = new Map(acts);
+  let current: ActivationTensor | undefined = input; // what enters the next unit
+  let pooledSource: ActivationTensor | undefined; // the pooled output of the unit whose pool moved forward
+  const set = (layer: string, point: 'preact' | 'output', t: ActivationTensor) => derived.set(tapKey({ layer, point }), t);
+  for (const unit of balanced.segments.flatMap((s) => s.units)) {
+    const source = originalUnits.get(unit.name);
+    if (source) {
+      const movedPool = source.pool !== undefined && unit.pool === undefined;
+      if (movedPool) pooledSource = required(acts, unit.name, 'output');
+      current = movedPool ? unpooledOutput(source, acts) : required(acts, unit.name, 'output');
+      if (movedPool) set(unit.name, 'output', current);
+      continue;
+    }
+    if (!current) throw new ClafusionError('E_ARG', `${unit.name}: an inserted unit at the network input needs the input activations`);
+    const entering: ActivationTensor = current;
+    if (unit.type === 'layer') setInsertedLayer(unit, entering, set);
+    else setInsertedBlock(unit, entering, set);
+    current = unit.pool ? (pooledSource ?? failPool(unit)) : entering;
+    set(unit.name, 'output', current);
+  }
+  return derived;
+}
+
+function failPool(unit: Unit): never {
+  throw new ClafusionError('E_ARG', `${unit.name}: an inserted unit carries a pool that no original unit had`);
+}
+
+function setInsertedLayer(layer: Layer, entering: ActivationTensor, set: (layer: string, point: 'preact' | 'output', t: ActivationTensor) => void): void {
+  set(layer.name, 'preact', entering);
+}
+
+function setInsertedBlock(block: Residual, entering: ActivationTensor, set: (layer: string, point: 'preact' | 'output', t: ActivationTensor) => void): void {
+  for (const layer of block.branch) set(layer.name, 'preact', zerosLike(entering));
+  if (block.shortcut) set(block.shortcut.name, 'preact', entering);
+  set(block.name, 'preact', entering);
+}

@@ -1,0 +1,332 @@
+/**
+ * CLAFusion end to end (spec §0): load the models, record activations on N seeded samples, align the layers of
+ * models of different depth (CLA), balance them (identity units, or merging for MLPs), fuse them layer by layer with
+ * optimal transport, emit the fused ONNX model. `align` stops after the alignment.
+ *
+ * Two models: the deeper one is transported into the basis of the balanced shallower one (the target, as published;
+ * `target` chooses otherwise). More models: `many-to-one` onto an anchor (default: the deepest), or `iterative`
+ * folding (see multi.ts).
+ */
+import type { Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/spec.js';
+import { ClafusionError, throwIfAborted } from '../errors.js';
+import { emitModel } from '../graph/emit.js';
+import { readNetwork } from '../graph/recognise.js';
+import type { Network } from '../ir/network.js';
+import type { DistanceMetric } from '../solvers/linalg.js';
+import type { Activations, Tap } from './activations.js';
+import { balanceByAdding } from './balance/add.js';
+import { deriveBalancedActivations, derivationTaps } from './balance/activations.js';
+import { type ReluApproximation, balanceByMerging } from './balance/merge.js';
+import { type Alignment, type LayerCost, crossLayerAlignment, hiddenDepth, representationTaps } from './cla/index.js';
+import { activationSamples, collectActivations } from './collect.js';
+import { type LayerDiagnostics, otFuse } from './otfuse/index.js';
+import type { Marginals, Solver } from './otfuse/solve.js';
+import { activationTaps } from './otfuse/topology.js';
+import { type MultiFusion, fuseMany } from './multi.js';
+
+export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'emit';
+
+export interface AlignOptions {
+  /** Activation samples: a `--data` spec or an open Dataset. Without data, only weight-based costs work. */
+  data?: string | Dataset;
+  /** Number of activation samples (default 200, as published). */
+  samples?: number;
+  /** Seed of the sample draw (default 21, the published activation seed; our generator differs). */
+  seed?: number;
+  /** CLA layer cost; default 'cka' with data, 'neuron' without. */
+  layerCost?: LayerCost;
+  /** CLA pins (defaults 2 and 1, as published). */
+  startLayer?: number;
+  pinnedEnd?: number;
+  /** Reproduce the published behaviour where it differs from ours (see the stage modules). */
+  reference?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (stage: FuseStage, done: number, total: number) => void;
+}
+
+export interface FuseOptions extends AlignOptions {
+  /** Ground cost from activations (default with data) or from weights (default without). */
+  mode?: 'activations' | 'weights';
+  /** 'add' (identity units into the shallower model, default) or 'merge' (MLPs: fold the deep model's extra layers). */
+  balance?: 'add' | 'merge';
+  reluApproximation?: ReluApproximation;
+  metric?: DistanceMetric;
+  marginals?: Marginals;
+  solver?: Solver;
+  /** Sinkhorn regularisation relative to the median ground cost (default 0.01). */
+  reg?: number;
+  /** Averaging weight of each input model, in input order (default equal). */
+  weights?: number[];
+  /** Two models: whose widths the fused model takes ('shallow' default, 'deep', or an input index). Many-to-one: the anchor index. */
+  target?: 'shallow' | 'deep' | number;
+  /** More than two models: 'many-to-one' (default) or 'iterative'. */
+  multi?: 'many-to-one' | 'iterative';
+  /** OT-align the classifier outputs too (published default; implied by `reference`). */
+  alignClassifier?: boolean;
+}
+
+export interface PairAlignment {
+  /** Input indices of the deeper and the shallower model. */
+  deep: number;
+  shallow: number;
+  alignment: Alignment;
+}
+
+export interface FuseResult {
+  bytes: Uint8Array;
+  network: Network;
+  /** The cross-layer alignments made (none for models of equal depth). */
+  alignments: PairAlignment[];
+  /** One entry per transport map computed. */
+  layers: LayerDiagnostics[];
+  /** Milliseconds per stage. */
+  timings: Record<FuseStage, number>;
+  /** The models as they entered the OT fusion (balanced or merged), in input order. */
+  models: Network[];
+  /** Input index of the model whose basis and widths the fused model has. */
+  target: number;
+}
+
+export interface AlignResult {
+  deep: number;
+  shallow: number;
+  alignment: Alignment;
+  timings: Record<FuseStage, number>;
+}
+
+/** Shared state of one run: the activation samples, the timers, progress and cancellation. */
+export class FusionContext {
+  readonly timings: Record<FuseStage, number> = { load: 0, activations: 0, alignment: 0, balancing: 0, fusion: 0, emit: 0 };
+  private readonly running = new Map<FuseStage, { count: number; since: number }>();
+
+  private constructor(readonly options: FuseOptions, readonly samples: Dataset | undefined) {}
+
+  static async open(options: FuseOptions): Promise<FusionContext> {
+    const start = performance.now();
+    let samples: Dataset | undefined;
+    if (options.data !== undefined) {
+      const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
+      samples = activationSamples(dataset, options.samples ?? 200, options.seed ?? 21);
+    }
+    const context = new FusionContext(options, samples);
+    context.timings.load += performance.now() - start;
+    return context;
+  }
+
+  /** Runs `work` as part of `stage`; overlapping calls of one stage count their wall time once. */
+  async timed<T>(stage: FuseStage, work: () => Promise<T> | T): Promise<T> {
+    throwIfAborted(this.options.signal);
+    const running = this.running.get(stage);
+    if (running) running.count++;
+    else this.running.set(stage, { count: 1, since: performance.now() });
+    this.options.onProgress?.(stage, 0, 1);
+    try {
+      return await work();
+    } finally {
+      const entry = this.running.get(stage)!;
+      if (--entry.count === 0) {
+        this.timings[stage] += performance.now() - entry.since;
+        this.running.delete(stage);
+      }
+      this.options.onProgress?.(stage, 1, 1);
+    }
+  }
+
+  get reference(): boolean {
+    return this.options.reference ?? false;
+  }
+
+  /** Activations of `network` at `taps`, or undefined without data. */
+  async activations(network: Network, taps: Tap[]): Promise<Activations | undefined> {
+    const samples = this.samples;
+    if (!samples) return undefined;
+    return this.timed('activations', () => collectActivations(network, taps, samples, this.options.signal));
+  }
+}
+
+function checkCompatible(networks: Network[], names: string[]): void {
+  const inputOf = (n: Network) => n.input.shape.slice(1).join('x');
+  const classesOf = (n: Network) => n.classifier.op.weight.shape[0];
+  networks.forEach((network, i) => {
+    if (inputOf(network) !== inputOf(networks[0])) {
+      throw new ClafusionError('E_SHAPE', `${names[i]} takes inputs of shape [${inputOf(network)}] but ${names[0]} takes [${inputOf(networks[0])}]; fusion needs models of the same input`);
+    }
+    if (classesOf(network) !== classesOf(networks[0])) {
+      throw new ClafusionError('E_SHAPE', `${names[i]} has ${classesOf(network)} classes but ${names[0]} has ${classesOf(networks[0])}; fusion needs the same classes in the same order`);
+    }
+  });
+}
+
+function modelName(model: string | Uint8Array, index: number): string {
+  return typeof model === 'string' ? model : `model ${index}`;
+}
+
+/** Reads and recognises every model; checks that they share input shape and classes. */
+export async function loadModels(models: (string | Uint8Array)[], context: FusionContext, minimum: number): Promise<Network[]> {
+  if (!Array.isArray(models) || models.length < minimum) {
+    throw new ClafusionError('E_ARG', `need at least ${minimum} models, got ${Array.isArray(models) ? models.length : 0}`);
+  }
+  const networks = await context.timed('load', () => models.map((m) => readNetwork(m)));
+  checkCompatible(networks, models.map(modelName));
+  return networks;
+}
+
+function claOptions(options: AlignOptions) {
+  return { cost: options.layerCost, startLayer: options.startLayer, pinnedEnd: options.pinnedEnd, reference: options.reference };
+}
+
+function needsActivationsForCla(context: FusionContext): boolean {
+  return context.samples !== undefined && (context.options.layerCost ?? 'cka') !== 'neuron';
+}
+
+function fusionMode(context: FusionContext): 'activations' | 'weights' {
+  const mode = context.options.mode ?? (context.samples ? 'activations' : 'weights');
+  if (mode === 'activations' && !context.samples) {
+    throw new ClafusionError('E_ARG', "activation-based fusion needs data (--data); give data or use mode 'weights'");
+  }
+  return mode;
+}
+
+function alignClassifier(context: FusionContext): boolean {
+  return context.options.alignClassifier ?? context.reference;
+}
+
+/** The taps an OT fusion of `network` needs, none in weight mode. */
+function otTaps(network: Network, context: FusionContext): Tap[] {
+  return fusionMode(context) === 'activations' ? activationTaps(network, context.reference, alignClassifier(context)) : [];
+}
+
+/** Deep and shallow indices of a pair: the deeper has more hidden units; at equal depth, index 0 counts as deep. */
+function deepAndShallow(a: Network, b: Network): [number, number] {
+  return hiddenDepth(b) > hiddenDepth(a) ? [1, 0] : [0, 1];
+}
+
+/**
+ * CLA between a pair (already ordered deep, shallow). `deepActs` / `shallowActs` may hold more taps than needed;
+ * what is missing is recorded here.
+ */
+export async function alignPair(deep: Network, shallow: Network, context: FusionContext, deepActs?: Activations, shallowActs?: Activations): Promise<Alignment> {
+  const acts = needsActivationsForCla(context)
+    ? {
+        deep: deepActs ?? (await context.activations(deep, representationTaps(deep, context.reference)))!,
+        shallow: shallowActs ?? (await context.activations(shallow, representationTaps(shallow, context.reference)))!,
+      }
+    : undefined;
+  return context.timed('alignment', () => crossLayerAlignment(deep, shallow, claOptions(context.options), acts));
+}
+
+/** Aligns two models of different depth: which is deeper, and which deep unit each shallow unit maps to. */
+export async function align(modelA: string | Uint8Array, modelB: string | Uint8Array, options: AlignOptions = {}): Promise<AlignResult> {
+  const context = await FusionContext.open(options);
+  const networks = await loadModels([modelA, modelB], context, 2);
+  const [deep, shallow] = deepAndShallow(networks[0], networks[1]);
+  const alignment = await alignPair(networks[deep], networks[shallow], context);
+  return { deep, shallow, alignment, timings: context.timings };
+}
+
+/** One pair fusion's outcome: the fused network and what led to it. */
+export interface PairFusion {
+  network: Network;
+  models: [Network, Network];
+  alignment?: PairAlignment;
+  layers: LayerDiagnostics[];
+  target: number;
+}
+
+function targetIndex(target: FuseOptions['target'], deep: number, shallow: number, equalDepth: boolean): number {
+  if (target === undefined || target === 'shallow') return equalDepth ? 1 : shallow;
+  if (target === 'deep') return equalDepth ? 0 : deep;
+  if (target === 0 || target === 1) return target;
+  throw new ClafusionError('E_ARG', `target must be 'shallow', 'deep', 0 or 1 for two models, got ${String(target)}`);
+}
+
+function pairWeights(weights: number[] | undefined, source: number, target: number): number[] {
+  const w = weights ?? [0.5, 0.5];
+  return [w[source], w[target]];
+}
+
+/** The OT-stage activations of a model balanced by adding identities: derived when possible, else recorded. */
+async function balancedActivations(original: Network, balanced: Network, acts: Activations | undefined, context: FusionContext): Promise<Activations> {
+  const first = balanced.segments.find((s) => s.units.length > 0)?.units[0];
+  if (acts && first && !first.inserted) return deriveBalancedActivations(original, balanced, acts);
+  return (await context.activations(balanced, otTaps(balanced, context)))!;
+}
+
+/** Aligns, balances and fuses two networks (input order kept in `models`, `target`, `weights`). */
+export async function fusePair(pair: [Network, Network], context: FusionContext, weights?: number[], target?: FuseOptions['target']): Promise<PairFusion> {
+  const [deep, shallow] = deepAndShallow(pair[0], pair[1]);
+  const equalDepth = hiddenDepth(pair[0]) === hiddenDepth(pair[1]);
+  const balance = context.options.balance ?? 'add';
+  const mode = fusionMode(context);
+  const claActs = !equalDepth && needsActivationsForCla(context);
+  // One ONNX Runtime pass per input model records everything the alignment and the OT fusion read.
+  const tapsOf = (i: number): Tap[] => [
+    ...(claActs ? representationTaps(pair[i], context.reference) : []),
+    ...(mode === 'activations' && (i === shallow || balance === 'add') ? otTaps(pair[i], context) : []),
+    ...(mode === 'activations' && i === shallow && !equalDepth && balance === 'add' ? derivationTaps(pair[i]) : []),
+  ];
+  // Both runs at once: most of a run is starting its ONNX Runtime worker.
+  const acts = await Promise.all([0, 1].map((i) => (tapsOf(i).length > 0 ? context.activations(pair[i], tapsOf(i)) : undefined)));
+  const models: [Network, Network] = [pair[0], pair[1]];
+  let alignment: PairAlignment | undefined;
+  if (!equalDepth) {
+    const cla = await alignPair(pair[deep], pair[shallow], context, acts[deep], acts[shallow]);
+    alignment = { deep, shallow, alignment: cla };
+    if (balance === 'add') {
+      models[shallow] = await context.timed('balancing', () => balanceByAdding(pair[deep], pair[shallow], cla.groups));
+      if (mode === 'activations') acts[shallow] = await balancedActivations(pair[shallow], models[shallow], acts[shallow], context);
+    } else {
+      const preacts = acts[deep] ?? (await context.activations(pair[deep], representationTaps(pair[deep])));
+      if (!preacts) throw new ClafusionError('E_ARG', "the 'merge' balancing needs data for the ReLU approximations");
+      models[deep] = await context.timed('balancing', () => balanceByMerging(pair[deep], cla.mapping, preacts, context.options.reluApproximation));
+      if (mode === 'activations') acts[deep] = await context.activations(models[deep], otTaps(models[deep], context));
+    }
+  }
+  const t = targetIndex(target ?? context.options.target, deep, shallow, equalDepth);
+  const s = 1 - t;
+  const fused = await context.timed('fusion', () => otFuse([models[s]], models[t], pairWeights(weights, s, t), {
+    mode,
+    metric: context.options.metric,
+    marginals: context.options.marginals,
+    solver: context.options.solver,
+    reg: context.options.reg,
+    reference: context.reference,
+    alignClassifier: alignClassifier(context),
+    signal: context.options.signal,
+    onProgress: (done, total) => context.options.onProgress?.('fusion', done, total),
+  }, mode === 'activations' ? { sources: [acts[s]!], target: acts[t]! } : undefined));
+  return { network: fused.network, models, alignment, layers: fused.diagnostics, target: t };
+}
+
+function asMulti(pair: PairFusion): MultiFusion {
+  return { network: pair.network, models: pair.models, alignments: pair.alignment ? [pair.alignment] : [], layers: pair.layers, target: pair.target };
+}
+
+function checkWeights(weights: number[] | undefined, count: number): void {
+  if (weights === undefined) return;
+  if (weights.length !== count || weights.some((w) => !Number.isFinite(w) || w < 0)) {
+    throw new ClafusionError('E_ARG', `weights needs ${count} non-negative numbers (one per model), got [${weights.join(', ')}]`);
+  }
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (Math.abs(total - 1) > 1e-6) throw new ClafusionError('E_ARG', `weights must sum to 1, got ${total}`);
+}
+
+/** Fuses two or more models (paths or ONNX bytes) into one. */
+export async function fuse(models: (string | Uint8Array)[], options: FuseOptions = {}): Promise<FuseResult> {
+  const context = await FusionContext.open(options);
+  const networks = await loadModels(models, context, 2);
+  checkWeights(options.weights, networks.length);
+  const outcome = networks.length === 2 ? asMulti(await fusePair([networks[0], networks[1]], context, options.weights)) : await fuseMany(networks, context);
+  throwIfAborted(options.signal);
+  const { bytes } = await context.timed('emit', () => emitModel(outcome.network));
+  return {
+    bytes,
+    network: outcome.network,
+    alignments: outcome.alignments,
+    layers: outcome.layers,
+    timings: context.timings,
+    models: outcome.models,
+    target: outcome.target,
+  };
+}
