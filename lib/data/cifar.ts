@@ -5,8 +5,7 @@
  *   CIFAR-10:  <label> <3072 pixels>                  (3073 bytes per record)
  *   CIFAR-100: <coarse label> <fine label> <3072 px>  (3074 bytes per record; we use the fine label)
  */
-import { readFile } from 'node:fs/promises';
-import { dataError, ioError } from './errors.js';
+import { dataError, readWholeFile } from './io.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
 
@@ -23,21 +22,13 @@ const LAYOUT: Record<CifarVariant, { labelBytes: number; labelByte: number; clas
   cifar100: { labelBytes: 2, labelByte: 1, classes: 100 },
 };
 
-async function readWhole(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw ioError(path, err);
-  }
-}
-
 /** Reads one or more batch files into one uint8 image array (N x 3072) and their labels. */
 export async function readCifar(paths: readonly string[], variant: CifarVariant): Promise<CifarData> {
   const { labelBytes, labelByte, classes } = LAYOUT[variant];
   const recordBytes = labelBytes + PIXELS;
   const files: Buffer[] = [];
   for (const path of paths) {
-    const bytes = await readWhole(path);
+    const bytes = await readWholeFile(path);
     if (bytes.length === 0 || bytes.length % recordBytes !== 0) {
       const complete = Math.floor(bytes.length / recordBytes) * recordBytes;
       throw dataError(path, complete, `truncated or not a ${variant} batch: ${bytes.length} bytes is not a positive multiple of the ${recordBytes}-byte record`);

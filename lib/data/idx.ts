@@ -9,7 +9,7 @@
  *
  * The elements are kept as the file's uint8 bytes; decoding to float happens per batch in Dataset.
  */
-import { dataError } from './errors.js';
+import { dataError } from './io.js';
 import { decodedChunks } from './stream.js';
 
 export interface IdxArray {

@@ -11,8 +11,7 @@
  *
  * Only the header is parsed eagerly; sample data is read by byte range (see NpyRangeSource in source.ts).
  */
-import { open } from 'node:fs/promises';
-import { dataError, ioError } from './errors.js';
+import { dataError, withFile } from './io.js';
 
 /** The element types we read: samples as uint8 or float32, labels also as int32 / int64. */
 export type NpyDtype = 'u1' | 'f4' | 'i4' | 'i8';
@@ -33,21 +32,14 @@ const ITEM_BYTES: Record<NpyDtype, number> = { u1: 1, f4: 4, i4: 4, i8: 8 };
 /** Little-endian (or byte-order-free for u1) descriptors; all Node targets of onnxruntime-node are little-endian. */
 const DESCRS: Record<string, NpyDtype> = { '|u1': 'u1', '<u1': 'u1', '>u1': 'u1', '<f4': 'f4', '<i4': 'i4', '<i8': 'i8' };
 
-async function readPrefix(path: string, length: number): Promise<{ bytes: Buffer; fileSize: number }> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw ioError(path, err);
-  }
-  try {
+/** The first `length` bytes of the file (fewer if it is shorter) and its size. */
+function readPrefix(path: string, length: number): Promise<{ bytes: Buffer; fileSize: number }> {
+  return withFile(path, async (handle) => {
     const fileSize = (await handle.stat()).size;
     const bytes = Buffer.alloc(Math.min(length, fileSize));
     await handle.read(bytes, 0, bytes.length, 0);
     return { bytes, fileSize };
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
 function dictValue(header: string, key: string): string | undefined {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ClafusionError } from '../errors.js';
 import { CIFAR_SHAPE, readCifar, type CifarVariant } from './cifar.js';
 import { Dataset } from './dataset.js';
-import { dataError } from './errors.js';
+import { dataError } from './io.js';
 import { readIdx } from './idx.js';
 import { readNpyHeader, readNpyLabels } from './npy.js';
 import { MemorySource, NpyRangeSource } from './source.js';

@@ -3,8 +3,7 @@
  * values) for the samples asked for; decoding and normalising to float happens per batch in Dataset, so memory
  * stays bounded by the uint8 data (in-memory sources) or by one batch (range-reading sources).
  */
-import { open } from 'node:fs/promises';
-import { dataError, ioError } from './errors.js';
+import { dataError, withFile } from './io.js';
 import type { NpyHeader } from './npy.js';
 
 export type SampleEncoding = 'u8' | 'f32';
@@ -65,18 +64,13 @@ export class NpyRangeSource implements SampleSource {
     const { path, dataOffset, itemBytes } = this.header;
     const sampleBytes = this.sampleSize * itemBytes;
     const bytes = new Uint8Array(indices.length * sampleBytes);
-    const handle = await open(path, 'r').catch((err: unknown) => {
-      throw ioError(path, err);
-    });
-    try {
+    await withFile(path, async (handle) => {
       for (const [start, length, position] of consecutiveRuns(indices)) {
         const at = dataOffset + start * sampleBytes;
         const { bytesRead } = await handle.read(bytes, position * sampleBytes, length * sampleBytes, at);
         if (bytesRead < length * sampleBytes) throw dataError(path, at + bytesRead, 'the file was truncated after it was opened');
       }
-    } finally {
-      await handle.close();
-    }
+    });
     return this.encoding === 'u8' ? bytes : new Float32Array(bytes.buffer);
   }
 }

@@ -3,26 +3,17 @@
  * the fly, so a large .gz never has to sit in memory twice.
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import { dataError, ioError } from './errors.js';
+import { dataError, ioError, withFile } from './io.js';
 
 const GZIP_MAGIC = [0x1f, 0x8b];
 
-async function isGzip(path: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw ioError(path, err);
-  }
-  try {
+function isGzip(path: string): Promise<boolean> {
+  return withFile(path, async (handle) => {
     const head = Buffer.alloc(2);
     const { bytesRead } = await handle.read(head, 0, 2, 0);
     return bytesRead === 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
 /**

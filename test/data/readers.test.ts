@@ -187,7 +187,14 @@ describe('data readers', () => {
       await rejectsWith(openDataset(`idx:${images}`, { normalization: { mean: [0], std: [0] } }), 'E_ARG', 'std values must be positive');
     });
 
-    it('rejects malformed specs with the accepted forms', async () => {
+    it('reports a directory or a missing file where a file is expected as E_IO naming it', async () => {
+      for (const kind of ['idx', 'cifar10', 'npy']) {
+        await rejectsWith(openDataset(`${kind}:${dir}`), 'E_IO', `cannot read ${dir}`);
+        await rejectsWith(openDataset(`${kind}:${join(dir, 'absent')}`), 'E_IO', 'absent');
+      }
+    });
+
+  it('rejects malformed specs with the accepted forms', async () => {
       await rejectsWith(openDataset('idx:a,b,c'), 'E_ARG', 'cifar10:<batch.bin>');
       await rejectsWith(openDataset('npy:'), 'E_ARG', 'a path is empty');
       await rejectsWith(openDataset(''), 'E_ARG', 'it is empty');
