@@ -194,7 +194,7 @@ describe('data readers', () => {
       }
     });
 
-  it('rejects malformed specs with the accepted forms', async () => {
+    it('rejects malformed specs with the accepted forms', async () => {
       await rejectsWith(openDataset('idx:a,b,c'), 'E_ARG', 'cifar10:<batch.bin>');
       await rejectsWith(openDataset('npy:'), 'E_ARG', 'a path is empty');
       await rejectsWith(openDataset(''), 'E_ARG', 'it is empty');
