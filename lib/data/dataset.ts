@@ -147,7 +147,8 @@ export class Dataset {
 export function checkNormalization(normalization: Normalization, channels: number, name: string): Normalization {
   const { mean, std } = normalization;
   for (const [label, values] of [['mean', mean], ['std', std]] as const) {
-    requireArg(values.length === 1 || values.length === channels, `${label} needs 1 or ${channels} values (one per channel of ${name}), got ${values.length}`);
+    const allowed = channels === 1 ? '1 value' : `1 or ${channels} values`;
+    requireArg(values.length === 1 || values.length === channels, `${label} needs ${allowed} (one per channel of ${name}), got ${values.length}`);
     requireArg(values.every(Number.isFinite), `${label} values must be finite numbers, got [${values.join(', ')}]`);
   }
   requireArg(std.every((s) => s > 0), `std values must be positive, got [${std.join(', ')}]`);

@@ -183,7 +183,7 @@ describe('data readers', () => {
       expect(dataset.count).to.equal(2);
       expect(dataset.labels).to.equal(null);
       expect(Array.from((await dataset.take([0])).data)).to.deep.equal([-1, 1]);
-      await rejectsWith(openDataset(`idx:${images}`, { normalization: { mean: [0, 0], std: [1] } }), 'E_ARG', 'mean needs 1 or 1 values');
+      await rejectsWith(openDataset(`idx:${images}`, { normalization: { mean: [0, 0], std: [1] } }), 'E_ARG', 'mean needs 1 value (one per channel');
       await rejectsWith(openDataset(`idx:${images}`, { normalization: { mean: [0], std: [0] } }), 'E_ARG', 'std values must be positive');
     });
 
