@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -208,21 +209,71 @@ void macroKernel(const Kernel& kernel, size_t mc, size_t nc, size_t kc, float al
   }
 }
 
-void scaleC(float beta, float* C, size_t ldc, size_t M, size_t N, int threads) {
+/** C[r0:r1, c0:c1] *= beta (beta == 0 overwrites, so NaN in C does not survive). */
+void scaleC(float beta, float* C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
   if (beta == 1.0f) return;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && M * N > 65536)
-  for (size_t i = 0; i < M; ++i) {
+  for (size_t i = r0; i < r1; ++i) {
     float* row = C + i * ldc;
-    if (beta == 0.0f) std::fill(row, row + N, 0.0f);
-    else for (size_t j = 0; j < N; ++j) row[j] *= beta;
+    if (beta == 0.0f) std::fill(row + c0, row + c1, 0.0f);
+    else for (size_t j = c0; j < c1; ++j) row[j] *= beta;
   }
 }
 
-/** Rows per A block: at most kMcMax, a multiple of mr, and (with several threads) a block count divisible by them. */
-size_t chooseMc(size_t M, size_t mr, int threads) {
-  size_t blocks = ceilDiv(M, kMcMax);
-  if (threads > 1) blocks = roundUp(blocks, static_cast<size_t>(threads));
-  return roundUp(ceilDiv(M, blocks), mr);
+/** What every thread's share of one sgemm call needs. */
+struct Problem {
+  View a, b;
+  size_t K;
+  size_t kcMax;
+  float alpha, beta;
+  float* C;
+  size_t ldc;
+  Kernel kernel;
+  const GemmEpilogue& epilogue;
+};
+
+/**
+ * C[r0:r1, c0:c1] on one thread, in the Goto loop order: columns in NC panels, depth in KC panels (B panel packed
+ * once), rows in MC blocks (A block packed once per B panel), then mr x nr tiles.
+ */
+void gemmRange(const Problem& p, size_t r0, size_t r1, size_t c0, size_t c1, float* packedA, float* packedB) {
+  scaleC(p.beta, p.C, p.ldc, r0, r1, c0, c1);
+  for (size_t jc = c0; jc < c1; jc += kNc) {
+    size_t nc = std::min(kNc, c1 - jc);
+    for (size_t pc = 0; pc < p.K; pc += p.kcMax) {
+      size_t kc = std::min(p.kcMax, p.K - pc);
+      for (size_t panel = 0; panel < ceilDiv(nc, p.kernel.nr); ++panel) packBPanel(p.b, p.kernel.nr, pc, kc, jc, nc, panel, packedB);
+      for (size_t ic = r0; ic < r1; ic += kMcMax) {
+        size_t rows = std::min(kMcMax, r1 - ic);
+        packA(p.a, p.kernel.mr, ic, rows, pc, kc, packedA);
+        macroKernel(p.kernel, rows, nc, kc, p.alpha, packedA, packedB, p.C + ic * p.ldc + jc, p.ldc);
+        if (pc + kc == p.K && p.epilogue) p.epilogue(ic, jc, rows, nc);
+      }
+    }
+  }
+}
+
+/**
+ * How C is shared out: one contiguous strip per thread, along the longer side, in whole tiles. Each thread then
+ * works alone (no barrier until the end), which matters on a machine shared with other jobs.
+ */
+struct Split {
+  bool byColumns;
+  size_t unit;   // strip widths are multiples of this (the tile side)
+  size_t units;  // tiles along the split side
+  size_t parts;
+  /** [begin, end) of strip `part` along the split side of length `extent`. */
+  std::pair<size_t, size_t> range(size_t part, size_t extent) const {
+    return {std::min(extent, units * part / parts * unit), std::min(extent, units * (part + 1) / parts * unit)};
+  }
+};
+
+Split chooseSplit(size_t M, size_t N, const Kernel& kernel, int threads) {
+  Split split;
+  split.byColumns = N >= M;
+  split.unit = split.byColumns ? kernel.nr : kernel.mr;
+  split.units = ceilDiv(split.byColumns ? N : M, split.unit);
+  split.parts = std::min(static_cast<size_t>(threads), split.units);
+  return split;
 }
 
 /** Panel depth: at most kKcMax, the panels as even as possible. Depends on K only, so the sum order is fixed. */
@@ -242,44 +293,33 @@ void sgemm(Transpose transA, Transpose transB, size_t M, size_t N, size_t K, flo
            const float* B, size_t ldb, float beta, float* C, size_t ldc, int threads, const GemmEpilogue& epilogue) {
   checkLayout(transA, transB, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
-  int nt = resolveThreads(threads);
-  scaleC(beta, C, ldc, M, N, nt);
   if (K == 0 || alpha == 0.0f) {
+    scaleC(beta, C, ldc, 0, M, 0, N);
     if (epilogue) epilogue(0, 0, M, N);
     return;
   }
-  View a = transA == Transpose::No ? View{A, lda, 1} : View{A, 1, lda};
-  View b = transB == Transpose::No ? View{B, ldb, 1} : View{B, 1, ldb};
   Kernel kernel = selectKernel();
-  size_t mc = chooseMc(M, kernel.mr, nt);
   size_t kcMax = chooseKc(K);
-  size_t ncMax = std::min(kNc, roundUp(N, kernel.nr));
-  AlignedFloats packedB = alignedFloats(kcMax * ncMax);
-  AlignedFloats packedA = alignedFloats(static_cast<size_t>(nt) * mc * kcMax);
-  size_t mBlocks = ceilDiv(M, mc);
+  Problem problem{transA == Transpose::No ? View{A, lda, 1} : View{A, 1, lda},
+                  transB == Transpose::No ? View{B, ldb, 1} : View{B, 1, ldb},
+                  K, kcMax, alpha, beta, C, ldc, kernel, epilogue};
+  Split split = chooseSplit(M, N, kernel, resolveThreads(threads));
+  // Buffers are allocated here, outside the parallel region, so an allocation failure throws normally.
+  // Sizes in whole cache lines, so every packed B starts 64-byte aligned for the aligned vector loads.
+  size_t aSize = roundUp(std::min(kMcMax, roundUp(M, kernel.mr)) * kcMax, 16);
+  size_t bSize = roundUp(std::min(kNc, roundUp(N, kernel.nr)) * kcMax, 16);
+  AlignedFloats buffers = alignedFloats(split.parts * (aSize + bSize));
 
-  for (size_t jc = 0; jc < N; jc += kNc) {
-    size_t nc = std::min(kNc, N - jc);
-    size_t bPanels = ceilDiv(nc, kernel.nr);
-    for (size_t pc = 0; pc < K; pc += kcMax) {
-      size_t kc = std::min(kcMax, K - pc);
-      bool lastPanel = pc + kc == K;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-      {
-#pragma omp for schedule(static)
-        for (size_t p = 0; p < bPanels; ++p) packBPanel(b, kernel.nr, pc, kc, jc, nc, p, packedB.get());
-        float* myA = packedA.get() + static_cast<size_t>(omp_get_thread_num()) * mc * kcMax;
-        // Dynamic: on a shared machine a descheduled thread's blocks go to the other threads. Which thread computes a
-        // block does not change its bits.
-#pragma omp for schedule(dynamic, 1)
-        for (size_t blk = 0; blk < mBlocks; ++blk) {
-          size_t ic = blk * mc;
-          size_t rows = std::min(mc, M - ic);
-          packA(a, kernel.mr, ic, rows, pc, kc, myA);
-          macroKernel(kernel, rows, nc, kc, alpha, myA, packedB.get(), C + ic * ldc + jc, ldc);
-          if (lastPanel && epilogue) epilogue(ic, jc, rows, nc);
-        }
-      }
+#pragma omp parallel num_threads(static_cast<int>(split.parts)) if (split.parts > 1)
+  {
+    // A smaller team than asked for (nested regions, thread limits) takes several strips each.
+    auto team = static_cast<size_t>(omp_get_num_threads());
+    for (auto part = static_cast<size_t>(omp_get_thread_num()); part < split.parts; part += team) {
+      float* packedA = buffers.get() + part * (aSize + bSize);
+      float* packedB = packedA + aSize;
+      auto [begin, end] = split.range(part, split.byColumns ? N : M);
+      if (split.byColumns) gemmRange(problem, 0, M, begin, end, packedA, packedB);
+      else gemmRange(problem, begin, end, 0, N, packedA, packedB);
     }
   }
 }
