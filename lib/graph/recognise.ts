@@ -1,12 +1,13 @@
 /**
  * ONNX graph → Network IR. The graph is walked structurally from its input, one unit at a time:
  *
- *   unit     := Conv | Gemm | MatMul [Add bias] [BatchNormalization] [Relu] [MaxPool | AveragePool]
+ *   unit     := [Pad] Conv | Gemm | MatMul [Add bias] [BatchNormalization] [Relu] [MaxPool | [Pad] AveragePool]
  *   residual := fork(x) → branch units … → Add(branch, x | shortcut unit) [Relu] [pool]
  *   flatten  := [GlobalAveragePool | GlobalMaxPool] (Flatten | Reshape to 2-D | Squeeze)
  *   head     := dense unit [LogSoftmax | Softmax]
  *
- * Identity and inference-mode Dropout are looked through. No architecture is named anywhere: any chain of these
+ * Identity, inference-mode Dropout and zero-size Pads are looked through; a zero Pad before a Conv or an
+ * AveragePool becomes their pads (torch exports padded AvgPool2d that way); Transposes of constant weights are folded. No architecture is named anywhere: any chain of these
  * units is accepted. Anything else fails with `E_UNSUPPORTED_GRAPH` naming the node, its op and the reason; weights
  * that do not fit the shapes flowing into them fail with `E_SHAPE`.
  *
@@ -94,6 +95,27 @@ function scaled(data: Float32Array, factor: number): Float32Array {
   return factor === 1 ? data : data.map((v) => v * factor);
 }
 
+/**
+ * The spatial [top, left, bottom, right] zero padding of a constant-mode Pad on NCHW data; batch and channels must
+ * not be padded. `constantOf` resolves the pads / value inputs (opset >= 11) to constants.
+ */
+function padAmounts(node: NodeProto, constantOf: (name: string) => TensorProto | undefined): [number, number, number, number] {
+  if (attrString(node, 'mode', 'constant') !== 'constant') throw unsupported(node, `Pad mode '${attrString(node, 'mode', '')}'; only constant (zero) padding is supported`);
+  const padsTensor = node.input[1] ? constantOf(node.input[1]) : undefined;
+  if (node.input[1] && !padsTensor) throw unsupported(node, 'its pads must be a constant');
+  const pads = padsTensor ? tensorToInt64(padsTensor).map(Number) : attrInts(node, 'pads') ?? [];
+  const valueTensor = node.input[2] ? constantOf(node.input[2]) : undefined;
+  const value = valueTensor ? tensorToFloat32(valueTensor)[0] : attrFloat(node, 'value', 0);
+  if (pads.length !== 8 || pads[0] !== 0 || pads[1] !== 0 || pads[4] !== 0 || pads[5] !== 0 || pads.some((p) => p < 0) || value !== 0 || (node.input[2] && !valueTensor)) {
+    throw unsupported(node, `Pad [${pads.join(', ')}] with value ${value}; only non-negative zero padding of H and W is supported`);
+  }
+  return [pads[2], pads[3], pads[6], pads[7]];
+}
+
+function paddedShape(shape: SampleShape, pads: [number, number, number, number]): SampleShape {
+  return [shape[0], shape[1] + pads[0] + pads[2], shape[2] + pads[1] + pads[3]];
+}
+
 /** Constant values of a Constant node, in any of its attribute forms. */
 function constantValue(node: NodeProto): TensorProto {
   const name = node.output[0];
@@ -137,7 +159,7 @@ class GraphView {
       this.skipped.add(node);
       return;
     }
-    if (node.opType === 'Identity' || node.opType === 'Dropout') {
+    if (node.opType === 'Identity' || node.opType === 'Dropout' || this.isZeroPad(node)) {
       if (node.opType === 'Dropout') this.checkInferenceDropout(node);
       const source = this.canonical(node.input[0]);
       const constant = this.constants.get(source);
@@ -164,6 +186,11 @@ class GraphView {
     if (source.dims.length !== 2 || perm[0] !== 1 || perm[1] !== 0) throw unsupported(node, `Transpose of a constant with dims [${source.dims.join(', ')}] and perm [${perm.join(', ')}]; only 2-D transposes are folded`);
     const [rows, cols] = source.dims;
     return floatTensor(source.name, [cols, rows], transpose(tensorToFloat32(source), rows, cols));
+  }
+
+  /** A Pad that pads nothing (torch exports AvgPool2d as Pad(0) → AveragePool). */
+  private isZeroPad(node: NodeProto): boolean {
+    return node.opType === 'Pad' && padAmounts(node, (name) => this.constants.get(this.canonical(name))).every((p) => p === 0);
   }
 
   private checkInferenceDropout(node: NodeProto): void {
@@ -284,12 +311,13 @@ class Recogniser {
     switch (node.opType) {
       case 'Conv': case 'Gemm': case 'MatMul': return this.layerUnit(cursor, node);
       case 'MaxPool': case 'AveragePool': return this.trailingPool(cursor, node);
+      case 'Pad': return this.soleConsumer(node.output[0])?.opType === 'AveragePool' ? this.trailingPool(cursor, node) : this.layerUnit(cursor, node);
       case 'GlobalAveragePool': case 'GlobalMaxPool': case 'Flatten': case 'Reshape': case 'Squeeze': return this.flattenStep(cursor, node);
       case 'LogSoftmax': case 'Softmax': return this.outputTransform(cursor, node);
       case 'Add': throw unsupported(node, 'an Add that is neither a bias (constant operand) nor a residual join of a forked tensor');
       case 'Relu': throw unsupported(node, 'a Relu that follows no weight op or residual join');
       case 'BatchNormalization': throw unsupported(node, 'a BatchNormalization that follows no weight op (pre-activation blocks are not supported)');
-      default: throw unsupported(node, 'this op is not supported; supported: Conv, Gemm, MatMul, Add, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Identity, Dropout, LogSoftmax, Softmax');
+      default: throw unsupported(node, 'this op is not supported; supported: Conv, Gemm, MatMul, Add, BatchNormalization, Relu, MaxPool, AveragePool, Pad, GlobalAveragePool, Flatten, Reshape, Squeeze, Identity, Dropout, LogSoftmax, Softmax');
     }
   }
 
@@ -306,11 +334,25 @@ class Recogniser {
 
   // --- layers -----------------------------------------------------------------------------------------------
 
-  /** weight op [bias Add] [BatchNormalization] [Relu] [pool], stopping early at a fork or the graph output. */
-  private parseLayer(cursor: Cursor, node: NodeProto): { layer: Layer; cursor: Cursor; shapes: UnitShapes } {
-    const layer: Layer = { type: 'layer', name: this.layerName(node), op: this.weightOp(node, cursor.shape), activation: 'none' };
+  /**
+   * [Pad] weight op [bias Add] [BatchNormalization] [Relu] [pool], stopping early at a fork or the graph output.
+   * A zero Pad before a Conv becomes part of the conv's pads.
+   */
+  private parseLayer(cursor: Cursor, first: NodeProto): { layer: Layer; cursor: Cursor; shapes: UnitShapes } {
+    let node = first;
+    let start = cursor;
+    let extraPads: [number, number, number, number] | undefined;
+    if (first.opType === 'Pad') {
+      const conv = this.soleConsumer(first.output[0]);
+      if (conv?.opType !== 'Conv' || cursor.shape.length !== 3) throw unsupported(first, 'a Pad must be followed by a Conv or an AveragePool');
+      extraPads = padAmounts(first, (name) => this.view.constants.get(this.view.canonical(name)));
+      start = this.consume(first, cursor, paddedShape(cursor.shape, extraPads));
+      node = conv;
+    }
+    const layer: Layer = { type: 'layer', name: this.layerName(node), op: this.weightOp(node, start.shape), activation: 'none' };
+    if (extraPads && layer.op.kind === 'conv') layer.op.pads = layer.op.pads.map((p, i) => p + extraPads[i]) as [number, number, number, number];
     const preact = layerShapes(layer, cursor.shape).preact;
-    let at = this.consume(node, cursor, preact);
+    let at = this.consume(node, start, preact);
     let next = this.soleConsumer(at.tensor);
     if (next?.opType === 'Add' && this.isBiasAdd(next, at.tensor)) {
       const dataInput = this.addBias(layer, next, at.tensor);
@@ -334,10 +376,7 @@ class Recogniser {
       at = this.consume(next!, at, at.shape);
       next = this.soleConsumer(at.tensor);
     }
-    if (!layer.pool && (next?.opType === 'MaxPool' || next?.opType === 'AveragePool')) {
-      layer.pool = this.poolOf(next, preact);
-      at = this.consume(next, at, poolShape(layer.pool, preact, nodeLabel(next)));
-    }
+    if (!layer.pool && next && this.startsPool(next)) ({ pool: layer.pool, cursor: at } = this.parsePool(at, next));
     return { layer, cursor: at, shapes: layerShapes(layer, cursor.shape) };
   }
 
@@ -475,15 +514,37 @@ class Recogniser {
     };
   }
 
+  private startsPool(node: NodeProto): boolean {
+    return node.opType === 'MaxPool' || node.opType === 'AveragePool' || (node.opType === 'Pad' && this.soleConsumer(node.output[0])?.opType === 'AveragePool');
+  }
+
+  /**
+   * MaxPool / AveragePool, or Pad → AveragePool (torch's AvgPool2d with padding): zero padding counted in the
+   * average is the pool's own pads with count_include_pad=1.
+   */
+  private parsePool(at: Cursor, node: NodeProto): { pool: Pool; cursor: Cursor } {
+    if (node.opType !== 'Pad') {
+      const pool = this.poolOf(node, at.shape);
+      return { pool, cursor: this.consume(node, at, poolShape(pool, at.shape, nodeLabel(node))) };
+    }
+    const extra = padAmounts(node, (name) => this.view.constants.get(this.view.canonical(name)));
+    const avg = this.soleConsumer(node.output[0])!;
+    const padded = this.consume(node, at, paddedShape(at.shape, extra));
+    const pool = this.poolOf(avg, padded.shape);
+    if (pool.pads.some((p) => p !== 0) && !pool.countIncludePad) throw unsupported(avg, 'an explicit Pad plus own pads that are not counted in the average');
+    pool.pads = pool.pads.map((p, i) => p + extra[i]) as Pool['pads'];
+    pool.countIncludePad = true;
+    return { pool, cursor: this.consume(avg, padded, poolShape(pool, at.shape, nodeLabel(avg))) };
+  }
+
   /** A pool after a residual join's activation (a Layer's own pool is taken by parseLayer). */
   private trailingPool(cursor: Cursor, node: NodeProto): Cursor {
     const last = this.units[this.units.length - 1];
     if (!last || last.unit.pool) throw unsupported(node, 'a pool that follows no conv unit, or a second pool in a row');
-    const pool = this.poolOf(node, cursor.shape);
-    const output = poolShape(pool, cursor.shape, nodeLabel(node));
+    const { pool, cursor: next } = this.parsePool(cursor, node);
     last.unit.pool = pool;
-    last.shapes = { ...last.shapes, output };
-    return this.consume(node, cursor, output);
+    last.shapes = { ...last.shapes, output: next.shape };
+    return next;
   }
 
   // --- residual blocks ----------------------------------------------------------------------------------------
@@ -537,7 +598,7 @@ class Recogniser {
     for (;;) {
       if (!node) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${at.tensor}' inside a residual branch forks or ends; nested forks are not supported`);
       if (node.opType === 'Add' && !this.isBiasAdd(node, at.tensor)) break;
-      if (node.opType !== 'Conv' && node.opType !== 'Gemm' && node.opType !== 'MatMul') throw unsupported(node, 'only Conv/Gemm/MatMul layers may appear inside a residual branch');
+      if (!['Conv', 'Gemm', 'MatMul', 'Pad'].includes(node.opType)) throw unsupported(node, 'only Conv/Gemm/MatMul layers may appear inside a residual branch');
       const parsed = this.parseLayer(at, node);
       layers.push(parsed.layer);
       at = parsed.cursor;

@@ -120,6 +120,18 @@ describe('ONNX → IR → ONNX round trips (ORT outputs within 1e-5)', () => {
     expect(layers[2].pool?.kind).to.equal('max');
   });
 
+  it('a zero Pad before a Conv and before an AveragePool (counted in the average) becomes their pads', async () => {
+    const s = new Sketch('input', ['N', 2, 6, 6]);
+    const pad = (x: string, p: number): string => s.node('Pad', [x, s.ints(`pads${p}_${s.nodes.length}`, [0, 0, p, p, 0, 0, p, p])]);
+    let h = s.relu(s.conv(pad('input', 1), 'c1', 2, 3, { pad: 0 }));
+    h = s.node('AveragePool', [pad(h, 1)], [intsAttr('kernel_shape', [3, 3]), intsAttr('strides', [2, 2])]);
+    s.gemm(s.flatten(h), 'fc', 3 * 3 * 3, 10);
+    const network = await expectRoundTrip(s.finish(), 'Pad+Conv, Pad+AveragePool');
+    const [layer] = allLayers(network);
+    expect(layer.op.kind === 'conv' && layer.op.pads).to.deep.equal([1, 1, 1, 1]);
+    expect(layer.pool).to.deep.include({ pads: [1, 1, 1, 1], countIncludePad: true });
+  });
+
   /** ResNet with BasicBlocks (identity and projection shortcuts), GlobalAveragePool, Flatten. */
   function basicResNet(withBn: boolean, opset: number): Uint8Array {
     const s = new Sketch('input', ['N', 3, 8, 8], 11);
