@@ -31,6 +31,16 @@ export interface NativeAddon {
   linearCkaSync(X: Float32Array, Y: Float32Array, n: number, dx: number, dy: number, debiased: boolean, threads: number): number;
   ckaCostMatrix(deep: Float64Array[], shallow: Float64Array[], n: number, debiased: boolean, threads: number): Promise<Float64Array>;
   ckaCostMatrixSync(deep: Float64Array[], shallow: Float64Array[], n: number, debiased: boolean, threads: number): Float64Array;
+  emd(a: Float64Array, b: Float64Array, M: Float64Array, options: { method?: string; maxIterations?: number; threads?: number }): Promise<{ plan: Float64Array; cost: number; iterations: number; optimal: boolean; method: string; u: Float64Array; v: Float64Array }>;
+  emdSync(a: Float64Array, b: Float64Array, M: Float64Array, options: { method?: string; maxIterations?: number; threads?: number }): { plan: Float64Array; cost: number; iterations: number; optimal: boolean; method: string; u: Float64Array; v: Float64Array };
+  // CUDA build only (clafusion_cuda.node): absent from the CPU addon. lib/solvers/device.ts wraps them.
+  cudaInfo?(): { runtimeVersion: number; driverVersion: number; devices: { index: number; name: string; computeCapability: string; multiprocessors: number; totalMemoryBytes: number; freeMemoryBytes: number }[] };
+  cudaSinkhorn?(a: Float64Array, b: Float64Array, M: Float32Array, options: { reg: number; regMode?: string; maxIterations?: number; tolerance?: number; checkEvery?: number; throwOnNonConvergence?: boolean }): Promise<{ plan: Float32Array; f: Float64Array; g: Float64Array; iterations: number; error: number; converged: boolean; cost: number; epsilon: number; logSteps: number }>;
+  cudaSinkhornSync?(a: Float64Array, b: Float64Array, M: Float32Array, options: { reg: number; regMode?: string; maxIterations?: number; tolerance?: number; checkEvery?: number; throwOnNonConvergence?: boolean }): { plan: Float32Array; f: Float64Array; g: Float64Array; iterations: number; error: number; converged: boolean; cost: number; epsilon: number; logSteps: number };
+  cudaPairwiseDistances?(X: Float32Array, n: number, Y: Float32Array, m: number, d: number, metric: string): Promise<Float32Array>;
+  cudaPairwiseDistancesSync?(X: Float32Array, n: number, Y: Float32Array, m: number, d: number, metric: string): Float32Array;
+  sinkhorn(a: Float64Array, b: Float64Array, M: Float32Array | Float64Array, options: { reg: number; regMode: string; maxIterations: number; tolerance: number; checkEvery: number; epsilonScaling: string; threads: number; throwOnNonConvergence: boolean }): Promise<{ plan: Float32Array | Float64Array; f: Float64Array; g: Float64Array; iterations: number; error: number; converged: boolean; cost: number; epsilon: number; logSteps: number }>;
+  sinkhornSync(a: Float64Array, b: Float64Array, M: Float32Array | Float64Array, options: { reg: number; regMode: string; maxIterations: number; tolerance: number; checkEvery: number; epsilonScaling: string; threads: number; throwOnNonConvergence: boolean }): { plan: Float32Array | Float64Array; f: Float64Array; g: Float64Array; iterations: number; error: number; converged: boolean; cost: number; epsilon: number; logSteps: number };
   [name: string]: unknown;
 }
 

@@ -2,7 +2,7 @@
  * Argument checks shared by every solver wrapper. They run in TypeScript before any native call, so a bad input
  * becomes an `E_ARG` error that says what was wrong instead of reaching C++.
  */
-import { ClafusionError } from '../errors.js';
+import { ClafusionError, type ErrorCode } from '../errors.js';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -59,4 +59,38 @@ export function checkFloat32(values: unknown, length: number, name: string, allo
     if (!Number.isFinite(values[i])) fail(`${name}[${i}] is ${values[i]}; every value must be finite`);
   }
   return values;
+}
+
+/** A histogram: a non-empty Float32Array or Float64Array of finite values >= 0 with positive total mass. */
+export function checkHistogram(values: unknown, name: string): FloatArray {
+  if (!(values instanceof Float64Array || values instanceof Float32Array)) fail(`${name} must be a Float64Array or Float32Array`);
+  if (values.length === 0) fail(`${name} must not be empty`);
+  let mass = 0;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (!Number.isFinite(value) || value < 0) fail(`${name}[${i}] is ${value}; every weight must be finite and >= 0`);
+    mass += value;
+  }
+  if (!(mass > 0)) fail(`${name} has zero total mass; give at least one positive weight`);
+  return values;
+}
+
+/** Two histograms of the same total mass, up to `relativeTolerance` of the larger mass. */
+export function checkEqualMass(a: FloatArray, b: FloatArray, relativeTolerance: number, names = ['a', 'b']): void {
+  let massA = 0;
+  let massB = 0;
+  for (const value of a) massA += value;
+  for (const value of b) massB += value;
+  if (Math.abs(massA - massB) > relativeTolerance * Math.max(massA, massB)) {
+    fail(`${names[0]} and ${names[1]} must have the same total mass (got ${massA} and ${massB}); normalise both, e.g. divide each by its sum`);
+  }
+}
+
+/** The addon's errors are plain Errors with a string `.code`; this gives them the package's error class. */
+export function nativeErrorAsClafusion(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Error && !(err instanceof ClafusionError) && typeof code === 'string') {
+    return new ClafusionError(code as ErrorCode, err.message, { cause: err });
+  }
+  return err;
 }

@@ -39,26 +39,39 @@ double dot(const std::vector<double>& x, const double* y) {
 
 size_t expandedAssignmentSize(size_t n, size_t m) { return n / std::gcd(n, m) * m; }
 
+std::vector<double> transposeOf(const double* M, size_t n, size_t m) {
+  std::vector<double> out(n * m);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < m; ++j) out[j * n + i] = M[i * m + j];
+  }
+  return out;
+}
+
 /**
- * Solves the lcm-expanded assignment and folds it back: each expanded pair carries a_0 / rowCopies. The duals of
- * copies are averaged; that average is again an optimal dual (the dual LP is symmetric under swapping copies).
+ * Solves the lcm-expanded assignment and folds it back: each of the N unit rows carries mass / N. The larger side
+ * becomes the rows, so that when one size divides the other no row is copied (copied rows tie everywhere, which
+ * slows every search) and the smaller side's copies merge into capacities. The duals of a row's copies are
+ * averaged; the average is again an optimal dual (the dual LP is symmetric under swapping copies).
  */
 void solveByAssignment(const double* a, size_t n, size_t m, const double* M, double* plan, EmdResult& result) {
+  const bool transposed = n < m;
+  std::vector<double> transposedCost;
+  if (transposed) transposedCost = transposeOf(M, n, m);
+  const size_t rows = transposed ? m : n, cols = transposed ? n : m;
   const size_t size = expandedAssignmentSize(n, m);
-  LapProblem problem{M, n, m, size / n, size / m};
-  const LapSolution lap = solveAssignment(problem);
-  const double unit = a[0] / static_cast<double>(problem.rowCopies);
-  result.u.assign(n, 0.0);
-  result.v.assign(m, 0.0);
+  const LapProblem problem{transposed ? transposedCost.data() : M, rows, cols, size / rows, size / cols};
+  LapSolution lap = solveAssignment(problem);
+  const double unit = a[0] * static_cast<double>(n) / static_cast<double>(size);
+  std::vector<double> rowDual(rows, 0.0);
   for (size_t r = 0; r < size; ++r) {
-    const size_t i = r / problem.rowCopies;
-    const size_t j = static_cast<size_t>(lap.colForRow[r]) / problem.colCopies;
-    plan[i * m + j] += unit;
-    result.u[i] += lap.u[r];
-    result.v[r / problem.colCopies] += lap.v[r];
+    const size_t row = r / problem.rowCopies;
+    const auto col = static_cast<size_t>(lap.colForRow[r]);
+    plan[transposed ? col * m + row : row * m + col] += unit;
+    rowDual[row] += lap.u[r];
   }
-  for (double& x : result.u) x /= static_cast<double>(problem.rowCopies);
-  for (double& x : result.v) x /= static_cast<double>(problem.colCopies);
+  for (double& x : rowDual) x /= static_cast<double>(problem.rowCopies);
+  result.u = transposed ? std::move(lap.v) : std::move(rowDual);
+  result.v = transposed ? std::move(rowDual) : std::move(lap.v);
   result.iterations = lap.augmentations;
   result.method = "assignment";
 }
@@ -119,7 +132,7 @@ EmdResult solveEmd(const double* a, size_t n, const double* b, size_t m, const d
     }
     useAssignment = true;
   } else if (options.method == EmdMethod::Auto) {
-    useAssignment = uniform && expandedAssignmentSize(n, m) <= kAutoAssignmentLimit;
+    useAssignment = uniform && (n == m || ((n % m == 0 || m % n == 0) && std::max(n, m) <= kAutoAssignmentLimit));
   }
   if (useAssignment) solveByAssignment(a, n, m, M, plan, result);
   else solveBySimplex(a, n, b, m, M, options.maxIterations, plan, result);

@@ -24,15 +24,18 @@ struct EmdResult {
   std::vector<double> u, v;  // duals, centred so that a.u == b.v
 };
 
-/** Largest expanded assignment (lcm(n, m)) that `Auto` dispatches to the assignment solver. */
+/**
+ * `Auto` dispatches uniform problems to the assignment solver when n == m, or when one size divides the other and
+ * the larger is at most this. Other sizes expand with copied rows on both sides, which the simplex beats.
+ */
 constexpr size_t kAutoAssignmentLimit = 4096;
 /** Largest expanded assignment an explicit `Assignment` request accepts. */
 constexpr size_t kMaxAssignmentSize = 1 << 15;
 
 /**
  * gamma* = argmin_{gamma >= 0, gamma 1 = a, gamma^T 1 = b} <gamma, M>. a (n) and b (m) are non-negative with
- * equal positive mass (b is rescaled to sum a exactly); M is n x m row-major and finite. With uniform a and b and
- * lcm(n, m) small the problem is an assignment of size lcm(n, m) (rows copied lcm/n times, columns lcm/m times).
+ * equal positive mass (b is rescaled to sum a exactly); M is n x m row-major and finite. With uniform a and b the
+ * problem is an assignment of size lcm(n, m) (rows copied lcm/n times, columns lcm/m times).
  * `plan` (n x m, row-major, zeroed by the caller) receives gamma*.
  */
 EmdResult solveEmd(const double* a, size_t n, const double* b, size_t m, const double* M, const EmdOptions& options,
