@@ -12,6 +12,7 @@
 import { ClafusionError } from '../../errors.js';
 import { emd, uniform } from '../../solvers/emd.js';
 import { type DistanceMetric, pairwiseDistances } from '../../solvers/linalg.js';
+import { sinkhorn } from '../../solvers/sinkhorn.js';
 import { type UnitMap, columnNormalise } from '../transport.js';
 
 export type Marginals = 'uniform' | 'importance-l1' | 'importance-l2';
@@ -59,12 +60,6 @@ export function importanceHistogram(rows: ArrayLike<number>, units: number, norm
   return h;
 }
 
-function median(values: Float32Array): number {
-  const sorted = Float32Array.from(values).sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 /**
  * The map between the source's and the target's units. `weightRows` (each model's own weights, for importance
  * marginals) may be omitted with uniform marginals.
@@ -90,7 +85,9 @@ export async function transportMap(source: Points, target: Points, options: Plan
     plan = result.plan;
     diagnostics = { cost: result.cost, iterations: result.iterations, method: result.method };
   } else {
-    throw new ClafusionError('E_ARG', `solver sinkhorn (reg ${options.reg} x median ${median(ground)}) is WIP`);
+    const result = await sinkhorn(a, b, Float64Array.from(ground), options.reg, { regMode: 'median' });
+    plan = result.plan;
+    diagnostics = { cost: result.cost, iterations: result.iterations, method: 'sinkhorn' };
   }
   const map = columnNormalise(plan, source.rows, target.rows, options.correctionEpsilon);
   return { map, diagnostics: { ...diagnostics, ms: performance.now() - start } };

@@ -1,0 +1,156 @@
+/**
+ * `clafusion fuse A.onnx B.onnx [C.onnx ...] -o fused.onnx [--data <spec>] [--eval-data <spec>]`: CLAFusion of two
+ * or more models (of the same or different depths) into one, written atomically (never over an input; nothing is
+ * written when anything fails), then, with --eval-data, the accuracy table: each input, the fused model, the
+ * prediction ensemble and vanilla averaging. Progress on stderr; `--json` prints everything on stdout.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DATA_SPEC_HELP } from '../data/index.js';
+import { ClafusionError } from '../errors.js';
+import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
+import { type Validation, validateFusion } from '../fusion/validate.js';
+import { writeNetwork } from '../graph/emit.js';
+import { parameterCount } from '../ir/network.js';
+import { type AlignFlags, type CliStreams, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
+
+interface FuseFlags extends AlignFlags {
+  output: string;
+  evalData?: string;
+  mode?: 'activations' | 'weights';
+  solver: 'emd' | 'sinkhorn';
+  reg: number;
+  metric: 'euclidean' | 'sqeuclidean' | 'cosine';
+  marginals: 'uniform' | 'importance-l1' | 'importance-l2';
+  weights?: number[];
+  target?: 'shallow' | 'deep' | number;
+  balance: 'add' | 'merge';
+  reluApprox: 'sum' | 'majority' | 'avg';
+  multi: 'many-to-one' | 'iterative';
+  alignClassifier?: boolean;
+}
+
+function weightList(text: string): number[] {
+  const values = text.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+  if (values.some((v) => !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`expected comma-separated non-negative numbers, got '${text}'`);
+  return values;
+}
+
+function positiveNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`expected a positive number, got '${text}'`);
+  return value;
+}
+
+function targetChoice(text: string): 'shallow' | 'deep' | number {
+  if (text === 'shallow' || text === 'deep') return text;
+  const index = Number(text);
+  if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`expected 'shallow', 'deep' or a model index, got '${text}'`);
+  return index;
+}
+
+/** The same file, also through links; a missing file is only equal to itself. */
+function samePath(a: string, b: string): boolean {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+  return real(a) === real(b);
+}
+
+function checkOutput(output: string, models: string[]): void {
+  const clash = models.find((m) => samePath(m, output));
+  if (clash) throw new ClafusionError('E_ARG', `the output ${output} is the input model ${clash}; choose another output path (-o)`);
+}
+
+function fuseOptionsOf(flags: FuseFlags): FuseOptions {
+  return {
+    ...alignOptionsOf(flags),
+    mode: flags.mode,
+    solver: flags.solver,
+    reg: flags.reg,
+    metric: flags.metric,
+    marginals: flags.marginals,
+    weights: flags.weights,
+    target: flags.target,
+    balance: flags.balance,
+    reluApproximation: flags.reluApprox,
+    multi: flags.multi,
+    alignClassifier: flags.alignClassifier,
+  };
+}
+
+function percent(value: number | null): string {
+  return value === null ? 'n/a' : `${(100 * value).toFixed(2)}%`;
+}
+
+function accuracyTable(models: string[], validation: Validation): string {
+  const rows: [string, string][] = [
+    ...models.map((m, i): [string, string] => [basename(m), percent(validation.models[i])]),
+    ['fused', percent(validation.fused)],
+    ['ensemble (mean logits)', percent(validation.ensemble)],
+    ['vanilla average', validation.vanilla === null ? validation.vanillaNote ?? 'n/a' : percent(validation.vanilla)],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  return rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`).join('\n');
+}
+
+function timingLine(result: FuseResult, totalMs: number): string {
+  const stages = Object.entries(result.timings).map(([stage, ms]) => `${stage} ${ms.toFixed(0)}`).join(', ');
+  return `timings (ms): ${stages}; total ${totalMs.toFixed(0)}`;
+}
+
+function report(models: string[], flags: FuseFlags, result: FuseResult, validation: Validation | undefined, totalMs: number, io: CliStreams): void {
+  if (flags.json) {
+    const { alignments, layers, timings, target } = result;
+    const summary = { output: flags.output, inputs: models, parameters: parameterCount(result.network), target, alignments, layers, timings, totalMs, validation };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  for (const a of result.alignments) {
+    io.stdout.write(`alignment: deep ${basename(models[a.deep])}, shallow ${basename(models[a.shallow])} (layer cost ${a.alignment.cost})\n`);
+    io.stdout.write(`${describeGroups(a.alignment.groups, false)}\n`);
+  }
+  io.stdout.write(`fused model: ${flags.output} (${parameterCount(result.network)} parameters, widths of ${basename(models[result.target])}), ${result.layers.length} transport maps\n`);
+  if (validation) io.stdout.write(`accuracy on ${flags.evalData} (${validation.samples} samples):\n${accuracyTable(models, validation)}\n`);
+  io.stdout.write(`${timingLine(result, totalMs)}\n`);
+}
+
+async function run(models: string[], flags: FuseFlags, io: CliStreams): Promise<void> {
+  checkOutput(flags.output, models);
+  const start = performance.now();
+  const progress = stageReporter(io.stderr, 'fuse');
+  const result = await fuse(models, { ...fuseOptionsOf(flags), onProgress: progress });
+  const totalMs = performance.now() - start;
+  let validation: Validation | undefined;
+  if (flags.evalData) {
+    io.stderr.write(`${io.stderr.isTTY ? '\n' : ''}fuse: validating on ${flags.evalData}\n`);
+    validation = await validateFusion(models, result, flags.evalData, { weights: flags.weights });
+  }
+  // Written last: a failure anywhere above leaves no file behind.
+  writeNetwork(flags.output, result.network);
+  report(models, flags, result, validation, totalMs, io);
+}
+
+export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
+  return addAlignOptions(new Command('fuse')
+    .description('Fuse two or more ONNX models (of equal or different depths) into one with CLA + layer-wise optimal transport.')
+    .argument('<models...>', 'ONNX model files (at least two)')
+    .requiredOption('-o, --output <file>', 'where to write the fused ONNX model (never one of the inputs)'))
+    .option('--eval-data <spec>', 'labelled data for the accuracy table (inputs, fused, ensemble, vanilla average)')
+    .addOption(new Option('--mode <mode>', 'OT ground cost from activations or weights (default: activations with --data)').choices(['activations', 'weights']))
+    .addOption(new Option('--solver <solver>', 'OT solver').choices(['emd', 'sinkhorn']).default('emd'))
+    .option('--reg <r>', 'Sinkhorn regularisation, relative to the median ground cost', positiveNumber, 0.01)
+    .addOption(new Option('--metric <metric>', 'ground metric between units').choices(['euclidean', 'sqeuclidean', 'cosine']).default('euclidean'))
+    .addOption(new Option('--marginals <m>', 'OT marginals').choices(['uniform', 'importance-l1', 'importance-l2']).default('uniform'))
+    .option('--weights <list>', 'averaging weight per input model, summing to 1 (default equal)', weightList)
+    .option('--target <t>', "whose widths the fused model takes: 'shallow' (default), 'deep' or a model index (the anchor with 3+ models)", targetChoice)
+    .addOption(new Option('--balance <method>', 'layer balancing').choices(['add', 'merge']).default('add'))
+    .addOption(new Option('--relu-approx <method>', "ReLU approximation of 'merge'").choices(['sum', 'majority', 'avg']).default('sum'))
+    .addOption(new Option('--multi <approach>', 'fusing 3+ models').choices(['many-to-one', 'iterative']).default('many-to-one'))
+    .option('--align-classifier', 'OT-align the output layer too (as published) instead of pinning the classes')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+      'Example: clafusion fuse examples/models/mlp_deep.onnx examples/models/mlp_shallow.onnx -o fused.onnx \\\n' +
+      '  --data idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz \\\n' +
+      '  --eval-data idx:examples/data/fashion-mnist-test-2k-images-idx3-ubyte.gz,examples/data/fashion-mnist-test-2k-labels-idx1-ubyte.gz')
+    .action((models: string[], flags: FuseFlags) => run(models, flags, io));
+}

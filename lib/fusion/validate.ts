@@ -1,0 +1,113 @@
+/**
+ * Validation of a fusion (spec §0 step 4): on labelled data, the accuracy of every input model, of the fused model,
+ * of the prediction ensemble (the average of the models' raw outputs, as the reference does) and of vanilla weight
+ * averaging of the models as they entered the OT fusion (balanced), where their parameters have the same shapes.
+ */
+import type { Dataset } from '../data/dataset.js';
+import { openDataset } from '../data/spec.js';
+import { ClafusionError, throwIfAborted } from '../errors.js';
+import { ensembleAccuracy } from '../eval/ensemble.js';
+import { evaluate } from '../eval/evaluate.js';
+import { emitModel } from '../graph/emit.js';
+import type { Layer, Network } from '../ir/network.js';
+import { allLayers, cloneNetwork } from '../ir/network.js';
+import type { FuseResult } from './index.js';
+
+export interface ValidationOptions {
+  /** Averaging weights of vanilla averaging and of the ensemble, in input order (default equal). */
+  weights?: number[];
+  signal?: AbortSignal;
+  onProgress?: (label: string, done: number, total: number) => void;
+}
+
+export interface Validation {
+  samples: number;
+  models: number[];
+  fused: number;
+  ensemble: number;
+  /** Vanilla averaging of the balanced models, or null with the reason it does not apply. */
+  vanilla: number | null;
+  vanillaNote?: string;
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Why the networks' parameters cannot be averaged entry by entry, or null when they can. */
+function averagingObstacle(networks: Network[]): string | null {
+  const layers = networks.map(allLayers);
+  for (let k = 1; k < networks.length; k++) {
+    if (layers[k].length !== layers[0].length) return `the models have ${layers[0].length} and ${layers[k].length} weight layers`;
+    for (let l = 0; l < layers[0].length; l++) {
+      const [a, b] = [layers[0][l], layers[k][l]];
+      if (!sameShape(a.op.weight.shape, b.op.weight.shape)) {
+        return `layer ${l + 1} (${a.name}) has shape [${a.op.weight.shape.join(', ')}] in one model and [${b.op.weight.shape.join(', ')}] in another`;
+      }
+      if ((a.batchNorm === undefined) !== (b.batchNorm === undefined)) return `${a.name} has batch-norm in one model only`;
+    }
+  }
+  return null;
+}
+
+function weightedSum(arrays: Float32Array[], weights: number[]): Float32Array {
+  const out = new Float32Array(arrays[0].length);
+  for (let i = 0; i < out.length; i++) {
+    let s = 0;
+    arrays.forEach((a, k) => { s += weights[k] * a[i]; });
+    out[i] = s;
+  }
+  return out;
+}
+
+function averageLayer(target: Layer, layers: Layer[], weights: number[]): void {
+  target.op.weight = { data: weightedSum(layers.map((l) => l.op.weight.data), weights), shape: target.op.weight.shape };
+  if (layers.some((l) => l.op.bias)) {
+    const width = target.op.weight.shape[0];
+    target.op.bias = weightedSum(layers.map((l) => l.op.bias ?? new Float32Array(width)), weights);
+  }
+  const bn = target.batchNorm;
+  if (bn) {
+    for (const key of ['scale', 'bias', 'mean', 'variance'] as const) bn[key] = weightedSum(layers.map((l) => l.batchNorm![key]), weights);
+  }
+}
+
+/** Plain parameter averaging (no alignment) of networks of identical shapes; E_SHAPE when they differ. */
+export function vanillaAverage(networks: Network[], weights: number[] = networks.map(() => 1 / networks.length)): Network {
+  const obstacle = averagingObstacle(networks);
+  if (obstacle) throw new ClafusionError('E_SHAPE', `vanilla averaging needs identical architectures: ${obstacle}`);
+  const averaged = cloneNetwork(networks[0]);
+  const sources = networks.map(allLayers);
+  allLayers(averaged).forEach((layer, l) => averageLayer(layer, sources.map((layers) => layers[l]), weights));
+  return averaged;
+}
+
+/**
+ * Accuracies of the inputs (`models`: paths or bytes, as given to `fuse`), the fused model, the ensemble and
+ * vanilla averaging, on `data` (a spec or a Dataset with labels).
+ */
+export async function validateFusion(models: (string | Uint8Array)[], result: FuseResult, data: string | Dataset, options: ValidationOptions = {}): Promise<Validation> {
+  const dataset = typeof data === 'string' ? await openDataset(data) : data;
+  const step = (label: string, done: number) => {
+    throwIfAborted(options.signal);
+    options.onProgress?.(label, done, models.length + 3);
+  };
+  const ensemble = await ensembleAccuracy(models, dataset, { mode: 'logits', weights: options.weights, signal: options.signal });
+  step('ensemble', models.length);
+  const fused = await evaluate(result.bytes, dataset, { signal: options.signal });
+  step('fused', models.length + 1);
+  const obstacle = averagingObstacle(result.models);
+  let vanilla: number | null = null;
+  if (!obstacle) {
+    vanilla = (await evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset, { signal: options.signal })).accuracy;
+  }
+  step('vanilla', models.length + 2);
+  return {
+    samples: ensemble.count,
+    models: ensemble.modelAccuracies,
+    fused: fused.accuracy,
+    ensemble: ensemble.accuracy,
+    vanilla,
+    ...(obstacle ? { vanillaNote: `not applicable: ${obstacle}` } : {}),
+  };
+}
