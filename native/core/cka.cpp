@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <string>
 
 #include "core/error.hpp"
@@ -16,14 +17,35 @@ namespace {
 // 512 products per element at most, whatever d is. Fixed, so the result does not depend on the thread count.
 constexpr size_t kGramChunk = 512;
 
-/** Column means of X[:, d0 : d0+dc] in double (zeros when not centring). */
-std::vector<double> chunkMeans(const float* X, size_t n, size_t d, size_t d0, size_t dc, bool centered) {
-  std::vector<double> means(dc, 0.0);
+/** Column means of X in double (zeros when not centring). */
+std::vector<double> columnMeans(const float* X, size_t n, size_t d, bool centered) {
+  std::vector<double> means(d, 0.0);
   if (!centered) return means;
   for (size_t i = 0; i < n; ++i)
-    for (size_t k = 0; k < dc; ++k) means[k] += X[i * d + d0 + k];
+    for (size_t k = 0; k < d; ++k) means[k] += X[i * d + k];
   for (double& mean : means) mean /= static_cast<double>(n);
   return means;
+}
+
+/** One thread's rows [row0, row1) of the Gram and its scratch space. */
+struct GramStrip {
+  size_t row0, row1;
+  std::vector<float> chunk;    // all n rows of the current feature chunk, centred
+  std::vector<float> partial;  // this strip's rows of the chunk's float Gram
+};
+
+/** K[row0:row1, :] = sum over feature chunks of (X~ X~^T restricted to the chunk), each chunk's floats added in double. */
+void gramRows(const float* X, size_t n, size_t d, const std::vector<double>& means, GramStrip& strip, double* K) {
+  size_t rows = strip.row1 - strip.row0;
+  for (size_t d0 = 0; d0 < d; d0 += kGramChunk) {
+    size_t dc = std::min(kGramChunk, d - d0);
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < dc; ++k) strip.chunk[i * dc + k] = static_cast<float>(X[i * d + d0 + k] - means[d0 + k]);
+    const float* mine = strip.chunk.data() + strip.row0 * dc;
+    sgemm(Transpose::No, Transpose::Yes, rows, n, dc, 1.0f, mine, dc, strip.chunk.data(), dc, 0.0f, strip.partial.data(), n, 1);
+    double* out = K + strip.row0 * n;
+    for (size_t e = 0; e < rows * n; ++e) out[e] += strip.partial[e];
+  }
 }
 
 /** K - rowmean - colmean + grandmean, in place, for a symmetric K; (r_i + r_j) keeps the result exactly symmetric. */
@@ -94,18 +116,32 @@ void checkSamples(size_t n, bool debiased, const char* what) {
 
 void gramMatrix(const float* X, size_t n, size_t d, bool centered, int threads, double* K) {
   if (n == 0 || d == 0) throw argError("gram: n and d must be positive");
-  int nt = resolveThreads(threads);
+  std::vector<double> means = columnMeans(X, n, d, centered);
   std::fill(K, K + n * n, 0.0);
+  // One strip of rows per thread, each running its own single-threaded GEMMs: one fork and join in all, not one per
+  // feature chunk. A strip's entries do not depend on where the strips are cut, and (x_i.x_j) is computed the same
+  // way as (x_j.x_i), so K is exactly symmetric.
+  size_t parts = std::min<size_t>(resolveThreads(threads), (n + 11) / 12);
   size_t width = std::min(d, kGramChunk);
-  std::vector<float> chunk(n * width), partial(n * n);
-  for (size_t d0 = 0; d0 < d; d0 += kGramChunk) {
-    size_t dc = std::min(kGramChunk, d - d0);
-    std::vector<double> means = chunkMeans(X, n, d, d0, dc, centered);
-    for (size_t i = 0; i < n; ++i)
-      for (size_t k = 0; k < dc; ++k) chunk[i * dc + k] = static_cast<float>(X[i * d + d0 + k] - means[k]);
-    sgemm(Transpose::No, Transpose::Yes, n, n, dc, 1.0f, chunk.data(), dc, chunk.data(), dc, 0.0f, partial.data(), n, nt);
-    for (size_t e = 0; e < n * n; ++e) K[e] += partial[e];
+  std::vector<GramStrip> strips(parts);
+  for (size_t p = 0; p < parts; ++p) {
+    strips[p].row0 = n * p / parts;
+    strips[p].row1 = n * (p + 1) / parts;
+    strips[p].chunk.resize(n * width);
+    strips[p].partial.resize((strips[p].row1 - strips[p].row0) * n);
   }
+  // An exception must not leave an OpenMP region: each strip keeps its own (sgemm allocates) and it is rethrown after.
+  std::vector<std::exception_ptr> failures(parts);
+#pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static) if (parts > 1)
+  for (size_t p = 0; p < parts; ++p) {
+    try {
+      gramRows(X, n, d, means, strips[p], K);
+    } catch (...) {
+      failures[p] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& failure : failures)
+    if (failure) std::rethrow_exception(failure);
   if (centered) doubleCentre(K, n);
 }
 
