@@ -46,18 +46,22 @@ function numberList(text: string): number[] {
   return values;
 }
 
-/** Progress on stderr: a rewritten line on a terminal, otherwise a line at most every 2 s. */
+/**
+ * Progress on stderr for runs longer than a moment: on a terminal a line rewritten at most every 100 ms, otherwise
+ * a line at most every 2 s; short runs print nothing.
+ */
 function progressReporter(stderr: CliStreams['stderr'], label: string): (done: number, total: number) => void {
-  let last = 0;
+  const interval = stderr.isTTY ? 100 : 2000;
+  let last = performance.now();
+  let shown = false;
   return (done, total) => {
     const now = performance.now();
     const finished = done === total;
-    if (stderr.isTTY) {
-      stderr.write(`\r${label}: ${done}/${total}${finished ? '\n' : ''}`);
-    } else if (now - last >= 2000 && !finished) {
-      stderr.write(`${label}: ${done}/${total}\n`);
-      last = now;
-    }
+    if (stderr.isTTY && shown && finished) stderr.write(`\r${label}: ${done}/${total}\n`);
+    if (finished || now - last < interval) return;
+    stderr.write(stderr.isTTY ? `\r${label}: ${done}/${total}` : `${label}: ${done}/${total}\n`);
+    last = now;
+    shown = true;
   };
 }
 
