@@ -116,6 +116,21 @@ function paddedShape(shape: SampleShape, pads: [number, number, number, number])
   return [shape[0], shape[1] + pads[0] + pads[2], shape[2] + pads[1] + pads[3]];
 }
 
+/**
+ * The module path of a torch-style scoped node name: '/layer1/layer1.0/downsample/downsample.0/Conv' →
+ * 'layer1.0.downsample.0' (torch names a container's child scope '<container>.<child>', so such a segment replaces
+ * its parent's; the last segment, the op, is dropped). Names without scopes are kept as they are.
+ */
+function moduleName(nodeName: string): string {
+  if (!nodeName.includes('/')) return nodeName;
+  const path: string[] = [];
+  for (const scope of nodeName.replace(/^\//, '').split('/').slice(0, -1)) {
+    if (path.length > 0 && scope.startsWith(`${path[path.length - 1]}.`)) path[path.length - 1] = scope;
+    else path.push(scope);
+  }
+  return path.join('.');
+}
+
 /** Constant values of a Constant node, in any of its attribute forms. */
 function constantValue(node: NodeProto): TensorProto {
   const name = node.output[0];
@@ -384,7 +399,7 @@ class Recogniser {
   private layerName(node: NodeProto): string {
     const weight = this.view.constants.get(this.view.canonical(node.input[1] ?? ''))?.name ?? '';
     const fromWeight = /^(onnx::|\/)/.test(weight) ? '' : weight.replace(/\.weight$/, '');
-    const fromNode = node.name.replace(/^\//, '').replace(/\/[A-Za-z]+$/, '').replace(/\//g, '.');
+    const fromNode = moduleName(node.name);
     return this.uniqueName(fromWeight || fromNode || node.opType.toLowerCase());
   }
 
@@ -614,7 +629,7 @@ class Recogniser {
     let common = 0;
     while (parts.every((p) => p.length > common + 1 && p[common] === parts[0][common])) common++;
     const prefix = parts[0].slice(0, common).join('.');
-    const fromNode = join.name.replace(/^\//, '').replace(/\/[A-Za-z]+$/, '').replace(/\//g, '.');
+    const fromNode = moduleName(join.name);
     return this.uniqueName(prefix || fromNode || 'block');
   }
 

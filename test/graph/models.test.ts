@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readNetwork } from '../../lib/graph/recognise.js';
+import { allLayers, hiddenUnits } from '../../lib/ir/network.js';
 import { roundTrip } from './support.js';
 
 /** Every committed torch-exported model: the trained examples and the small graph fixtures (with their script). */
@@ -19,4 +21,11 @@ describe('real torch-exported models: ONNX → IR → ONNX in ORT', () => {
       expect(diff).to.be.at.most(1e-5);
     });
   }
+
+  it('names layers by torch module path when constant folding renamed the weights (onnx::Conv_*)', () => {
+    const network = readNetwork('test/fixtures/graph/resnet_bottleneck_op17.onnx');
+    expect(hiddenUnits(network).map((u) => u.name)).to.deep.equal(['conv1', 'layer1.0', 'layer1.1', 'layer2.0']);
+    expect(allLayers(network).map((l) => l.name)).to.include.members(['layer1.0.conv3', 'layer1.0.downsample.0', 'layer2.0.downsample.0', 'fc']);
+    expect(allLayers(network).every((l) => !l.batchNorm)).to.equal(true); // folded into the convs by the exporter
+  });
 });
