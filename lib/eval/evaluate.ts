@@ -134,7 +134,8 @@ export async function predictLogits(model: ModelInput, inputs: Dataset | TensorD
 
 /**
  * The named outputs (e.g. the "tap" outputs that lib/graph/emit adds for pre-activations) for every sample of
- * `inputs`, each concatenated over batches to [N, ...]. In-memory inputs are fed as given (no normalisation).
+ * `inputs`, each concatenated over batches to [N, ...]. A Dataset is normalised as in `evaluate` (its own choice,
+ * else the model's metadata); an in-memory tensor is fed as given.
  */
 export async function collectOutputs(
   model: ModelInput,
