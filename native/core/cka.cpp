@@ -17,6 +17,25 @@ namespace {
 // 512 products per element at most, whatever d is. Fixed, so the result does not depend on the thread count.
 constexpr size_t kGramChunk = 512;
 
+/**
+ * body(i) for i in [0, count) on up to `threads` threads. An exception must not leave an OpenMP region (it would
+ * abort the process), so each index keeps its own and the first is rethrown after the loop.
+ */
+template <typename Body>
+void parallelFor(size_t count, int threads, Body body) {
+  std::vector<std::exception_ptr> failures(count);
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1 && count > 1)
+  for (size_t i = 0; i < count; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+      failures[i] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& failure : failures)
+    if (failure) std::rethrow_exception(failure);
+}
+
 /** Column means of X in double (zeros when not centring). */
 std::vector<double> columnMeans(const float* X, size_t n, size_t d, bool centered) {
   std::vector<double> means(d, 0.0);
@@ -130,18 +149,7 @@ void gramMatrix(const float* X, size_t n, size_t d, bool centered, int threads, 
     strips[p].chunk.resize(n * width);
     strips[p].partial.resize((strips[p].row1 - strips[p].row0) * n);
   }
-  // An exception must not leave an OpenMP region: each strip keeps its own (sgemm allocates) and it is rethrown after.
-  std::vector<std::exception_ptr> failures(parts);
-#pragma omp parallel for num_threads(static_cast<int>(parts)) schedule(static) if (parts > 1)
-  for (size_t p = 0; p < parts; ++p) {
-    try {
-      gramRows(X, n, d, means, strips[p], K);
-    } catch (...) {
-      failures[p] = std::current_exception();
-    }
-  }
-  for (const std::exception_ptr& failure : failures)
-    if (failure) std::rethrow_exception(failure);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t p) { gramRows(X, n, d, means, strips[p], K); });
   if (centered) doubleCentre(K, n);
 }
 
@@ -159,8 +167,7 @@ void ckaCostMatrix(const std::vector<const double*>& deep, const std::vector<con
   int nt = resolveThreads(threads);
   size_t a = deep.size(), b = shallow.size();
   std::vector<PreparedGram> grams(a + b);
-#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
-  for (size_t g = 0; g < a + b; ++g) grams[g] = prepare(g < a ? deep[g] : shallow[g - a], n, debiased);
+  parallelFor(a + b, nt, [&](size_t g) { grams[g] = prepare(g < a ? deep[g] : shallow[g - a], n, debiased); });
 #pragma omp parallel for num_threads(nt) schedule(dynamic) collapse(2) if (nt > 1)
   for (size_t i = 0; i < a; ++i)
     for (size_t j = 0; j < b; ++j) cost[i * b + j] = 1.0 - cka(grams[i], grams[a + j], n, debiased);
