@@ -9,9 +9,11 @@
  * iteration cap unless one is given. Both return duals (u, v) with M_ij - u_i - v_j >= 0 and a.u + b.v = cost,
  * checked on every arc before returning (`optimal`).
  */
-import { ClafusionError, type ErrorCode } from '../errors.js';
+import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
-import { asFloat64, checkCount, checkDim, checkEqualMass, checkFinite, checkHistogram, checkThreads, type FloatArray } from './validate.js';
+import {
+  asFloat64, checkCount, checkDim, checkEqualMass, checkFinite, checkHistogram, checkThreads, nativeErrorAsClafusion, type FloatArray,
+} from './validate.js';
 
 export type EmdMethod = 'auto' | 'network-simplex' | 'assignment';
 
@@ -65,15 +67,6 @@ function prepare(a: FloatArray, b: FloatArray, M: FloatArray, options: EmdOption
   return [asFloat64(a), asFloat64(b), asFloat64(M), { method, maxIterations, threads }];
 }
 
-/** The addon's errors carry a string `.code`; give them the package's error class. */
-function asClafusionError(err: unknown): unknown {
-  const code = (err as { code?: unknown }).code;
-  if (err instanceof Error && !(err instanceof ClafusionError) && typeof code === 'string') {
-    return new ClafusionError(code as ErrorCode, err.message, { cause: err });
-  }
-  return err;
-}
-
 function wrap(raw: ReturnType<ReturnType<typeof native>['emdSync']>): EmdResult {
   return { ...raw, method: raw.method as EmdResult['method'] };
 }
@@ -84,7 +77,7 @@ export async function emd(a: FloatArray, b: FloatArray, M: FloatArray, options: 
   try {
     return wrap(await native().emd(...args));
   } catch (err) {
-    throw asClafusionError(err);
+    throw nativeErrorAsClafusion(err);
   }
 }
 
@@ -94,7 +87,7 @@ export function emdSync(a: FloatArray, b: FloatArray, M: FloatArray, options: Em
   try {
     return wrap(native().emdSync(...args));
   } catch (err) {
-    throw asClafusionError(err);
+    throw nativeErrorAsClafusion(err);
   }
 }
 
