@@ -3,7 +3,7 @@
 //   cudaInfo() -> { runtimeVersion, driverVersion, devices: [{ index, name, computeCapability, multiprocessors,
 //                   totalMemoryBytes, freeMemoryBytes }] }
 //   cudaSinkhorn[Sync](a: Float64Array, b: Float64Array, M: Float32Array, options)
-//       -> { plan: Float32Array, f, g: Float64Array, iterations, error, converged, cost, epsilon }
+//       -> { plan: Float32Array, f, g: Float64Array, iterations, error, converged, cost, epsilon, logSteps }
 //   cudaPairwiseDistances[Sync](X: Float32Array, n, Y: Float32Array, m, d, metric) -> Float32Array (n x m)
 #include "addon/bindings.hpp"
 
@@ -77,6 +77,7 @@ Napi::Value sinkhornResultObject(Napi::Env env, const SinkhornResult& result, Na
   out.Set("converged", Napi::Boolean::New(env, result.converged));
   out.Set("cost", Napi::Number::New(env, result.cost));
   out.Set("epsilon", Napi::Number::New(env, result.epsilon));
+  out.Set("logSteps", Napi::Number::New(env, result.logSteps));
   return out;
 }
 
