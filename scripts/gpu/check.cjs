@@ -7,7 +7,8 @@
 // For each size it solves the same problem on both backends and records: agreement (max |GPU - CPU| relative to
 // max |CPU|), the marginal errors of each plan, bit-identical GPU reruns, and the median wall time of 5 calls
 // (host <-> device copies included). Without a device it runs the same code on tiny sizes with the CPU standing in
-// for the GPU, to check the script itself. Results go to <output folder>/gpu-check.json after every case.
+// for the GPU, to check the script itself. Edge cases (n != m, zero-mass marginals, running out of iterations,
+// the async twins) are checked first. Results go to <output folder>/gpu-check.json after every case.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -185,6 +186,50 @@ function distanceCase(n, d, metric) {
   return record;
 }
 
+/** The paths the timed cases miss: n != m, zero-mass marginals, running out of iterations, the async twins. */
+async function edgeCases() {
+  const checks = {};
+  const gpuSinkhornAsync = hasDevice ? addon.cudaSinkhorn : (a, b, M, o) => addon.sinkhorn(a, b, M, { ...o, epsilonScaling: 'off' });
+  const gpuDistancesAsync = hasDevice ? addon.cudaPairwiseDistances : (X, n, Y, m, d, metric) => addon.pairwiseDistances(X, n, Y, m, d, metric, 1);
+
+  const [n, m, d] = [300, 257, 16];
+  const M = addon.pairwiseDistancesSync(gaussian(n, d, 7), n, gaussian(m, d, 8), m, d, 'sqeuclidean', threads);
+  const a = new Float64Array(n).fill(1 / n);
+  const b = new Float64Array(m).fill(1 / m);
+  const options = { reg: 0.05, regMode: 'median', throwOnNonConvergence: false };
+  const gpu = gpuSinkhorn(a, b, M, options);
+  const cpu = addon.sinkhornSync(a, b, M, options);
+  const gpuAsync = await gpuSinkhornAsync(a, b, M, options);
+  checks.rectangular = { n, m, converged: gpu.converged, error: gpu.error, sameEpsilon: gpu.epsilon === cpu.epsilon,
+    planRelativeMaxDiff: relativeMaxDiff(gpu.plan, cpu.plan), asyncBitIdentical: sameBits(gpu.plan, gpuAsync.plan) };
+
+  const zero = gpuSinkhorn(Float64Array.from([0.5, 0, 0.5]), Float64Array.from([0.25, 0.75, 0]),
+    Float32Array.from([0, 1, 2, 1, 0, 1, 2, 1, 0]), { reg: 0.5, throwOnNonConvergence: false });
+  checks.zeroMass = { converged: zero.converged, f1: String(zero.f[1]), g2: String(zero.g[2]),
+    emptyRowAndColumn: [3, 4, 5, 2, 8].every((k) => zero.plan[k] === 0) };
+
+  const hard = { reg: 0.001, regMode: 'median', maxIterations: 3 };
+  let code = 'none';
+  try {
+    gpuSinkhorn(a, b, M, hard);
+  } catch (err) {
+    code = err.code;
+  }
+  const partial = gpuSinkhorn(a, b, M, { ...hard, throwOnNonConvergence: false });
+  checks.maxIterations = { thrownCode: code, converged: partial.converged, iterations: partial.iterations };
+
+  const X = gaussian(131, 37, 9);
+  const Y = gaussian(257, 37, 10);
+  const distances = gpuDistances(X, 131, Y, 257, 37, 'cosine');
+  checks.distancesAsyncBitIdentical = sameBits(distances, await gpuDistancesAsync(X, 131, Y, 257, 37, 'cosine'));
+  checks.passed = checks.rectangular.converged && checks.rectangular.sameEpsilon && checks.rectangular.planRelativeMaxDiff < 1e-5 &&
+    checks.rectangular.asyncBitIdentical && checks.zeroMass.converged && checks.zeroMass.f1 === '-Infinity' &&
+    checks.zeroMass.g2 === '-Infinity' && checks.zeroMass.emptyRowAndColumn && checks.maxIterations.thrownCode === 'E_SOLVER' &&
+    !checks.maxIterations.converged && checks.maxIterations.iterations === 3 && checks.distancesAsyncBitIdentical;
+  console.log(`edge cases: ${checks.passed ? 'passed' : 'FAILED'} ${JSON.stringify(checks)}`);
+  return checks;
+}
+
 /** Runs one case; a failure is recorded with its error code and the remaining cases still run. */
 function attempt(records, what, run) {
   try {
@@ -196,14 +241,21 @@ function attempt(records, what, run) {
   save();
 }
 
-function main() {
+async function main() {
   console.log(JSON.stringify({ buildInfo: report.buildInfo, cudaInfo: report.cudaInfo, cpuThreads: threads, dryRun: report.dryRun }));
   save();
   // The first CUDA call creates the context (hundreds of ms): keep it out of the timings.
   gpuDistances(gaussian(8, 8, 1), 8, gaussian(8, 8, 2), 8, 8, 'sqeuclidean');
+  try {
+    report.edgeCases = await edgeCases();
+  } catch (err) {
+    report.edgeCases = { passed: false, failure: `${err.code ?? ''} ${err.message}` };
+    console.log(`FAILED edge cases: ${report.edgeCases.failure}`);
+  }
+  save();
   const sinkhornSizes = quick ? [64, 200] : [512, 1024, 2048, 4096];
   const distanceSizes = quick ? [64, 300] : [2048, 4096, 8192];
-  const d = quick ? 40 : 576;
+  const d = 576;
   for (const n of sinkhornSizes) {
     if (overDeadline(`sinkhorn n=${n}`)) break;
     attempt(report.sinkhorn, `sinkhorn n=${n}`, () => sinkhornCase(n, d));
@@ -221,11 +273,9 @@ function main() {
   save();
 }
 
-try {
-  main();
-} catch (err) {
+main().catch((err) => {
   report.failure = `${err.code ?? ''} ${err.stack ?? err}`;
   save();
   console.error(report.failure);
   process.exit(1);
-}
+});
