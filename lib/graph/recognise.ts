@@ -152,6 +152,7 @@ function constantValue(node: NodeProto): TensorProto {
 class GraphView {
   readonly constants = new Map<string, TensorProto>();
   private readonly consumers = new Map<string, NodeProto[]>();
+  readonly producers = new Map<string, NodeProto>();
   private readonly alias = new Map<string, string>();
   readonly visited = new Set<NodeProto>();
   readonly skipped = new Set<NodeProto>();
@@ -183,6 +184,9 @@ class GraphView {
       this.skipped.add(node);
       return;
     }
+    for (const output of node.output) this.producers.set(output, node);
+    // A Shape reads only the dimensions of its input: it is no data consumer (no fork), and is evaluated on demand.
+    if (node.opType === 'Shape') return;
     for (const input of node.input) {
       if (input === '') continue;
       const name = this.canonical(input);
@@ -248,6 +252,15 @@ class GraphView {
 interface Cursor {
   tensor: string;
   shape: SampleShape;
+}
+
+/** The batch dimension in an evaluated shape vector. */
+const BATCH = 'batch';
+
+/** A small int64 vector (or scalar) from a shape computation; the batch dimension stays symbolic. */
+interface ShapeVector {
+  values: (number | typeof BATCH)[];
+  scalar: boolean;
 }
 
 interface WalkedUnit {
@@ -647,7 +660,7 @@ class Recogniser {
       if (!next || !['Flatten', 'Reshape', 'Squeeze'].includes(next.opType)) throw unsupported(node, 'a global pool must be followed by Flatten, Reshape or Squeeze to [N, C]');
       flattenNode = next;
     }
-    const flat = this.flattenedShape(flattenNode, at.shape);
+    const flat = this.flattenedShape(flattenNode, at);
     if (cursor.shape.length === 1) return this.consume(flattenNode, at, flat); // already flat: a no-op reshape
     if (this.flatten) throw unsupported(flattenNode, 'a second flatten');
     this.flatten = { step: { globalPool }, at: this.units.length };
@@ -657,7 +670,8 @@ class Recogniser {
   }
 
   /** The [F] that Flatten(axis=1), a 2-D Reshape or a Squeeze of the trailing 1s makes of `shape`; else unsupported. */
-  private flattenedShape(node: NodeProto, shape: SampleShape): SampleShape {
+  private flattenedShape(node: NodeProto, at: Cursor): SampleShape {
+    const { shape } = at;
     const features = shape.reduce((n, d) => n * d, 1);
     const rank = shape.length + 1;
     if (node.opType === 'Flatten') {
@@ -672,12 +686,17 @@ class Recogniser {
       if (!trailing) throw unsupported(node, `Squeeze axes [${axes.join(', ')}] of shape [N, ${shape.join(', ')}]; only squeezing [N, C, 1, 1] to [N, C] is supported`);
       return [shape[0]];
     }
-    return this.reshapedShape(node, shape, features);
+    return this.reshapedShape(node, at, features);
   }
 
-  /** Reshape to [N, F]: the shape constant may use 0 (copy) and -1 (infer); a fixed batch must match the input's. */
-  private reshapedShape(node: NodeProto, shape: SampleShape, features: number): SampleShape {
-    const target = tensorToInt64(this.view.constantInput(node, 1, 'shape (a constant initializer or Constant node)')).map(Number);
+  /**
+   * Reshape to [N, F]: the shape (a constant, or computed from the data's Shape) may use 0 (copy) and -1 (infer);
+   * a fixed batch must match the input's.
+   */
+  private reshapedShape(node: NodeProto, at: Cursor, features: number): SampleShape {
+    const { shape } = at;
+    if (!node.input[1]) throw unsupported(node, 'no shape input');
+    const target = this.shapeVector(node.input[1], at).values.map((v) => (v === BATCH ? 0 : v));
     if (target.length !== 2) throw unsupported(node, `Reshape to [${target.join(', ')}]; only 2-D [N, F] targets are supported`);
     if (attrInt(node, 'allowzero', 0) !== 0 && target.includes(0)) throw unsupported(node, 'allowzero=1 with a 0 in the shape');
     const batch = this.inputBatch();
@@ -688,6 +707,49 @@ class Recogniser {
       throw unsupported(node, `Reshape of [${batch}, ${shape.join(', ')}] to [${target.join(', ')}] is not a flatten to [N, ${features}]`);
     }
     return [features];
+  }
+
+  /**
+   * Evaluates a small shape computation whose Shape reads the data being reshaped (`data`): torch exports
+   * `x.view(x.size(0), -1)` with a dynamic batch as Shape → Gather → Unsqueeze → Concat → Reshape.
+   */
+  private shapeVector(name: string, data: Cursor): ShapeVector {
+    const canonical = this.view.canonical(name);
+    const constant = this.view.constants.get(canonical);
+    if (constant) return { values: tensorToInt64(constant).map(Number), scalar: constant.dims.length === 0 };
+    const node = this.view.producers.get(canonical);
+    if (!node) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `shape '${name}' is neither a constant nor computed from the data's Shape`);
+    this.view.visited.add(node);
+    const input = (i: number): ShapeVector => this.shapeVector(node.input[i], data);
+    switch (node.opType) {
+      case 'Shape': {
+        if (this.view.canonical(node.input[0]) !== data.tensor) throw unsupported(node, 'the Shape of a tensor other than the one reshaped');
+        const full: ShapeVector['values'] = [BATCH, ...data.shape];
+        const clamp = (i: number): number => Math.min(Math.max(i < 0 ? i + full.length : i, 0), full.length);
+        return { values: full.slice(clamp(attrInt(node, 'start', 0)), clamp(attrInt(node, 'end', full.length))), scalar: false };
+      }
+      case 'Gather': {
+        const source = input(0);
+        const indices = input(1);
+        if (attrInt(node, 'axis', 0) !== 0) throw unsupported(node, 'a Gather on an axis other than 0 in a shape computation');
+        const values = indices.values.map((i) => (typeof i === 'number' ? source.values[i < 0 ? i + source.values.length : i] : undefined));
+        if (values.some((v) => v === undefined)) throw unsupported(node, 'a Gather index out of range in a shape computation');
+        return { values: values as ShapeVector['values'], scalar: indices.scalar };
+      }
+      case 'Unsqueeze': {
+        const v = input(0);
+        if (!v.scalar) throw unsupported(node, 'only scalars are unsqueezed in a shape computation');
+        return { values: v.values, scalar: false };
+      }
+      case 'Squeeze': {
+        const v = input(0);
+        if (v.values.length !== 1) throw unsupported(node, 'only one-element vectors are squeezed in a shape computation');
+        return { values: v.values, scalar: true };
+      }
+      case 'Concat': return { values: node.input.flatMap((_, i) => input(i).values), scalar: false };
+      case 'Cast': return input(0);
+      default: throw unsupported(node, 'this op cannot be evaluated in a shape computation (supported: Shape, Gather, Unsqueeze, Squeeze, Concat, Cast)');
+    }
   }
 
   private inputBatch(): number | string {
