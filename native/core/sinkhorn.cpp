@@ -95,6 +95,7 @@ class Solver {
   double marginalError() const;
   bool updateColumnScalings();
   void writePlan(SinkhornResult& result);
+  bool runPhase(double tolerance, const SinkhornOptions& options, int& iteration, SinkhornResult& result);
 
   const double* a_;
   const double* b_;
@@ -330,6 +331,30 @@ void Solver<T>::writePlan(SinkhornResult& result) {
   for (size_t j = 0; j < m_; ++j) result.g[j] = b_[j] == 0 ? -kInf : g_[j] + epsilon_ * std::log(v_[j]);
 }
 
+/** Iterates at the current ε until the error is <= tolerance (true) or `iteration` reaches maxIterations. */
+template <typename T>
+bool Solver<T>::runPhase(double tolerance, const SinkhornOptions& options, int& iteration, SinkhornResult& result) {
+  bool needLogStep = true;  // K̃ is (re)built for this ε
+  for (int phaseIteration = 0; iteration < options.maxIterations; ++phaseIteration) {
+    const bool scaled = !needLogStep && sweep([this](size_t begin, size_t end, double* colsum) {
+      return scalingRows(begin, end, colsum);
+    });
+    if (!scaled) {
+      logStep();
+      ++result.logSteps;
+    }
+    needLogStep = rowScalingsOutOfRange();
+    ++iteration;
+    if (phaseIteration % options.checkEvery == 0 || iteration == options.maxIterations) {
+      result.error = marginalError();
+      if (result.error <= tolerance) return true;  // v stays: the plan u K̃ v has exact rows and this column error
+    }
+    if (iteration == options.maxIterations) break;  // keep the plan whose error was just measured
+    needLogStep = updateColumnScalings() || needLogStep;
+  }
+  return false;
+}
+
 template <typename T>
 SinkhornResult Solver<T>::solve(const std::vector<double>& epsilons, const SinkhornOptions& options) {
   SinkhornResult result;
@@ -338,39 +363,19 @@ SinkhornResult Solver<T>::solve(const std::vector<double>& epsilons, const Sinkh
   bNorm = std::sqrt(bNorm);
   initialisePotentials();
   int iteration = 0;
-  bool phaseDone = false;
   for (size_t phase = 0; phase < epsilons.size(); ++phase) {
     const bool lastPhase = phase + 1 == epsilons.size();
-    const double phaseTolerance = lastPhase ? options.tolerance : std::max(options.tolerance, kPhaseRelativeTolerance * bNorm);
-    if (phase > 0) absorbColumnScalings();  // under the old ε, before it changes
-    epsilon_ = epsilons[phase];
-    bool needLogStep = true;
-    phaseDone = false;
-    int phaseIteration = 0;
-    while (iteration < options.maxIterations) {
-      const bool scaled = !needLogStep && sweep([this](size_t begin, size_t end, double* colsum) {
-        return scalingRows(begin, end, colsum);
-      });
-      if (!scaled) {
-        logStep();
-        ++result.logSteps;
-      }
-      needLogStep = rowScalingsOutOfRange();
-      ++iteration;
-      if (phaseIteration++ % options.checkEvery == 0 || iteration == options.maxIterations) {
-        result.error = marginalError();
-        if (result.error <= phaseTolerance) {
-          phaseDone = true;
-          break;  // v stays: the plan u K̃ v has exact rows and this column error
-        }
-      }
-      if (iteration == options.maxIterations) break;  // keep the plan whose error was just measured
-      needLogStep = updateColumnScalings() || needLogStep;
+    if (phase > 0) {
+      if (iteration == options.maxIterations) break;  // no iteration left for the next ε: keep this phase's plan
+      absorbColumnScalings();                         // under the old ε, before it changes
     }
+    epsilon_ = epsilons[phase];
+    const double tolerance = lastPhase ? options.tolerance : std::max(options.tolerance, kPhaseRelativeTolerance * bNorm);
+    const bool phaseDone = runPhase(tolerance, options, iteration, result);
+    result.converged = phaseDone && lastPhase;
     if (!phaseDone) break;
   }
   result.iterations = iteration;
-  result.converged = phaseDone;
   result.epsilon = epsilon_;
   if (!result.converged && options.throwOnNonConvergence) {
     throw solverError("sinkhorn did not converge: marginal error " + shortNumber(result.error) + " > tolerance " +

@@ -34,7 +34,7 @@ struct SinkhornResult {
   bool converged = false;
   /** <T, M>, accumulated in double. */
   double cost = 0;
-  /** The absolute ε used for the final plan. */
+  /** The absolute ε of the returned plan: the target, unless ε-scaling ran out of iterations before reaching it. */
   double epsilon = 0;
   /** How many iterations ran in the log domain (the start of each ε phase and every absorption). */
   int logSteps = 0;
