@@ -36,30 +36,21 @@ inline void useFirstDevice() {
 template <typename T>
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(size_t count) : count_(count) {
+  explicit DeviceBuffer(size_t count) {
     if (count > 0) check(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)), "cudaMalloc");
   }
-  ~DeviceBuffer() { release(); }
+  ~DeviceBuffer() {
+    if (data_ != nullptr) cudaFree(data_);
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
   T* get() const { return data_; }
-  size_t size() const { return count_; }
   /** Exchanges the memory of two buffers (double buffering without copies). */
-  void swap(DeviceBuffer& other) noexcept {
-    std::swap(data_, other.data_);
-    std::swap(count_, other.count_);
-  }
-  /** Frees the memory early (e.g. to make room for the next stage). */
-  void release() {
-    if (data_ != nullptr) cudaFree(data_);
-    data_ = nullptr;
-    count_ = 0;
-  }
+  void swap(DeviceBuffer& other) noexcept { std::swap(data_, other.data_); }
 
  private:
   T* data_ = nullptr;
-  size_t count_ = 0;
 };
 
 /** A non-blocking stream owned by one call, synchronised and destroyed on scope exit. */
