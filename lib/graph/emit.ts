@@ -168,7 +168,7 @@ class Emitter {
     }
     const preact = y;
     y = this.activationAndPool(layer.name, y, layer.activation, layer.pool, output);
-    this.g.taps.set(layer.name, { preact, output: y, preactShape: shapes.preact, outputShape: shapes.output });
+    this.registerTap(layer.name, { preact, output: y, preactShape: shapes.preact, outputShape: shapes.output });
     return { x: y, shape: shapes.output };
   }
 
@@ -198,6 +198,12 @@ class Emitter {
     return y;
   }
 
+  /** Records a unit's tap points; names must be unique, since taps and the fusion stage address units by name. */
+  private registerTap(name: string, points: TapPoints): void {
+    if (this.g.taps.has(name)) throw new ClafusionError('E_ARG', `two units of the network are named '${name}'; layer and residual names must be unique`);
+    this.g.taps.set(name, points);
+  }
+
   private residual(unit: Residual, x: string, shape: SampleShape): { x: string; shape: SampleShape } {
     const shapes = unitShapes(unit, shape);
     let branch = x;
@@ -206,7 +212,7 @@ class Emitter {
     const shortcut = unit.shortcut ? this.layer(unit.shortcut, x, shape).x : x;
     const sum = this.g.node('Add', `${unit.name}/add`, [branch, shortcut]);
     const y = this.activationAndPool(unit.name, sum, unit.activation, unit.pool);
-    this.g.taps.set(unit.name, { preact: sum, output: y, preactShape: shapes.preact, outputShape: shapes.output });
+    this.registerTap(unit.name, { preact: sum, output: y, preactShape: shapes.preact, outputShape: shapes.output });
     return { x: y, shape: shapes.output };
   }
 }

@@ -19,14 +19,14 @@ export function convOutputSize(size: number, kernel: number, stride: number, pad
 
 /**
  * Output length of a pooling window along one axis. With ceil mode, out = ceil((n + p0 + p1 - k) / s) + 1, less one
- * when the last window would start inside the end padding (the PyTorch and ONNX Runtime rule).
+ * when the last window would start inside the end padding: the rule of PyTorch and of ONNX Runtime's pooling kernels
+ * (ORT 1.30's shape inference omits the correction, so ORT cannot load a model that hits this edge either way).
  */
 export function poolOutputSize(size: number, kernel: number, stride: number, padBegin: number, padEnd: number, ceilMode: boolean): number {
   const span = size + padBegin + padEnd - kernel;
   if (!ceilMode) return Math.floor(span / stride) + 1;
-  let out = Math.ceil(span / stride) + 1;
-  if ((out - 1) * stride >= size + padBegin) out -= 1;
-  return out;
+  const out = Math.ceil(span / stride) + 1;
+  return (out - 1) * stride >= size + padBegin ? out - 1 : out;
 }
 
 /**

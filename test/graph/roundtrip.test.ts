@@ -132,6 +132,16 @@ describe('ONNX → IR → ONNX round trips (ORT outputs within 1e-5)', () => {
     expect(layer.pool).to.deep.include({ pads: [1, 1, 1, 1], countIncludePad: true });
   });
 
+  it('MaxPool with ceil_mode (7 → 4) and a padded, strided conv (7 → 4)', async () => {
+    const s = new Sketch('input', ['N', 1, 7, 7]);
+    let h = s.relu(s.conv('input', 'c1', 1, 2));
+    h = s.node('MaxPool', [h], [intsAttr('kernel_shape', [2, 2]), intsAttr('strides', [2, 2]), intAttr('ceil_mode', 1)]);
+    h = s.relu(s.conv(h, 'c2', 2, 3, { stride: 2 }));
+    s.gemm(s.flatten(h), 'fc', 3 * 2 * 2, 10);
+    const network = await expectRoundTrip(s.finish(), 'ceil_mode pool');
+    expect(allLayers(network)[0].pool?.ceilMode).to.equal(true);
+  });
+
   /** ResNet with BasicBlocks (identity and projection shortcuts), GlobalAveragePool, Flatten. */
   function basicResNet(withBn: boolean, opset: number): Uint8Array {
     const s = new Sketch('input', ['N', 3, 8, 8], 11);

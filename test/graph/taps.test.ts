@@ -54,6 +54,12 @@ describe('emitModel taps', () => {
     expect(() => emitModel(network, { taps: [{ layer: 'fc1', point: 'middle' as 'output' }] })).to.throw().with.property('code', 'E_ARG');
   });
 
+  it('refuses a network with two units of the same name (E_ARG)', () => {
+    const copy = structuredClone(network);
+    copy.segments[0].units[1].name = 'fc1';
+    expect(() => emitModel(copy)).to.throw().with.property('code', 'E_ARG');
+  });
+
   it('residual preact is the sum, output is relu(sum) then pool, with the shapes of unitOutputShapes', async () => {
     const r = new Sketch('img', ['B', 2, 6, 6], 9);
     const h = r.relu(r.conv('img', 'stem', 2, 4));
