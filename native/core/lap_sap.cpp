@@ -34,6 +34,7 @@ class ShortestPathSolver {
     solution_.colForRow.assign(rows_, -1);
     solution_.u.assign(rows_, 0.0);
     solution_.v.assign(cols_, kInf);
+    slack_.assign(rows_, -1.0);
   }
 
   LapSolution solve() {
@@ -88,15 +89,22 @@ class ShortestPathSolver {
     }
   }
 
-  /** min_{c != except} (C[r, c] - v_c) - u_r: how far u_r can rise before row r loses feasibility. */
-  double slack(int32_t r, int32_t except) const {
+  /**
+   * A lower bound on min_{c != col(r)} (C[r, c] - v_c) - u_r, how far u_r can rise before row r loses
+   * feasibility. Computed once (O(m)) and then kept as a bound: v only falls during the row reduction, which only
+   * raises the true value, and every rise of u_r is subtracted from it.
+   */
+  double slack(int32_t r) {
+    if (slack_[r] >= 0) return slack_[r];
     const double* row = costRow(r);
     const double* v = solution_.v.data();
+    const auto except = static_cast<size_t>(solution_.colForRow[r]);
     double lowest = kInf;
     for (size_t c = 0; c < cols_; ++c) {
-      if (static_cast<int32_t>(c) != except) lowest = std::min(lowest, row[c] - v[c]);
+      if (c != except) lowest = std::min(lowest, row[c] - v[c]);
     }
-    return lowest - solution_.u[r];
+    slack_[r] = std::max(0.0, lowest - solution_.u[r]);
+    return slack_[r];
   }
 
   /**
@@ -134,8 +142,10 @@ class ShortestPathSolver {
         }
       }
       if (!full(firstCol) || (!(first < second) && second < kInf && !full(secondCol))) {
+        const int32_t target = full(firstCol) ? secondCol : firstCol;
         solution_.u[r] = first;
-        assign(r, full(firstCol) ? secondCol : firstCol);
+        slack_[r] = (target == firstCol ? second : first) - first;
+        assign(r, target);
         continue;
       }
       const int32_t evicted = evictFrom(firstCol, r, second < kInf ? second - first : 0.0);
@@ -150,10 +160,10 @@ class ShortestPathSolver {
   int32_t evictFrom(int32_t c, int32_t r, double gain) {
     int32_t* slot = &slots_[c * capacity_];
     int32_t evicted = slot[0];
-    double evictedSlack = capacity_ > 1 ? slack(evicted, c) : 0.0;
+    double evictedSlack = capacity_ > 1 ? slack(evicted) : 0.0;
     double stayerSlack = kInf;
     for (size_t k = 1; k < capacity_; ++k) {
-      const double s = slack(slot[k], c);
+      const double s = slack(slot[k]);
       if (s < evictedSlack || (s == evictedSlack && slot[k] < evicted)) {
         stayerSlack = std::min(stayerSlack, evictedSlack);
         evicted = slot[k];
@@ -165,12 +175,17 @@ class ShortestPathSolver {
     const double delta = std::max(0.0, std::min(gain, stayerSlack));
     const double u1 = costRow(r)[c] - solution_.v[c];
     unassign(evicted);
+    slack_[evicted] = -1;
     if (delta > 0) {
       solution_.v[c] -= delta;
-      for (size_t k = 0; k < load_[c]; ++k) solution_.u[slot[k]] += delta;
+      for (size_t k = 0; k < load_[c]; ++k) {
+        solution_.u[slot[k]] += delta;
+        slack_[slot[k]] = std::max(0.0, slack_[slot[k]] - delta);
+      }
     }
     solution_.u[r] = u1 + delta;
     assign(r, c);
+    slack_[r] = gain - delta;
     return delta > 0 ? evicted : -1;
   }
 
@@ -257,6 +272,7 @@ class ShortestPathSolver {
   std::vector<size_t> load_;
   std::vector<int32_t> slots_;  // rows held by column c: slots_[c * capacity_ + k], k < load_[c]
   std::vector<double> shortest_;
+  std::vector<double> slack_;   // row reduction: lower bounds of slack(r), -1 = not known yet
   std::vector<int32_t> path_, remaining_, scannedRows_, scannedCols_, frontier_;
 };
 
