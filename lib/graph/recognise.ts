@@ -178,6 +178,7 @@ class GraphView {
     if (node.opType === 'Identity' || node.opType === 'Dropout' || this.isZeroPad(node)) {
       if (node.opType === 'Dropout') this.checkInferenceDropout(node);
       const source = this.canonical(node.input[0]);
+      if (source === node.output[0]) throw unsupported(node, 'its output is its own input (a cycle)');
       const constant = this.constants.get(source);
       if (constant) this.constants.set(node.output[0], constant);
       else this.alias.set(node.output[0], source);
@@ -324,6 +325,7 @@ class Recogniser {
   /** Marks `node` as walked and moves the cursor to its output; the data must be its input `dataInput`. */
   private consume(node: NodeProto, cursor: Cursor, shape: SampleShape, dataInput = 0): Cursor {
     if (this.view.canonical(node.input[dataInput]) !== cursor.tensor) throw unsupported(node, `expected the data flowing from '${cursor.tensor}' as input ${dataInput}`);
+    if (this.view.visited.has(node)) throw unsupported(node, 'reached twice: the graph has a cycle');
     for (const extra of node.output.slice(1)) {
       if (extra && (this.view.consumersOf(extra).length > 0 || extra === this.outputTensor)) throw unsupported(node, `its extra output '${extra}' is used`);
     }
@@ -713,14 +715,15 @@ class Recogniser {
    * Evaluates a small shape computation whose Shape reads the data being reshaped (`data`): torch exports
    * `x.view(x.size(0), -1)` with a dynamic batch as Shape → Gather → Unsqueeze → Concat → Reshape.
    */
-  private shapeVector(name: string, data: Cursor): ShapeVector {
+  private shapeVector(name: string, data: Cursor, depth = 0): ShapeVector {
     const canonical = this.view.canonical(name);
+    if (depth > 32) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `shape '${name}' is computed by more than 32 nested nodes (or a cycle)`);
     const constant = this.view.constants.get(canonical);
     if (constant) return { values: tensorToInt64(constant).map(Number), scalar: constant.dims.length === 0 };
     const node = this.view.producers.get(canonical);
     if (!node) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `shape '${name}' is neither a constant nor computed from the data's Shape`);
     this.view.visited.add(node);
-    const input = (i: number): ShapeVector => this.shapeVector(node.input[i], data);
+    const input = (i: number): ShapeVector => this.shapeVector(node.input[i], data, depth + 1);
     switch (node.opType) {
       case 'Shape': {
         if (this.view.canonical(node.input[0]) !== data.tensor) throw unsupported(node, 'the Shape of a tensor other than the one reshaped');

@@ -79,3 +79,21 @@ describe('recognise: unsupported graphs and mismatched shapes', () => {
     expect(failure(() => readNetwork(s.finish('y', ['N', 12]))).code).to.equal('E_SHAPE');
   });
 });
+
+describe('recognise: malformed graphs end with an error, never a hang', () => {
+  it('a node whose output feeds its own input', () => {
+    const s = new Sketch('x', ['N', 8]);
+    const h = s.gemm('x', 'fc1', 8, 8);
+    s.nodes.push({ opType: 'Relu', name: 'loop', input: ['loop_out'], output: ['loop_out'], domain: '', attribute: [] });
+    s.nodes.push({ opType: 'Add', name: 'feed', input: [h, 'loop_out'], output: ['sum'], domain: '', attribute: [] });
+    s.gemm('sum', 'fc2', 8, 10);
+    expect(failure(() => readNetwork(s.finish())).code).to.equal('E_UNSUPPORTED_GRAPH');
+  });
+
+  it('an Identity that is its own input', () => {
+    const s = new Sketch('x', ['N', 8]);
+    s.nodes.push({ opType: 'Identity', name: 'self', input: ['i'], output: ['i'], domain: '', attribute: [] });
+    s.gemm('x', 'fc', 8, 10);
+    expect(failure(() => readNetwork(s.finish())).message).to.contain('cycle');
+  });
+});
