@@ -28,6 +28,7 @@ import json
 import os
 import struct
 import time
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -264,14 +265,19 @@ def accuracy(logits, y):
 
 def export_onnx(model, path, opset):
     """Export in eval mode with BatchNormalization kept as its own node: TrainingMode.EVAL would run the eval
-    peephole pass that folds BN into the preceding conv, so use PRESERVE on a model already in eval mode, and no
-    constant folding. Batch axis dynamic; input "input" [N,1,28,28], output "logits" [N,10]."""
+    peephole pass that folds BN into the preceding conv, so use PRESERVE on a model already in eval mode. Constant
+    folding stays on (the exporter's default, so the files look like users' files): it only turns the Transpose of a
+    bias-free Linear's weight into a [in, out] MatMul initializer; BN has a data input and is never folded.
+    Batch axis dynamic; input "input" [N,1,28,28], output "logits" [N,10]."""
     tmp = path + ".tmp"
-    torch.onnx.export(
-        model, torch.zeros(1, 1, 28, 28), tmp, opset_version=opset, input_names=["input"], output_names=["logits"],
-        dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, do_constant_folding=False,
-        training=torch.onnx.TrainingMode.PRESERVE,
-    )
+    with warnings.catch_warnings():
+        # The exporter warns that folding may alter parameters of a model in TRAINING mode; ours is in eval mode.
+        warnings.filterwarnings("ignore", message="It is recommended that constant folding be turned off")
+        torch.onnx.export(
+            model, torch.zeros(1, 1, 28, 28), tmp, opset_version=opset, input_names=["input"],
+            output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+            training=torch.onnx.TrainingMode.PRESERVE,
+        )
     proto = onnx.load(tmp)
     metadata = {"clafusion.input_mean": f"{MEAN:.4f}", "clafusion.input_std": f"{STD:.4f}",
                 "clafusion.dataset": "fashion-mnist"}
