@@ -169,9 +169,15 @@ __attribute__((target("avx512f"))) void microKernelAvx512(size_t kc, const float
 }
 #endif
 
+/** CLAFUSION_GEMM_KERNEL=avx2 keeps the AVX2 kernel on an AVX-512 CPU (the tests use it to compare the two). */
+bool avx2Forced() {
+  const char* choice = std::getenv("CLAFUSION_GEMM_KERNEL");
+  return choice != nullptr && std::string(choice) == "avx2";
+}
+
 Kernel selectKernel() {
 #ifdef CLF_GEMM_AVX512
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && !avx2Forced();
   if (avx512) return {12, 32, microKernelAvx512};
 #endif
   return {6, 16, microKernelAvx2};

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
 import {
   centeredGramSync, ckaCostMatrix, ckaCostMatrixSync, gemm, gemmSync, gram, gramSync, linearCka, linearCkaSync,
@@ -63,6 +64,8 @@ function expectGemmClose(m: number, n: number, k: number, o: GemmOptions, seed: 
   }
 }
 
+const KERNEL_SHAPE = [41, 75, 300];
+
 describe('gemm', () => {
   const shapes: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [130, 67, 259]];
   for (const [m, n, k] of shapes) {
@@ -100,6 +103,28 @@ describe('gemm', () => {
     expect(bitwiseEqual(gemmSync(a, b, m, n, k, { threads: 2 }), one)).to.equal(true);
     expect(bitwiseEqual(gemmSync(a, b, m, n, k, { threads: 3 }), one)).to.equal(true);
     expect(bitwiseEqual(gemmSync(a, b, m, n, k, { threads: 1 }), one)).to.equal(true);
+  });
+
+  it('gives the same bits with the AVX2 kernel as with the one this CPU picked (CLAFUSION_GEMM_KERNEL=avx2)', () => {
+    // Full tiles and ragged edges of both kernels (6 x 16 and 12 x 32), two depth panels, alpha and beta.
+    const program = `
+      import { gemmSync } from './lib/solvers/linalg.js';
+      const [m, n, k] = ${JSON.stringify(KERNEL_SHAPE)};
+      const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37));
+      const b = Float32Array.from({ length: n * k }, (_, i) => Math.cos(i * 0.11));
+      const c = Float32Array.from({ length: m * n }, (_, i) => Math.sin(i));
+      const out = gemmSync(a, b, m, n, k, { transB: true, alpha: 0.7, beta: 1.3, c });
+      process.stdout.write(Buffer.from(out.buffer).toString('hex'));`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], {
+      encoding: 'utf8', env: { ...process.env, CLAFUSION_GEMM_KERNEL: 'avx2' },
+    });
+    expect(child.status, child.stderr).to.equal(0);
+    const [m, n, k] = KERNEL_SHAPE;
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 0.37));
+    const b = Float32Array.from({ length: n * k }, (_, i) => Math.cos(i * 0.11));
+    const c = Float32Array.from({ length: m * n }, (_, i) => Math.sin(i));
+    const here = gemmSync(a, b, m, n, k, { transB: true, alpha: 0.7, beta: 1.3, c });
+    expect(child.stdout).to.equal(Buffer.from(here.buffer).toString('hex'));
   });
 
   it('the Promise form equals the Sync form', async () => {
