@@ -18,7 +18,7 @@ import { ClafusionError } from '../errors.js';
 import type { BatchNorm, ConvOp, DenseOp, FlattenStep, Layer, Network, Pool, Residual, Segment, Unit } from '../ir/network.js';
 import { readModel, type ReadOptions } from '../onnx/file.js';
 import type { Attribute, ModelProto, NodeProto, TensorProto, ValueInfo } from '../onnx/proto.js';
-import { floatTensor, int64Tensor, tensorToFloat32, tensorToInt64 } from '../onnx/tensor.js';
+import { floatTensor, int64Tensor, ownedFloat32, tensorToFloat32, tensorToInt64 } from '../onnx/tensor.js';
 import { flattenShape, layerShapes, poolShape, samePads, type SampleShape, type UnitShapes, unitShapes } from './shapes.js';
 
 /** Reads a model (path or bytes) and recognises its graph. */
@@ -243,7 +243,7 @@ class GraphView {
 
   optionalFloats(node: NodeProto, index: number, what: string): Float32Array | undefined {
     if (!node.input[index]) return undefined;
-    return tensorToFloat32(this.constantInput(node, index, what)).slice();
+    return ownedFloat32(this.constantInput(node, index, what));
   }
 }
 
@@ -449,7 +449,7 @@ class Recogniser {
     const dilations = pair(node, 'dilations', 1);
     const op: ConvOp = {
       kind: 'conv',
-      weight: { data: tensorToFloat32(weightProto).slice(), shape: [...weightProto.dims] },
+      weight: { data: ownedFloat32(weightProto), shape: [...weightProto.dims] },
       stride,
       pads: resolvePads(node, input, kernel, stride, dilations),
       dilations,
@@ -472,8 +472,7 @@ class Recogniser {
     if (weightProto.dims.length !== 2) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not 2-D`);
     const transB = attrInt(node, 'transB', 0) !== 0;
     const [rows, cols] = weightProto.dims;
-    const raw = tensorToFloat32(weightProto);
-    const oriented = transB ? raw.slice() : transpose(raw, rows, cols);
+    const oriented = transB ? ownedFloat32(weightProto) : transpose(tensorToFloat32(weightProto), rows, cols);
     const op: DenseOp = {
       kind: 'dense',
       weight: { data: scaled(oriented, attrFloat(node, 'alpha', 1)), shape: transB ? [rows, cols] : [cols, rows] },
@@ -518,7 +517,7 @@ class Recogniser {
   private batchNorm(node: NodeProto, channels: number): BatchNorm {
     if (attrInt(node, 'training_mode', 0) !== 0) throw unsupported(node, 'training_mode=1; export the model in eval mode');
     const read = (index: number, what: string): Float32Array => {
-      const values = tensorToFloat32(this.view.constantInput(node, index, what)).slice();
+      const values = ownedFloat32(this.view.constantInput(node, index, what));
       if (values.length !== channels) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: ${what} has ${values.length} values for ${channels} channels`);
       return values;
     };

@@ -55,6 +55,16 @@ export function tensorToFloat32(tensor: TensorProto): Float32Array {
   return values;
 }
 
+/**
+ * The values of a float tensor in an array that owns its buffer: a copy only when `tensorToFloat32` returned a view
+ * into the model's bytes or the tensor's own field (so the caller may keep or modify it freely).
+ */
+export function ownedFloat32(tensor: TensorProto): Float32Array {
+  const values = tensorToFloat32(tensor);
+  const shared = values === tensor.floatData || (tensor.rawData !== undefined && values.buffer === tensor.rawData.buffer);
+  return shared ? values.slice() : values;
+}
+
 /** The values of an integer tensor (INT64 or INT32) as exact BigInts. */
 export function tensorToInt64(tensor: TensorProto): bigint[] {
   requireInline(tensor);
