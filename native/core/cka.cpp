@@ -46,25 +46,48 @@ std::vector<double> columnMeans(const float* X, size_t n, size_t d, bool centere
   return means;
 }
 
-/** One thread's rows [row0, row1) of the Gram and its scratch space. */
+/** One thread's rows [row0, row1) of the Gram's lower triangle and its scratch space. */
 struct GramStrip {
   size_t row0, row1;
-  std::vector<float> chunk;    // all n rows of the current feature chunk, centred
-  std::vector<float> partial;  // this strip's rows of the chunk's float Gram
+  std::vector<float> chunk;    // rows 0 .. row1-1 of the current feature chunk, centred
+  std::vector<float> partial;  // the chunk's float Gram on rows [row0, row1) x columns [0, row1)
 };
 
-/** K[row0:row1, :] = sum over feature chunks of (X~ X~^T restricted to the chunk), each chunk's floats added in double. */
-void gramRows(const float* X, size_t n, size_t d, const std::vector<double>& means, GramStrip& strip, double* K) {
-  size_t rows = strip.row1 - strip.row0;
+/**
+ * K[row0:row1, 0:row1] += the Gram of each feature chunk of X~ in turn (float GEMM, added in double). Columns past
+ * row1 are the upper triangle, which mirrorLower fills.
+ */
+void gramRows(const float* X, size_t d, const std::vector<double>& means, GramStrip& strip, size_t n, double* K) {
+  size_t rows = strip.row1 - strip.row0, cols = strip.row1;
   for (size_t d0 = 0; d0 < d; d0 += kGramChunk) {
     size_t dc = std::min(kGramChunk, d - d0);
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < cols; ++i)
       for (size_t k = 0; k < dc; ++k) strip.chunk[i * dc + k] = static_cast<float>(X[i * d + d0 + k] - means[d0 + k]);
     const float* mine = strip.chunk.data() + strip.row0 * dc;
-    sgemm(Transpose::No, Transpose::Yes, rows, n, dc, 1.0f, mine, dc, strip.chunk.data(), dc, 0.0f, strip.partial.data(), n, 1);
-    double* out = K + strip.row0 * n;
-    for (size_t e = 0; e < rows * n; ++e) out[e] += strip.partial[e];
+    sgemm(Transpose::No, Transpose::Yes, rows, cols, dc, 1.0f, mine, dc, strip.chunk.data(), dc, 0.0f, strip.partial.data(), cols, 1);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t j = 0; j < cols; ++j) K[(strip.row0 + r) * n + j] += strip.partial[r * cols + j];
   }
+}
+
+/** Strips of the lower triangle with equal areas: strip p starts at row n sqrt(p / parts). */
+std::vector<GramStrip> gramStrips(size_t n, size_t d, size_t parts) {
+  std::vector<GramStrip> strips(parts);
+  auto boundary = [&](size_t p) { return static_cast<size_t>(std::lround(n * std::sqrt(static_cast<double>(p) / parts))); };
+  for (size_t p = 0; p < parts; ++p) {
+    GramStrip& strip = strips[p];
+    strip.row0 = boundary(p);
+    strip.row1 = boundary(p + 1);
+    strip.chunk.resize(strip.row1 * std::min(d, kGramChunk));
+    strip.partial.resize((strip.row1 - strip.row0) * strip.row1);
+  }
+  return strips;
+}
+
+/** Copies the lower triangle onto the upper one. */
+void mirrorLower(double* K, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = i + 1; j < n; ++j) K[i * n + j] = K[j * n + i];
 }
 
 /** K - rowmean - colmean + grandmean, in place, for a symmetric K; (r_i + r_j) keeps the result exactly symmetric. */
@@ -138,18 +161,11 @@ void gramMatrix(const float* X, size_t n, size_t d, bool centered, int threads, 
   std::vector<double> means = columnMeans(X, n, d, centered);
   std::fill(K, K + n * n, 0.0);
   // One strip of rows per thread, each running its own single-threaded GEMMs: one fork and join in all, not one per
-  // feature chunk. A strip's entries do not depend on where the strips are cut, and (x_i.x_j) is computed the same
-  // way as (x_j.x_i), so K is exactly symmetric.
+  // feature chunk. An entry does not depend on where the strips are cut, so neither does K.
   size_t parts = std::min<size_t>(resolveThreads(threads), (n + 11) / 12);
-  size_t width = std::min(d, kGramChunk);
-  std::vector<GramStrip> strips(parts);
-  for (size_t p = 0; p < parts; ++p) {
-    strips[p].row0 = n * p / parts;
-    strips[p].row1 = n * (p + 1) / parts;
-    strips[p].chunk.resize(n * width);
-    strips[p].partial.resize((strips[p].row1 - strips[p].row0) * n);
-  }
-  parallelFor(parts, static_cast<int>(parts), [&](size_t p) { gramRows(X, n, d, means, strips[p], K); });
+  std::vector<GramStrip> strips = gramStrips(n, d, parts);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t p) { gramRows(X, d, means, strips[p], n, K); });
+  mirrorLower(K, n);
   if (centered) doubleCentre(K, n);
 }
 
