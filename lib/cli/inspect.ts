@@ -150,8 +150,13 @@ function notes(layer: InspectLayer): string {
 /** An aligned text table of the units, then a one-line summary. */
 export function formatInspect(report: InspectReport): string {
   const rows: string[][] = [['#', 'unit', 'kind', 'seg', 'in', 'out', 'width', 'params', 'notes']];
+  let previousOutput = report.input.shape.slice(1) as SampleShape;
   for (const unit of report.units) {
-    if (unit.flattenBefore) rows.push(['', 'flatten', unit.flattenBefore === 'none' ? 'flatten' : `global ${unit.flattenBefore} pool + flatten`, '', '', '', '', '', '']);
+    if (unit.flattenBefore) {
+      const kind = unit.flattenBefore === 'none' ? 'flatten' : `global ${unit.flattenBefore} pool + flatten`;
+      rows.push(['', 'flatten', kind, '', shapeText(previousOutput), shapeText(unit.inputShape), '', '', '']);
+    }
+    previousOutput = unit.outputShape;
     const name = unit.type === 'classifier' ? `${unit.name} (classifier)` : unit.name;
     const unitNotes = unit.residual ? [notes(unit), `shortcut: ${unit.residual.shortcut === 'identity' ? 'identity' : unit.residual.shortcut.name}`].filter(Boolean).join('; ') : notes(unit);
     rows.push([String(unit.index), name, unit.kind, unit.segment === undefined ? '-' : String(unit.segment), shapeText(unit.inputShape), shapeText(unit.outputShape), String(unit.width), String(unit.parameters), unitNotes]);
