@@ -55,31 +55,40 @@ struct View {
   const float* data;
   size_t rowStride;
   size_t colStride;
-  float at(size_t r, size_t c) const { return data[r * rowStride + c * colStride]; }
 };
 
-/** Copies rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into MR-row micro-panels, k-major, zero-padded. */
+/**
+ * Copies `count` strided source vectors into the interleaved layout dst[k*width + lane] (k < kc, lane < count) and
+ * zeroes lanes count..width-1. Walks whichever way the source is contiguous: lane by lane when each vector is (k
+ * stride 1), k by k otherwise, so the reads stream.
+ */
+void interleave(const float* src, size_t laneStride, size_t kStride, size_t count, size_t width, size_t kc, float* dst) {
+  if (kStride == 1) {
+    for (size_t lane = 0; lane < count; ++lane) {
+      const float* vec = src + lane * laneStride;
+      for (size_t k = 0; k < kc; ++k) dst[k * width + lane] = vec[k];
+    }
+  } else {
+    for (size_t k = 0; k < kc; ++k)
+      for (size_t lane = 0; lane < count; ++lane) dst[k * width + lane] = src[k * kStride + lane * laneStride];
+  }
+  for (size_t k = 0; k < kc; ++k)
+    for (size_t lane = count; lane < width; ++lane) dst[k * width + lane] = 0.0f;
+}
+
+/** Copies rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) into mr-row micro-panels, k-major, zero-padded. */
 void packA(const View& a, size_t mr, size_t i0, size_t mc, size_t k0, size_t kc, float* dst) {
   for (size_t ir = 0; ir < mc; ir += mr) {
-    size_t rows = std::min(mr, mc - ir);
-    for (size_t k = 0; k < kc; ++k) {
-      for (size_t r = 0; r < rows; ++r) dst[r] = a.at(i0 + ir + r, k0 + k);
-      for (size_t r = rows; r < mr; ++r) dst[r] = 0.0f;
-      dst += mr;
-    }
+    interleave(&a.data[(i0 + ir) * a.rowStride + k0 * a.colStride], a.rowStride, a.colStride, std::min(mr, mc - ir), mr,
+               kc, dst + ir * kc);
   }
 }
 
-/** Copies NR-column micro-panel `panel` of depth [k0, k0+kc) x columns [j0, j0+nc) of op(B), k-major, zero-padded. */
+/** Copies nr-column micro-panel `panel` of depth [k0, k0+kc) x columns [j0, j0+nc) of op(B), k-major, zero-padded. */
 void packBPanel(const View& b, size_t nr, size_t k0, size_t kc, size_t j0, size_t nc, size_t panel, float* dst) {
   size_t jr = panel * nr;
-  size_t cols = std::min(nr, nc - jr);
-  dst += panel * nr * kc;
-  for (size_t k = 0; k < kc; ++k) {
-    for (size_t c = 0; c < cols; ++c) dst[c] = b.at(k0 + k, j0 + jr + c);
-    for (size_t c = cols; c < nr; ++c) dst[c] = 0.0f;
-    dst += nr;
-  }
+  interleave(&b.data[k0 * b.rowStride + (j0 + jr) * b.colStride], b.colStride, b.rowStride, std::min(nr, nc - jr), nr,
+             kc, dst + panel * nr * kc);
 }
 
 /** Adds alpha * tile (row-major, row stride nr) to the rows x cols corner of C: the ragged edges of C. */
