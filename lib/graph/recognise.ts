@@ -60,17 +60,23 @@ function attrString(node: NodeProto, name: string, fallback: string): string {
   return s === undefined ? fallback : new TextDecoder().decode(s);
 }
 
-function pair(node: NodeProto, name: string, fallback: number): [number, number] {
-  const values = attrInts(node, name);
-  if (values === undefined) return [fallback, fallback];
-  if (values.length !== 2) throw unsupported(node, `${name} [${values.join(', ')}] is not 2-D; only 2-D (NCHW) ops are supported`);
-  return [values[0], values[1]];
+/** Integer attribute values of a 2-D op, each at least `minimum` (a stride of 0 or a negative pad is malformed). */
+function spatialInts(node: NodeProto, name: string, values: number[], count: number, minimum: number): number[] {
+  if (values.length !== count) throw unsupported(node, `${name} [${values.join(', ')}] is not 2-D; only 2-D (NCHW) ops are supported`);
+  if (values.some((v) => v < minimum)) throw unsupported(node, `${name} [${values.join(', ')}] has values below ${minimum}`);
+  return values;
 }
 
+/** strides, dilations, kernel_shape: two values >= 1. */
+function pair(node: NodeProto, name: string, fallback: number): [number, number] {
+  const [a, b] = spatialInts(node, name, attrInts(node, name) ?? [fallback, fallback], 2, 1);
+  return [a, b];
+}
+
+/** pads: four values >= 0. */
 function quad(node: NodeProto, name: string): [number, number, number, number] {
-  const values = attrInts(node, name) ?? [0, 0, 0, 0];
-  if (values.length !== 4) throw unsupported(node, `${name} [${values.join(', ')}] is not 2-D; only 2-D (NCHW) ops are supported`);
-  return [values[0], values[1], values[2], values[3]];
+  const [a, b, c, d] = spatialInts(node, name, attrInts(node, name) ?? [0, 0, 0, 0], 4, 0);
+  return [a, b, c, d];
 }
 
 /** Explicit pads from `pads` or `auto_pad`. */
@@ -436,7 +442,7 @@ class Recogniser {
 
   private convOp(node: NodeProto, input: SampleShape): ConvOp {
     const weightProto = this.view.constantInput(node, 1, 'weight');
-    if (weightProto.dims.length !== 4) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}]; only 2-D convolutions (4-D weights) are supported`);
+    if (weightProto.dims.length !== 4 || weightProto.dims.some((d) => d < 1)) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}]; only 2-D convolutions (non-empty 4-D weights) are supported`);
     const group = attrInt(node, 'group', 1);
     if (group !== 1) throw unsupported(node, `grouped convolution (group=${group}); only group=1 is supported`);
     if (input.length !== 3) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: a conv needs feature maps [C, H, W], got [${input.join(', ')}]`);
@@ -469,7 +475,7 @@ class Recogniser {
   private gemmOp(node: NodeProto): DenseOp {
     if (attrInt(node, 'transA', 0) !== 0) throw unsupported(node, 'transA=1 on the data input');
     const weightProto = this.view.constantInput(node, 1, 'weight');
-    if (weightProto.dims.length !== 2) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not 2-D`);
+    if (weightProto.dims.length !== 2 || weightProto.dims.some((d) => d < 1)) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not a non-empty 2-D matrix`);
     const transB = attrInt(node, 'transB', 0) !== 0;
     const [rows, cols] = weightProto.dims;
     const oriented = transB ? ownedFloat32(weightProto) : transpose(tensorToFloat32(weightProto), rows, cols);
@@ -485,7 +491,7 @@ class Recogniser {
   /** MatMul(x, W) with W [in, out]: the IR keeps [out, in]. */
   private matMulOp(node: NodeProto): DenseOp {
     const weightProto = this.view.constantInput(node, 1, 'weight');
-    if (weightProto.dims.length !== 2) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not 2-D`);
+    if (weightProto.dims.length !== 2 || weightProto.dims.some((d) => d < 1)) throw unsupported(node, `weight dims [${weightProto.dims.join(', ')}] are not a non-empty 2-D matrix`);
     const [rows, cols] = weightProto.dims;
     return { kind: 'dense', weight: { data: transpose(tensorToFloat32(weightProto), rows, cols), shape: [cols, rows] } };
   }
@@ -526,9 +532,8 @@ class Recogniser {
 
   private poolOf(node: NodeProto, input: SampleShape): Pool {
     if (input.length !== 3) throw new ClafusionError('E_SHAPE', `${nodeLabel(node)}: pooling needs feature maps, got [${input.join(', ')}]`);
-    const kernelValues = attrInts(node, 'kernel_shape');
-    if (!kernelValues || kernelValues.length !== 2) throw unsupported(node, 'kernel_shape must be 2-D');
-    const kernel: [number, number] = [kernelValues[0], kernelValues[1]];
+    if (!findAttr(node, 'kernel_shape')) throw unsupported(node, 'no kernel_shape');
+    const kernel = pair(node, 'kernel_shape', 1);
     const dilations = pair(node, 'dilations', 1);
     if (dilations[0] !== 1 || dilations[1] !== 1) throw unsupported(node, `pool dilations [${dilations.join(', ')}]; only 1 is supported`);
     if (attrInt(node, 'storage_order', 0) !== 0) throw unsupported(node, 'storage_order=1');

@@ -283,7 +283,7 @@ function decodeTensor(r: WireReader): TensorProto {
   return tensor;
 }
 
-function decodeAttribute(r: WireReader): Attribute {
+function decodeAttribute(r: WireReader, depth: number): Attribute {
   const attr: Attribute = { name: '', type: 0 };
   attr.unknownFields = readFields(r, (field, wt) => {
     switch (field) {
@@ -292,12 +292,12 @@ function decodeAttribute(r: WireReader): Attribute {
       case 3: expectWire(r, wt, WireType.Varint, 'attribute i'); attr.i = r.int64(); return true;
       case 4: expectWire(r, wt, WireType.LengthDelimited, 'attribute s'); attr.s = r.bytesView(); return true;
       case 5: expectWire(r, wt, WireType.LengthDelimited, 'attribute t'); attr.t = decodeTensor(r.message()); return true;
-      case 6: expectWire(r, wt, WireType.LengthDelimited, 'attribute g'); attr.g = decodeGraph(r.message()); return true;
+      case 6: expectWire(r, wt, WireType.LengthDelimited, 'attribute g'); attr.g = decodeGraph(r.message(), depth + 1); return true;
       case 7: r.repeated(wt, WireType.Fixed32, () => r.float(), (attr.floats ??= [])); return true;
       case 8: r.repeated(wt, WireType.Varint, () => r.int64(), (attr.ints ??= [])); return true;
       case 9: expectWire(r, wt, WireType.LengthDelimited, 'attribute strings'); (attr.strings ??= []).push(r.bytesView()); return true;
       case 10: expectWire(r, wt, WireType.LengthDelimited, 'attribute tensors'); (attr.tensors ??= []).push(decodeTensor(r.message())); return true;
-      case 11: expectWire(r, wt, WireType.LengthDelimited, 'attribute graphs'); (attr.graphs ??= []).push(decodeGraph(r.message())); return true;
+      case 11: expectWire(r, wt, WireType.LengthDelimited, 'attribute graphs'); (attr.graphs ??= []).push(decodeGraph(r.message(), depth + 1)); return true;
       case 13: expectWire(r, wt, WireType.LengthDelimited, 'doc_string'); attr.docString = r.string(); return true;
       case 20: expectWire(r, wt, WireType.Varint, 'attribute type'); attr.type = r.int32(); return true;
       case 21: expectWire(r, wt, WireType.LengthDelimited, 'ref_attr_name'); attr.refAttrName = r.string(); return true;
@@ -307,7 +307,7 @@ function decodeAttribute(r: WireReader): Attribute {
   return attr;
 }
 
-function decodeNode(r: WireReader): NodeProto {
+function decodeNode(r: WireReader, depth: number): NodeProto {
   const node: NodeProto = { input: [], output: [], name: '', opType: '', domain: '', attribute: [] };
   node.unknownFields = readFields(r, (field, wt) => {
     switch (field) {
@@ -315,7 +315,7 @@ function decodeNode(r: WireReader): NodeProto {
       case 2: expectWire(r, wt, WireType.LengthDelimited, 'node output'); node.output.push(r.string()); return true;
       case 3: expectWire(r, wt, WireType.LengthDelimited, 'node name'); node.name = r.string(); return true;
       case 4: expectWire(r, wt, WireType.LengthDelimited, 'op_type'); node.opType = r.string(); return true;
-      case 5: expectWire(r, wt, WireType.LengthDelimited, 'attribute'); node.attribute.push(decodeAttribute(r.message())); return true;
+      case 5: expectWire(r, wt, WireType.LengthDelimited, 'attribute'); node.attribute.push(decodeAttribute(r.message(), depth)); return true;
       case 6: expectWire(r, wt, WireType.LengthDelimited, 'doc_string'); node.docString = r.string(); return true;
       case 7: expectWire(r, wt, WireType.LengthDelimited, 'node domain'); node.domain = r.string(); return true;
       default: return false;
@@ -324,11 +324,15 @@ function decodeNode(r: WireReader): NodeProto {
   return node;
 }
 
-function decodeGraph(r: WireReader): GraphProto {
+/** Subgraphs (If/Loop bodies) nest through attributes; a bound keeps hostile input from exhausting the stack. */
+const MAX_GRAPH_DEPTH = 64;
+
+function decodeGraph(r: WireReader, depth: number): GraphProto {
+  if (depth > MAX_GRAPH_DEPTH) throw parseError(r.pos, `subgraphs nested deeper than ${MAX_GRAPH_DEPTH}`);
   const graph: GraphProto = { name: '', node: [], initializer: [], input: [], output: [], valueInfo: [] };
   graph.unknownFields = readFields(r, (field, wt) => {
     switch (field) {
-      case 1: expectWire(r, wt, WireType.LengthDelimited, 'node'); graph.node.push(decodeNode(r.message())); return true;
+      case 1: expectWire(r, wt, WireType.LengthDelimited, 'node'); graph.node.push(decodeNode(r.message(), depth)); return true;
       case 2: expectWire(r, wt, WireType.LengthDelimited, 'graph name'); graph.name = r.string(); return true;
       case 5: expectWire(r, wt, WireType.LengthDelimited, 'initializer'); graph.initializer.push(decodeTensor(r.message())); return true;
       case 10: expectWire(r, wt, WireType.LengthDelimited, 'doc_string'); graph.docString = r.string(); return true;
@@ -359,7 +363,7 @@ export function decodeModel(input: Uint8Array): ModelProto {
       case 4: expectWire(r, wt, WireType.LengthDelimited, 'domain'); model.domain = r.string(); return true;
       case 5: expectWire(r, wt, WireType.Varint, 'model_version'); model.modelVersion = safeNumber(r, r.int64(), 'model_version'); return true;
       case 6: expectWire(r, wt, WireType.LengthDelimited, 'doc_string'); model.docString = r.string(); return true;
-      case 7: expectWire(r, wt, WireType.LengthDelimited, 'graph'); model.graph = decodeGraph(r.message()); return true;
+      case 7: expectWire(r, wt, WireType.LengthDelimited, 'graph'); model.graph = decodeGraph(r.message(), 0); return true;
       case 8: expectWire(r, wt, WireType.LengthDelimited, 'opset_import'); model.opsetImport.push(decodeOpset(r.message())); return true;
       case 14: expectWire(r, wt, WireType.LengthDelimited, 'metadata_props'); model.metadataProps.push(decodeEntry(r.message())); return true;
       default: return false;
