@@ -3,7 +3,7 @@
  * (the CLA layer cost, spec §1.2). Arguments are checked here (`E_ARG`); every heavy function returns a Promise
  * (work runs off the JS thread) and has a `...Sync` twin. Results are bit-identical for any thread count.
  */
-import { ClafusionError } from '../errors.js';
+import { requireArg } from '../errors.js';
 import { defaultThreads, native } from '../native.js';
 import { checkDim, checkFloat32, checkFinite, checkThreads } from './validate.js';
 
@@ -43,17 +43,13 @@ export interface CkaOptions extends ThreadsOption {
 
 const METRICS: readonly DistanceMetric[] = ['sqeuclidean', 'euclidean', 'cosine'];
 
-function fail(message: string): never {
-  throw new ClafusionError('E_ARG', message);
-}
-
 function threadsOf(options: ThreadsOption): number {
   return checkThreads(options.threads) ?? defaultThreads();
 }
 
 function finiteNumber(value: unknown, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`${name} must be a finite number, got ${String(value)}`);
+  requireArg(typeof value === 'number' && Number.isFinite(value), `${name} must be a finite number, got ${String(value)}`);
   return value;
 }
 
@@ -61,7 +57,7 @@ function finiteNumber(value: unknown, fallback: number, name: string): number {
 function strideOf(value: number | undefined, rowLength: number, name: string): number {
   if (value === undefined) return rowLength;
   checkDim(value, name);
-  if (value < rowLength) fail(`${name} (${value}) must be at least the stored row length ${rowLength}`);
+  requireArg(value >= rowLength, `${name} (${value}) must be at least the stored row length ${rowLength}`);
   return value;
 }
 
@@ -88,7 +84,7 @@ function gemmArgs(a: Float32Array, b: Float32Array, m: number, n: number, k: num
   const alpha = finiteNumber(options.alpha, 1, 'alpha');
   const beta = finiteNumber(options.beta, 0, 'beta');
   if (options.c !== undefined) checkFloat32(options.c, m * ldc, 'C');
-  else if (beta !== 0) fail('gemm: beta is not 0 but no C was given; pass options.c or drop beta');
+  else requireArg(beta === 0, 'gemm: beta is not 0 but no C was given; pass options.c or drop beta');
   return [transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, options.c ?? null, ldc, threadsOf(options)];
 }
 
@@ -112,7 +108,7 @@ function distanceArgs(x: Float32Array, n: number, y: Float32Array, m: number, d:
   checkFloat32(x, n * d, 'X');
   checkFloat32(y, m * d, 'Y');
   const metric = options.metric ?? 'sqeuclidean';
-  if (!METRICS.includes(metric)) fail(`metric must be one of ${METRICS.join(', ')}, got ${String(metric)}`);
+  requireArg(METRICS.includes(metric), `metric must be one of ${METRICS.join(', ')}, got ${String(metric)}`);
   return [x, n, y, m, d, metric, threadsOf(options)] as const;
 }
 
@@ -162,8 +158,8 @@ export function centeredGramSync(x: Float32Array, n: number, d: number, options:
 
 function checkSamples(n: number, debiased: boolean): void {
   checkDim(n, 'n (samples)');
-  if (debiased && n <= 3) fail(`the debiased CKA needs more than 3 samples, got n = ${n}; use the biased form or more samples`);
-  if (n < 2) fail('CKA needs at least 2 samples');
+  requireArg(!debiased || n > 3, `the debiased CKA needs more than 3 samples, got n = ${n}; use the biased form or more samples`);
+  requireArg(n >= 2, 'CKA needs at least 2 samples');
 }
 
 function ckaArgs(x: Float32Array, y: Float32Array, n: number, dx: number, dy: number, options: CkaOptions) {
@@ -198,15 +194,15 @@ function checkSymmetric(gram: Float64Array, n: number, name: string): void {
   const tolerance = 1e-4 * largest;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
-      if (Math.abs(gram[i * n + j] - gram[j * n + i]) > tolerance) fail(`${name} is not symmetric at (${i}, ${j}); pass Gram matrices X Xᵀ`);
+      requireArg(Math.abs(gram[i * n + j] - gram[j * n + i]) <= tolerance, `${name} is not symmetric at (${i}, ${j}); pass Gram matrices X Xᵀ`);
     }
   }
 }
 
 function checkGrams(grams: unknown, n: number, name: string): Float64Array[] {
-  if (!Array.isArray(grams) || grams.length === 0) fail(`${name} must be a non-empty array of n x n Float64Array Gram matrices`);
+  requireArg(Array.isArray(grams) && grams.length > 0, `${name} must be a non-empty array of n x n Float64Array Gram matrices`);
   return grams.map((gram, i) => {
-    if (!(gram instanceof Float64Array)) fail(`${name}[${i}] must be a Float64Array`);
+    requireArg(gram instanceof Float64Array, `${name}[${i}] must be a Float64Array`);
     checkFinite(gram, n * n, `${name}[${i}]`);
     checkSymmetric(gram, n, `${name}[${i}]`);
     return gram;
