@@ -370,11 +370,19 @@ class Recogniser {
 
   // --- layers -----------------------------------------------------------------------------------------------
 
-  /**
-   * [Pad] weight op [bias Add] [BatchNormalization] [Relu] [pool], stopping early at a fork or the graph output.
-   * A zero Pad before a Conv becomes part of the conv's pads.
-   */
+  /** [Pad] weight op [bias Add] [BatchNormalization] [Relu] [pool], stopping early at a fork or the graph output. */
   private parseLayer(cursor: Cursor, first: NodeProto): { layer: Layer; cursor: Cursor; shapes: UnitShapes } {
+    const { layer, at: afterWeights } = this.weightStage(cursor, first);
+    let at = this.biasStage(layer, afterWeights);
+    at = this.batchNormStage(layer, at);
+    at = this.activationStage(layer, at);
+    const next = this.soleConsumer(at.tensor);
+    if (!layer.pool && next && this.startsPool(next)) ({ pool: layer.pool, cursor: at } = this.parsePool(at, next));
+    return { layer, cursor: at, shapes: layerShapes(layer, cursor.shape) };
+  }
+
+  /** The weight op; a zero Pad before a Conv becomes part of the conv's pads. */
+  private weightStage(cursor: Cursor, first: NodeProto): { layer: Layer; at: Cursor } {
     let node = first;
     let start = cursor;
     let extraPads: [number, number, number, number] | undefined;
@@ -386,34 +394,36 @@ class Recogniser {
       node = conv;
     }
     const layer: Layer = { type: 'layer', name: this.layerName(node), op: this.weightOp(node, start.shape), activation: 'none' };
-    if (extraPads && layer.op.kind === 'conv') layer.op.pads = layer.op.pads.map((p, i) => p + extraPads[i]) as [number, number, number, number];
-    const preact = layerShapes(layer, cursor.shape).preact;
-    let at = this.consume(node, start, preact);
+    if (extraPads && layer.op.kind === 'conv') layer.op.pads = layer.op.pads.map((p, i) => p + extraPads[i]) as ConvOp['pads'];
+    return { layer, at: this.consume(node, start, layerShapes(layer, cursor.shape).preact) };
+  }
+
+  private biasStage(layer: Layer, at: Cursor): Cursor {
+    const next = this.soleConsumer(at.tensor);
+    if (next?.opType !== 'Add' || !this.isBiasAdd(next, at.tensor)) return at;
+    const dataInput = this.addBias(layer, next, at.tensor);
+    return this.consume(next, at, at.shape, dataInput);
+  }
+
+  private batchNormStage(layer: Layer, at: Cursor): Cursor {
+    const next = this.soleConsumer(at.tensor);
+    if (next?.opType !== 'BatchNormalization') return at;
+    layer.batchNorm = this.batchNorm(next, at.shape[0]);
+    return this.consume(next, at, at.shape);
+  }
+
+  /** Relu; MaxPool then Relu equals Relu then MaxPool (max commutes with a monotone map), so both orders are taken. */
+  private activationStage(layer: Layer, at: Cursor): Cursor {
     let next = this.soleConsumer(at.tensor);
-    if (next?.opType === 'Add' && this.isBiasAdd(next, at.tensor)) {
-      const dataInput = this.addBias(layer, next, at.tensor);
-      at = this.consume(next, at, preact, dataInput);
-      next = this.soleConsumer(at.tensor);
+    let current = at;
+    if (next?.opType === 'MaxPool' && this.soleConsumer(next.output[0])?.opType === 'Relu') {
+      layer.pool = this.poolOf(next, at.shape);
+      current = this.consume(next, at, poolShape(layer.pool, at.shape, nodeLabel(next)));
+      next = this.soleConsumer(current.tensor);
     }
-    if (next?.opType === 'BatchNormalization') {
-      layer.batchNorm = this.batchNorm(next, preact[0]);
-      at = this.consume(next, at, preact);
-      next = this.soleConsumer(at.tensor);
-    }
-    // MaxPool then Relu equals Relu then MaxPool (max commutes with a monotone map), so accept both orders.
-    const poolThenRelu = next?.opType === 'MaxPool' && this.soleConsumer(next.output[0])?.opType === 'Relu';
-    if (next?.opType === 'Relu' || poolThenRelu) {
-      if (poolThenRelu) {
-        layer.pool = this.poolOf(next!, preact);
-        at = this.consume(next!, at, poolShape(layer.pool, preact, nodeLabel(next!)));
-        next = this.soleConsumer(at.tensor);
-      }
-      layer.activation = 'relu';
-      at = this.consume(next!, at, at.shape);
-      next = this.soleConsumer(at.tensor);
-    }
-    if (!layer.pool && next && this.startsPool(next)) ({ pool: layer.pool, cursor: at } = this.parsePool(at, next));
-    return { layer, cursor: at, shapes: layerShapes(layer, cursor.shape) };
+    if (next?.opType !== 'Relu') return current;
+    layer.activation = 'relu';
+    return this.consume(next, current, current.shape);
   }
 
   /** A readable name from the weight initializer ('features.0.weight' → 'features.0'), else the node name. */
@@ -585,30 +595,7 @@ class Recogniser {
 
   /** A fork of `cursor` into a branch of layers and an identity or one-layer shortcut, joined by an Add. */
   private residual(cursor: Cursor, uses: NodeProto[]): Cursor {
-    if (uses.length !== 2) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${cursor.tensor}' feeds ${uses.length} nodes (${uses.map(nodeLabel).join(', ')}); only two-way residual forks are supported`);
-    const joins = uses.filter((n) => n.opType === 'Add');
-    let branch: Layer[];
-    let shortcut: Layer | undefined;
-    let join: NodeProto;
-    if (joins.length === 1) {
-      join = joins[0];
-      const start = uses.find((n) => n !== join)!;
-      const main = this.chainToJoin(cursor, start);
-      if (this.soleConsumer(main.end.tensor) !== join) throw unsupported(join, 'the residual branch does not end at this Add');
-      branch = main.layers;
-    } else {
-      const first = this.chainToJoin(cursor, uses[0]);
-      const second = this.chainToJoin(cursor, uses[1]);
-      join = this.soleConsumer(first.end.tensor)!;
-      if (this.soleConsumer(second.end.tensor) !== join) throw unsupported(join, 'the two paths from the fork do not meet at one Add');
-      // The projection shortcut is the one-layer path; with one layer on both, the Add's first input is the branch.
-      const secondIsShortcut = second.layers.length === 1 && (first.layers.length > 1 || this.view.canonical(join.input[0]) === first.end.tensor);
-      const [main, side] = secondIsShortcut ? [first, second] : [second, first];
-      if (side.layers.length !== 1) throw unsupported(join, 'neither path to this Add is a single-layer shortcut');
-      shortcut = side.layers[0];
-      if (shortcut.activation !== 'none' || shortcut.pool) throw unsupported(join, `the shortcut '${shortcut.name}' must end in no activation and no pool`);
-      branch = main.layers;
-    }
+    const { branch, shortcut, join } = this.residualPaths(cursor, uses);
     const lastLayer = branch[branch.length - 1];
     if (lastLayer.activation !== 'none' || lastLayer.pool) throw unsupported(join, `the branch's last layer '${lastLayer.name}' has an activation or pool before the join; only join-then-activate blocks are supported`);
     this.view.visited.add(join);
@@ -622,6 +609,29 @@ class Recogniser {
     }
     this.addUnit(unit, shapes);
     return at;
+  }
+
+  /** The branch layers, the projection shortcut (none for the identity) and the joining Add of a fork. */
+  private residualPaths(cursor: Cursor, uses: NodeProto[]): { branch: Layer[]; shortcut?: Layer; join: NodeProto } {
+    if (uses.length !== 2) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${cursor.tensor}' feeds ${uses.length} nodes (${uses.map(nodeLabel).join(', ')}); only two-way residual forks are supported`);
+    const joins = uses.filter((n) => n.opType === 'Add');
+    if (joins.length === 1) {
+      const join = joins[0];
+      const main = this.chainToJoin(cursor, uses.find((n) => n !== join)!);
+      if (this.soleConsumer(main.end.tensor) !== join) throw unsupported(join, 'the residual branch does not end at this Add');
+      return { branch: main.layers, join };
+    }
+    const first = this.chainToJoin(cursor, uses[0]);
+    const second = this.chainToJoin(cursor, uses[1]);
+    const join = this.soleConsumer(first.end.tensor)!;
+    if (this.soleConsumer(second.end.tensor) !== join) throw unsupported(join, 'the two paths from the fork do not meet at one Add');
+    // The projection shortcut is the one-layer path; with one layer on both, the Add's first input is the branch.
+    const secondIsShortcut = second.layers.length === 1 && (first.layers.length > 1 || this.view.canonical(join.input[0]) === first.end.tensor);
+    const [main, side] = secondIsShortcut ? [first, second] : [second, first];
+    if (side.layers.length !== 1) throw unsupported(join, 'neither path to this Add is a single-layer shortcut');
+    const shortcut = side.layers[0];
+    if (shortcut.activation !== 'none' || shortcut.pool) throw unsupported(join, `the shortcut '${shortcut.name}' must end in no activation and no pool`);
+    return { branch: main.layers, shortcut, join };
   }
 
   /** Layers from `start` until the next tensor feeds an Add of two computed values (the join). */
