@@ -82,7 +82,8 @@ function median(values: number[]): number {
 function repetitionsFor(n: number, quick: boolean): number {
   if (n >= 4096) return 1;
   if (n >= 2048) return quick ? 1 : 3;
-  return quick ? 3 : 7;
+  if (n >= 1024) return quick ? 5 : 9;
+  return quick ? 9 : 15;
 }
 
 function runPot(ctx: BenchContext, folder: string, repetitions: number): Baseline | null {

@@ -17,7 +17,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 /** Augmenting row reduction: passes over the free rows (as lapjv), and a step budget per pass in units of N. */
 constexpr int kRowReductionPasses = 2;
-constexpr size_t kRowReductionSteps = 4;
+constexpr size_t kRowReductionSteps = 8;
 
 class ShortestPathSolver {
  public:
