@@ -55,8 +55,13 @@ export function checkFloat32(values: unknown, length: number, name: string, allo
   if (allowLonger ? values.length < length : values.length !== length) {
     fail(`${name} must have ${allowLonger ? 'at least ' : ''}${length} elements, got ${values.length}`);
   }
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) fail(`${name}[${i}] is ${values[i]}; every value must be finite`);
+  // x * 0 is 0 for finite x and NaN for NaN or ±Infinity: one multiply-add per value finds out whether to look for
+  // the culprit (about twice as fast as Number.isFinite per value on the megabyte arrays the GEMM callers pass).
+  let probe = 0;
+  for (let i = 0; i < values.length; i++) probe += values[i] * 0;
+  if (Number.isNaN(probe)) {
+    const bad = values.findIndex((value) => !Number.isFinite(value));
+    fail(`${name}[${bad}] is ${values[bad]}; every value must be finite`);
   }
   return values;
 }
