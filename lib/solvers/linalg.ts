@@ -1,7 +1,8 @@
 /**
  * Dense linear algebra of the native core: single-precision GEMM, pairwise distances, Gram matrices and linear CKA
  * (the CLA layer cost, spec §1.2). Arguments are checked here (`E_ARG`); every heavy function returns a Promise
- * (work runs off the JS thread) and has a `...Sync` twin. Results are bit-identical for any thread count.
+ * (work runs off the JS thread, reading the inputs in place: leave them unchanged until it settles) and has a
+ * `...Sync` twin. Results are bit-identical for any thread count.
  */
 import { requireArg } from '../errors.js';
 import { defaultThreads, native } from '../native.js';
