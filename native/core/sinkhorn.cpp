@@ -12,6 +12,11 @@
 // which is an exact soft-min row update that cannot overflow (every row of K̃ holds a 1). Each ε phase starts
 // with such a step, so K̃ is recomputed only at phase starts and absorptions; the other iterations cost two
 // FMAs per element.
+// GCC if-converts (and so vectorises) the clamps in expUpTo709 only without trapping math; nothing here reads
+// floating-point exception flags. It must come before every include: GCC does not inline across functions
+// compiled under different optimisation options (std::max & co. would become calls).
+#pragma GCC optimize("no-trapping-math")
+
 #include "core/sinkhorn.hpp"
 
 #include <omp.h>
@@ -21,14 +26,12 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 
-// GCC if-converts (and so vectorises) the clamps in expUpTo709 only without trapping math; nothing here reads
-// floating-point exception flags.
-#pragma GCC optimize("no-trapping-math")
 #include "core/sinkhorn_exp.hpp"
 
 namespace clf {
@@ -44,6 +47,14 @@ constexpr double kEpsilonDecay = 0.5;
 /** Intermediate ε phases stop at this error relative to ||b||_2: they only warm-start the next phase. */
 constexpr double kPhaseRelativeTolerance = 1e-2;
 constexpr double kInf = std::numeric_limits<double>::infinity();
+/**
+ * Float row dots Σ_j K̃_ij v_j run in float over chunks of this many columns, the chunk sums in double. A double
+ * dot is bound by float -> double conversions (one per element); a float one over the whole row would put a
+ * ~1e-7·sqrt(m) relative error on u. Chunked, u is good to ~1e-8 relative: the plan's row sums are off by about
+ * its own float32 rounding, while the column sums (double, from the u actually used) and so the stopping error
+ * stay exact.
+ */
+constexpr size_t kSingleDotChunk = 64;
 
 /** τ (scalings beyond [1/τ, τ] × the marginal are absorbed) and the smallest K̃ entry kept, per precision. */
 template <typename T>
@@ -74,7 +85,8 @@ class Solver {
       : a_(a), b_(b), cost_(cost), kernel_(kernel), n_(n), m_(m),
         threads_(n >= kMinRowsPerThreadedRun ? resolveThreads(threads) : 1),
         f_(n, 0.0), g_(m, 0.0), u_(n, 0.0), v_(m, 0.0), colsum_(m, 0.0),
-        partials_(threads_ > 1 ? static_cast<size_t>(threads_) * m : 0) {}
+        partials_(threads_ > 1 ? static_cast<size_t>(threads_) * m : 0),
+        vSingle_(std::is_same_v<T, float> ? m : 0) {}
 
   SinkhornResult solve(const std::vector<double>& epsilons, const SinkhornOptions& options);
 
@@ -91,6 +103,7 @@ class Solver {
   void initialisePotentials();
   void absorbColumnScalings();
   void logStep();
+  bool scalingStep();
   bool rowScalingsOutOfRange() const;
   double marginalError() const;
   bool updateColumnScalings();
@@ -106,6 +119,7 @@ class Solver {
   double epsilon_ = 0;
   std::vector<double> f_, g_, u_, v_, colsum_;
   std::vector<double> partials_;  // per-thread column sums, combined in thread order
+  std::vector<float> vSingle_;     // v rounded to float, for the float row dots
 };
 
 /** Rows of part `part` of threads_: contiguous, boundaries on multiples of 4 so the 4-row blocks never depend on
@@ -158,14 +172,33 @@ bool Solver<T>::scalingRowBlock4(size_t i, double* colsum) {
   const T* k1 = k0 + m_;
   const T* k2 = k1 + m_;
   const T* k3 = k2 + m_;
-  const double* v = v_.data();
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    const float* v = vSingle_.data();
+    for (size_t chunk = 0; chunk < m_; chunk += kSingleDotChunk) {
+      const size_t end = std::min(m_, chunk + kSingleDotChunk);
+      float p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+#pragma omp simd reduction(+ : p0, p1, p2, p3)
+      for (size_t j = chunk; j < end; ++j) {
+        p0 += k0[j] * v[j];
+        p1 += k1[j] * v[j];
+        p2 += k2[j] * v[j];
+        p3 += k3[j] * v[j];
+      }
+      s0 += p0;
+      s1 += p1;
+      s2 += p2;
+      s3 += p3;
+    }
+  } else {
+    const double* v = v_.data();
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
-  for (size_t j = 0; j < m_; ++j) {
-    s0 += static_cast<double>(k0[j]) * v[j];
-    s1 += static_cast<double>(k1[j]) * v[j];
-    s2 += static_cast<double>(k2[j]) * v[j];
-    s3 += static_cast<double>(k3[j]) * v[j];
+    for (size_t j = 0; j < m_; ++j) {
+      s0 += k0[j] * v[j];
+      s1 += k1[j] * v[j];
+      s2 += k2[j] * v[j];
+      s3 += k3[j] * v[j];
+    }
   }
   bool ok = true;
   const double u0 = u_[i] = rowScaling(i, s0, ok);
@@ -185,10 +218,19 @@ bool Solver<T>::scalingRowBlock4(size_t i, double* colsum) {
 template <typename T>
 bool Solver<T>::scalingRow(size_t i, double* colsum) {
   const T* k = kernel_ + i * m_;
-  const double* v = v_.data();
   double s = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (size_t chunk = 0; chunk < m_; chunk += kSingleDotChunk) {
+      const size_t end = std::min(m_, chunk + kSingleDotChunk);
+      float p = 0;
+#pragma omp simd reduction(+ : p)
+      for (size_t j = chunk; j < end; ++j) p += k[j] * vSingle_[j];
+      s += p;
+    }
+  } else {
 #pragma omp simd reduction(+ : s)
-  for (size_t j = 0; j < m_; ++j) s += static_cast<double>(k[j]) * v[j];
+    for (size_t j = 0; j < m_; ++j) s += k[j] * v_[j];
+  }
   bool ok = true;
   const double u = u_[i] = rowScaling(i, s, ok);
 #pragma omp simd
@@ -260,6 +302,12 @@ void Solver<T>::absorbColumnScalings() {
     g_[j] += epsilon_ * std::log(v_[j]);
     v_[j] = 1;
   }
+}
+
+template <typename T>
+bool Solver<T>::scalingStep() {
+  if constexpr (std::is_same_v<T, float>) std::copy(v_.begin(), v_.end(), vSingle_.begin());
+  return sweep([this](size_t begin, size_t end, double* colsum) { return scalingRows(begin, end, colsum); });
 }
 
 template <typename T>
@@ -336,9 +384,7 @@ template <typename T>
 bool Solver<T>::runPhase(double tolerance, const SinkhornOptions& options, int& iteration, SinkhornResult& result) {
   bool needLogStep = true;  // K̃ is (re)built for this ε
   for (int phaseIteration = 0; iteration < options.maxIterations; ++phaseIteration) {
-    const bool scaled = !needLogStep && sweep([this](size_t begin, size_t end, double* colsum) {
-      return scalingRows(begin, end, colsum);
-    });
+    const bool scaled = !needLogStep && scalingStep();
     if (!scaled) {
       logStep();
       ++result.logSteps;
@@ -399,10 +445,21 @@ std::vector<double> epsilonSchedule(double epsilon, double costRange, EpsilonSca
   return schedule;
 }
 
+/** max M - min M; throws E_ARG when M holds a NaN or an infinity. */
 template <typename T>
-double costRange(const T* cost, size_t count) {
-  const auto [low, high] = std::minmax_element(cost, cost + count);
-  return static_cast<double>(*high) - static_cast<double>(*low);
+double checkedCostRange(const T* cost, size_t count) {
+  double low = kInf, high = -kInf;
+#pragma omp simd reduction(min : low) reduction(max : high)
+  for (size_t k = 0; k < count; ++k) {
+    low = std::min(low, static_cast<double>(cost[k]));
+    high = std::max(high, static_cast<double>(cost[k]));
+  }
+  // NaN is invisible to min/max (it compares false), but x * 0 is NaN for x = NaN or ±inf and 0 otherwise.
+  double poisoned = 0;
+#pragma omp simd reduction(+ : poisoned)
+  for (size_t k = 0; k < count; ++k) poisoned += static_cast<double>(cost[k]) * 0.0;
+  if (poisoned != 0) throw argError("sinkhorn: the cost matrix must be finite");
+  return high - low;
 }
 
 /** Checks the arguments and returns b rescaled to a's mass, so rounding in the masses cannot stall convergence. */
@@ -447,9 +504,7 @@ SinkhornResult sinkhorn(const double* a, size_t n, const double* b, size_t m, co
                         const SinkhornOptions& options) {
   const std::vector<double> bRescaled = checkArguments(a, n, b, m, options);
   const size_t count = n * m;
-  for (size_t k = 0; k < count; ++k) {
-    if (!std::isfinite(cost[k])) throw argError("sinkhorn: the cost matrix must be finite");
-  }
+  const double costRange = checkedCostRange(cost, count);
   if (!(options.reg > 0) || !std::isfinite(options.reg)) throw argError("sinkhorn: reg must be a finite number > 0");
   const double epsilon = sinkhornEpsilon(cost, count, options.reg, options.regMode);
   if (!(epsilon > 0) || !std::isfinite(epsilon)) {
@@ -458,7 +513,7 @@ SinkhornResult sinkhorn(const double* a, size_t n, const double* b, size_t m, co
                    " is <= 0); use regMode 'absolute'");
   }
   Solver<T> solver(a, n, bRescaled.data(), m, cost, plan, options.threads);
-  return solver.solve(epsilonSchedule(epsilon, costRange(cost, count), options.epsilonScaling), options);
+  return solver.solve(epsilonSchedule(epsilon, costRange, options.epsilonScaling), options);
 }
 
 template SinkhornResult sinkhorn<float>(const double*, size_t, const double*, size_t, const float*, float*, const SinkhornOptions&);
