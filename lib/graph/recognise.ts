@@ -652,14 +652,12 @@ class Recogniser {
     return { layers, end: at };
   }
 
-  /** The dotted prefix the branch layers share ('layer1.0.conv1', 'layer1.0.conv2' → 'layer1.0'), else the Add's name. */
+  /** The join's module name ('/layer1/layer1.0/Add' → 'layer1.0'), else the dotted prefix the branch layers share. */
   private residualName(branch: Layer[], join: NodeProto): string {
     const parts = branch.map((l) => l.name.split('.'));
     let common = 0;
     while (parts.every((p) => p.length > common + 1 && p[common] === parts[0][common])) common++;
-    const prefix = parts[0].slice(0, common).join('.');
-    const fromNode = moduleName(join.name);
-    return this.uniqueName(prefix || fromNode || 'block');
+    return this.uniqueName(moduleName(join.name) || parts[0].slice(0, common).join('.') || 'block');
   }
 
   // --- flatten and head ---------------------------------------------------------------------------------------

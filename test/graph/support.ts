@@ -1,6 +1,7 @@
 /**
  * Test support: hand-built ONNX graphs with seeded random weights, and ONNX Runtime runs to compare models.
  */
+import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 import { intAttr, intsAttr, floatValueInfo, floatAttr } from '../../lib/onnx/build.js';
 import { encodeModel, type Attribute, type ModelProto, type NodeProto, type TensorProto } from '../../lib/onnx/proto.js';
@@ -130,13 +131,19 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return max;
 }
 
+/** The network without its ONNX facts (opset and IR version may be raised on writing), typed arrays as lists. */
+function comparable(network: Network): unknown {
+  return JSON.parse(JSON.stringify({ ...network, meta: undefined }, (_, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v)));
+}
+
 /**
  * ONNX → IR → ONNX, both run in ORT on the same random batch. Returns the network and the largest
- * absolute difference of the outputs.
+ * absolute difference of the outputs. Also checks that the emitted model is recognised as the same network.
  */
 export async function roundTrip(bytes: Uint8Array, batch = 3, seed = 7): Promise<{ network: Network; diff: number; emitted: Uint8Array }> {
   const network = readNetwork(bytes);
   const emitted = emitModel(network).bytes;
+  expect(comparable(readNetwork(emitted)), 'IR → ONNX → IR').to.deep.equal(comparable(network));
   const dims = [batch, ...(network.input.shape.slice(1) as number[])];
   const data = randomArray(seeded(seed), dims.reduce((n, d) => n * d, 1));
   const feeds = { [network.input.name]: { data, dims } };
