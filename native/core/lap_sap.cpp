@@ -107,13 +107,22 @@ class ShortestPathSolver {
     return slack_[r];
   }
 
+  /** The lowest-index column with room whose reduced cost for `row` is exactly `cost`, or -1. */
+  int32_t roomAt(const double* row, double cost) const {
+    for (size_t c = 0; c < cols_; ++c) {
+      if (!full(static_cast<int32_t>(c)) && row[c] - solution_.v[c] == cost) return static_cast<int32_t>(c);
+    }
+    return -1;
+  }
+
   /**
    * One pass of Jonker-Volgenant augmenting row reduction, generalised to column capacities. A free row finds its
-   * cheapest column j1 (reduced cost u1) and the next one (u2). With room in j1 it takes it (u_r = u1). Otherwise
+   * cheapest column j1 (reduced cost u1) and the next one (u2). With room in j1, or in a column tied with it, it
+   * takes the lowest-index such column (u_r = u1): all-equal costs give the identity. Otherwise
    * it evicts the row of j1 with the least slack, and v_j1 drops by delta = min(u2 - u1, slack of the rows that
    * stay), whose u rise by delta: they stay tight, the new row is tight at u_r = u1 + delta, and every other
    * reduced cost only grows. When delta > 0 the evicted row is retried at once (an auction step); otherwise it
-   * waits for the next pass, and a tie first tries j2 if it has room. At most kRowReductionSteps * N steps.
+   * waits for the next pass. At most kRowReductionSteps * N steps.
    */
   void reduceFreeRows() {
     std::vector<int32_t> freeRows;
@@ -127,22 +136,21 @@ class ShortestPathSolver {
       const double* row = costRow(r);
       const double* v = solution_.v.data();
       double first = kInf, second = kInf;
-      int32_t firstCol = 0, secondCol = 0;
+      int32_t firstCol = 0;
       for (size_t c = 0; c < cols_; ++c) {
         const double reduced = row[c] - v[c];
         if (reduced >= second) continue;
         if (reduced < first) {
           second = first;
-          secondCol = firstCol;
           first = reduced;
           firstCol = static_cast<int32_t>(c);
         } else {
           second = reduced;
-          secondCol = static_cast<int32_t>(c);
         }
       }
-      if (!full(firstCol) || (!(first < second) && second < kInf && !full(secondCol))) {
-        const int32_t target = full(firstCol) ? secondCol : firstCol;
+      // firstCol is the lowest index at cost `first`; on a tie, the lowest-index tied column with room.
+      const int32_t target = full(firstCol) && !(first < second) ? roomAt(row, first) : firstCol;
+      if (target >= 0 && !full(target)) {
         solution_.u[r] = first;
         slack_[r] = (target == firstCol ? second : first) - first;
         assign(r, target);

@@ -134,6 +134,24 @@ describe('emd: assignment problems against brute force over all permutations', (
   });
 });
 
+describe('emd: ties (the zero blocks of spec §3.8, where every plan is optimal)', () => {
+  const n = 64;
+  const a = uniform(n);
+  const cases: [string, Float64Array][] = [
+    ['all-zero costs', new Float64Array(n * n)],
+    ['costs constant along each row', Float64Array.from({ length: n * n }, (_, k) => Math.floor(k / n) % 5)],
+  ];
+  for (const [name, M] of cases) {
+    for (const method of ['assignment', 'network-simplex'] as EmdMethod[]) {
+      it(`${name}, ${method}: the lowest index wins, so the plan is the identity / n`, () => {
+        const result = emdSync(a, a, M, { method });
+        for (let i = 0; i < n; i++) expect(result.plan[i * n + i], `row ${i}`).to.equal(1 / n);
+        expect(result.optimal).to.equal(true);
+      });
+    }
+  }
+});
+
 describe('emd: general marginals against stored references (POT ot.emd2, SciPy HiGHS LP)', () => {
   for (const v of vectors) {
     it(`${v.name} (${v.n} x ${v.m}, ${v.metric}) matches POT${v.lpCost === undefined ? '' : ' and the LP'}`, () => {
