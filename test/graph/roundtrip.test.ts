@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { emitModel } from '../../lib/graph/emit.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
+import { decodeModel } from '../../lib/onnx/proto.js';
 import { allLayers, hiddenUnits, type Network } from '../../lib/ir/network.js';
 import { AttributeType } from '../../lib/onnx/proto.js';
 import { stringAttr } from '../../lib/onnx/build.js';
@@ -202,5 +204,16 @@ describe('ONNX → IR → ONNX round trips (ORT outputs within 1e-5)', () => {
     const bytes = mlp((s, x, n, i, o) => s.gemm(x, n, i, o));
     const network = readNetwork(bytes);
     for (const layer of allLayers(network)) expect(layer.op.weight.data.buffer.byteLength).to.equal(layer.op.weight.data.byteLength);
+  });
+
+  it('keeps opset, IR version, producer, metadata, input and output specs; raises opsets below 11', () => {
+    const network = readNetwork(mlp((s, x, n, i, o) => s.gemm(x, n, i, o), 'LogSoftmax'));
+    const model = decodeModel(emitModel(network).bytes);
+    expect([model.opsetImport[0].version, model.irVersion, model.producerName]).to.deep.equal([13, 7, 'sketch']);
+    expect(model.metadataProps.map((e) => [e.key, e.value])).to.deep.equal([['k', 'v']]);
+    expect(model.graph.input.map((i) => [i.name, i.type?.tensorType?.shape?.map((d) => d.value ?? d.param)])).to.deep.equal([['x', ['batch', 20]]]);
+    expect(model.graph.output.map((o) => [o.name, o.type?.tensorType?.shape?.map((d) => d.value ?? d.param)])).to.deep.equal([['y', ['batch', 10]]]);
+    const old = decodeModel(emitModel({ ...network, meta: { ...network.meta, opset: 9, irVersion: 4 } }).bytes);
+    expect([old.opsetImport[0].version, old.irVersion]).to.deep.equal([11, 6]);
   });
 });
