@@ -100,6 +100,15 @@ describe('ONNX → IR → ONNX round trips (ORT outputs within 1e-5)', () => {
     expect(network.segments.map((seg) => seg.kind)).to.deep.equal(['spatial']);
   });
 
+  it('GlobalMaxPool + Flatten, and an opset-11 Softmax with its default axis', async () => {
+    const s = new Sketch('input', ['N', 2, 5, 5]);
+    const h = s.flatten(s.node('GlobalMaxPool', [s.relu(s.conv('input', 'c', 2, 6))]));
+    s.node('Softmax', [s.gemm(h, 'fc', 6, 10)]);
+    const network = await expectRoundTrip(s.finish('probs', ['N', 10], 11), 'GlobalMaxPool + Softmax');
+    expect(network.classifierFlatten).to.deep.equal({ globalPool: 'max' });
+    expect(network.output.transform).to.equal('softmax');
+  });
+
   it('Reshape [0, -1] from an initializer', async () => {
     const s = new Sketch('input', ['N', 2, 4, 4]);
     const h = s.relu(s.conv('input', 'conv1', 2, 3));
