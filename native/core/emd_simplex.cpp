@@ -17,7 +17,28 @@ namespace clf {
 namespace {
 
 constexpr int32_t kNone = -1;
-constexpr int64_t kArtificialArc = -1;  // parentArc value of a node hung on the root by its artificial arc
+constexpr int64_t kArtificialArc = -1;
+constexpr double kInfinity = std::numeric_limits<double>::infinity();  // parentArc value of a node hung on the root by its artificial arc
+
+/**
+ * min_j (c_j + rowPi - colPi_j) over [begin, end), with four independent minima so the loop pipelines (a single
+ * running minimum is one long dependency chain). Same expression as the caller's rescan, so the values match.
+ */
+double minReducedCost(const double* costs, const double* colPi, double rowPi, size_t begin, size_t end) {
+  double lowest[4] = {kInfinity, kInfinity, kInfinity, kInfinity};
+  size_t j = begin;
+  for (; j + 4 <= end; j += 4) {
+    for (size_t k = 0; k < 4; ++k) {
+      const double reduced = costs[j + k] + rowPi - colPi[j + k];
+      lowest[k] = reduced < lowest[k] ? reduced : lowest[k];
+    }
+  }
+  for (; j < end; ++j) {
+    const double reduced = costs[j] + rowPi - colPi[j];
+    lowest[0] = reduced < lowest[0] ? reduced : lowest[0];
+  }
+  return std::min(std::min(lowest[0], lowest[1]), std::min(lowest[2], lowest[3]));
+}
 
 class NetworkSimplex {
  public:
@@ -92,12 +113,13 @@ class NetworkSimplex {
         const double* costs = M_ + cursorRow_ * m_;
         const double rowPi = pi_[cursorRow_];
         const double* colPi = pi_.data() + n_;
-        for (size_t j = cursorCol_; j < cursorCol_ + length; ++j) {
-          const double reduced = costs[j] + rowPi - colPi[j];
-          if (reduced < best) {
-            best = reduced;
-            bestArc = static_cast<int64_t>(cursorRow_ * m_ + j);
-          }
+        const size_t end = cursorCol_ + length;
+        const double segmentBest = minReducedCost(costs, colPi, rowPi, cursorCol_, end);
+        if (segmentBest < best) {
+          size_t j = cursorCol_;
+          while (costs[j] + rowPi - colPi[j] != segmentBest) ++j;
+          best = segmentBest;
+          bestArc = static_cast<int64_t>(cursorRow_ * m_ + j);
         }
         count -= length;
         cursorCol_ += length;
