@@ -3,24 +3,31 @@
  *
  *     gamma* = argmin_{gamma >= 0} <gamma, M>_F   s.t.  gamma 1 = a,  gamma^T 1 = b
  *
- * a (n) and b (m) are histograms of equal total mass, M the n x m ground cost (row-major). Uniform a and b whose
- * lcm(n, m) is at most 4096 go to a shortest-augmenting-path assignment solver (the optimal plan is then a
- * permutation of the lcm-expanded problem scaled by its mass); everything else to a network simplex with no
- * iteration cap unless one is given. Both return duals (u, v) with M_ij - u_i - v_j >= 0 and a.u + b.v = cost,
- * checked on every arc before returning (`optimal`).
+ * a (n) and b (m) are histograms of equal total mass, M the n x m ground cost (row-major). Uniform a and b with
+ * n = m, or with one size dividing the other and max(n, m) <= 4096, go to a shortest-augmenting-path assignment
+ * solver (an optimal plan is then a permutation of the lcm-expanded problem scaled by its mass); everything else
+ * to a network simplex whose iteration cap (2nm + 10^6 unless given) throws E_SOLVER when reached. Both return
+ * duals (u, v) with M_ij - u_i - v_j >= 0 and a.u + b.v = cost, checked on every arc before returning (`optimal`).
+ * Ties go to the lowest index, so results are bit-identical run to run.
  */
 import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
 import {
-  asFloat64, checkCount, checkDim, checkEqualMass, checkFinite, checkHistogram, checkThreads, nativeErrorAsClafusion, type FloatArray,
+  asFloat64, checkDim, checkEqualMass, checkFinite, checkHistogram, checkThreads, nativeErrorAsClafusion, type FloatArray,
 } from './validate.js';
 
 export type EmdMethod = 'auto' | 'network-simplex' | 'assignment';
 
 export interface EmdOptions {
-  /** 'auto' (default): assignment when a and b are uniform and lcm(n, m) <= 4096, network simplex otherwise. */
+  /**
+   * 'auto' (default): assignment when a and b are uniform and n = m, or one divides the other with max(n, m) <= 4096;
+   * network simplex otherwise. 'assignment' also takes other uniform sizes (lcm(n, m) <= 32768), usually slower.
+   */
   method?: EmdMethod;
-  /** Network simplex pivot cap; unset or 0 = no cap. Reaching it throws E_SOLVER instead of returning a non-optimal plan. */
+  /**
+   * Network simplex pivot cap, a positive integer. Unset: 2nm + 10^6, far above what the simplex needs. Reaching
+   * the cap throws E_SOLVER instead of returning a non-optimal plan (POT's default 1e5 is too low at n = 4096).
+   */
   maxIterations?: number;
   /** Accepted for API symmetry; both solvers are sequential (a parallel pivot search is slower, perf-anchors §1). */
   threads?: number;
@@ -62,7 +69,7 @@ function prepare(a: FloatArray, b: FloatArray, M: FloatArray, options: EmdOption
   if (!METHODS.includes(method)) {
     throw new ClafusionError('E_ARG', `method must be one of ${METHODS.join(', ')}, got ${String(method)}`);
   }
-  const maxIterations = options.maxIterations === undefined ? 0 : checkCount(options.maxIterations, 'maxIterations');
+  const maxIterations = options.maxIterations === undefined ? 0 : checkDim(options.maxIterations, 'maxIterations');
   const threads = checkThreads(options.threads) ?? 1;
   return [asFloat64(a), asFloat64(b), asFloat64(M), { method, maxIterations, threads }];
 }

@@ -25,7 +25,7 @@ EmdOptions parseOptions(Napi::Env env, const Napi::Value& value) {
   options.method = parseMethod(env, stringOption(object, "method", "auto"));
   const double maxIterations = numberOption(object, "maxIterations", 0);
   if (!(maxIterations >= 0) || !std::isfinite(maxIterations)) {
-    throw codedError(env, "E_ARG", "emd: maxIterations must be a finite number >= 0 (0 = no cap)");
+    throw codedError(env, "E_ARG", "emd: maxIterations must be a finite number >= 0 (0 = the automatic cap)");
   }
   options.maxIterations = static_cast<uint64_t>(maxIterations);
   options.threads = static_cast<int>(numberOption(object, "threads", 1));

@@ -135,7 +135,7 @@ EmdResult solveEmd(const double* a, size_t n, const double* b, size_t m, const d
     useAssignment = uniform && (n == m || ((n % m == 0 || m % n == 0) && std::max(n, m) <= kAutoAssignmentLimit));
   }
   if (useAssignment) solveByAssignment(a, n, m, M, plan, result);
-  else solveBySimplex(a, n, b, m, M, options.maxIterations, plan, result);
+  else solveBySimplex(a, n, b, m, M, options.maxIterations > 0 ? options.maxIterations : defaultSimplexIterationCap(n, m), plan, result);
 
   double maxAbsCost = 0;
   result.cost = 0;

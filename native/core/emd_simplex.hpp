@@ -15,7 +15,7 @@ struct SimplexOutcome {
  * min_T <T, M> s.t. T 1 = a, T^T 1 = b, T >= 0, with sum a == sum b (the caller rescales b). `plan` (n x m,
  * row-major, zeroed by the caller) receives T. Big-M start (one artificial arc per node to a root), block-search
  * pivot over blocks of ~sqrt(nm) arcs, leaving arc chosen to keep the tree strongly feasible (no cycling).
- * `maxIterations` = 0 means no cap; reaching a cap throws E_SOLVER.
+ * `maxIterations` = 0 means no cap; reaching a cap throws E_SOLVER (never a non-optimal plan).
  */
 SimplexOutcome networkSimplex(const double* a, size_t n, const double* b, size_t m, const double* M, double* plan,
                               uint64_t maxIterations);

@@ -289,6 +289,7 @@ describe('emd: errors', () => {
     expectCode(() => emdSync(a, a, M, { method: 'sinkhorn' as EmdMethod }), 'E_ARG', /method must be one of/);
     expectCode(() => emdSync(a, a, M, { maxIterations: -1 }), 'E_ARG', /maxIterations/);
     expectCode(() => emdSync(a, a, M, { maxIterations: 1.5 }), 'E_ARG', /maxIterations/);
+    expectCode(() => emdSync(a, a, M, { maxIterations: 0 }), 'E_ARG', /maxIterations/);
     expectCode(() => emdSync(a, a, M, { threads: 0 }), 'E_ARG', /threads/);
     const skewed = Float64Array.from([0.2, 0.3, 0.5]);
     expectCode(() => emdSync(skewed, a, M, { method: 'assignment' }), 'E_ARG', /uniform marginals/);
