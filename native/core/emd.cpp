@@ -107,7 +107,20 @@ bool certifyOptimal(const double* a, const double* b, const double* M, double ma
   return std::fabs(gap) <= tolerance * sum(a, n);
 }
 
-bool assignmentApplies(const double* a, size_t n, const double* b, size_t m) { return isUniform(a, n) && isUniform(b, m); }
+/** Whether `options.method` (Auto resolved here) sends the problem to the assignment solver. */
+bool useAssignment(const EmdOptions& options, const double* a, size_t n, const double* b, size_t m) {
+  const bool uniform = isUniform(a, n) && isUniform(b, m);
+  if (options.method == EmdMethod::NetworkSimplex) return false;
+  if (options.method == EmdMethod::Auto) {
+    return uniform && (n == m || ((n % m == 0 || m % n == 0) && std::max(n, m) <= kAutoAssignmentLimit));
+  }
+  if (!uniform) throw argError("emd: method 'assignment' needs uniform marginals a and b; use 'network-simplex'");
+  if (expandedAssignmentSize(n, m) > kMaxAssignmentSize) {
+    throw argError("emd: method 'assignment' would expand to lcm(n, m) = " + std::to_string(expandedAssignmentSize(n, m)) +
+                   " rows (max " + std::to_string(kMaxAssignmentSize) + "); use 'network-simplex'");
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -121,21 +134,9 @@ EmdResult solveEmd(const double* a, size_t n, const double* b, size_t m, const d
   for (double& x : balanced) x *= scale;
   b = balanced.data();
   EmdResult result;
-  const bool uniform = assignmentApplies(a, n, b, m);
-  bool useAssignment = false;
-  if (options.method == EmdMethod::Assignment) {
-    if (!uniform) throw argError("emd: method 'assignment' needs uniform marginals a and b; use 'network-simplex'");
-    if (expandedAssignmentSize(n, m) > kMaxAssignmentSize) {
-      throw argError("emd: method 'assignment' would expand to lcm(n, m) = " +
-                     std::to_string(expandedAssignmentSize(n, m)) + " rows (max " +
-                     std::to_string(kMaxAssignmentSize) + "); use 'network-simplex'");
-    }
-    useAssignment = true;
-  } else if (options.method == EmdMethod::Auto) {
-    useAssignment = uniform && (n == m || ((n % m == 0 || m % n == 0) && std::max(n, m) <= kAutoAssignmentLimit));
-  }
-  if (useAssignment) solveByAssignment(a, n, m, M, plan, result);
-  else solveBySimplex(a, n, b, m, M, options.maxIterations > 0 ? options.maxIterations : defaultSimplexIterationCap(n, m), plan, result);
+  const uint64_t pivotCap = options.maxIterations > 0 ? options.maxIterations : defaultSimplexIterationCap(n, m);
+  if (useAssignment(options, a, n, b, m)) solveByAssignment(a, n, m, M, plan, result);
+  else solveBySimplex(a, n, b, m, M, pivotCap, plan, result);
 
   double maxAbsCost = 0;
   result.cost = 0;
