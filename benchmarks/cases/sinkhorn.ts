@@ -26,6 +26,7 @@ type Regime = 'regular' | 'small';
 
 interface PotRun {
   ms: number;
+  cpu_ms: number;
   status: 'converged' | 'not converged' | 'numerical errors' | 'cut off' | 'stalled';
   iterations?: number;
   error?: number | null;
@@ -66,7 +67,7 @@ function runPot(ctx: BenchContext, folder: string): Record<string, PotRun> | nul
   return JSON.parse(result.stdout) as Record<string, PotRun>;
 }
 
-function withPotProblem(ctx: BenchContext, problem: object, inputs: Record<string, ArrayBufferView>): Record<string, PotRun> | null {
+function withPotProblem(ctx: BenchContext, problem: object, inputs: Record<string, Float64Array | Float32Array>): Record<string, PotRun> | null {
   const folder = mkdtempSync(join(tmpdir(), 'clafusion-sinkhorn-'));
   try {
     writeFileSync(join(folder, 'problem.json'), JSON.stringify(problem));
@@ -77,21 +78,27 @@ function withPotProblem(ctx: BenchContext, problem: object, inputs: Record<strin
   }
 }
 
-function timeOurs(solve: () => SinkhornResult, repetitions: number): { ms: number; result: SinkhornResult } {
+/** Median wall and CPU milliseconds of `solve` (CPU time: user + system of this process, ours runs on 1 thread). */
+function timeOurs(solve: () => SinkhornResult, repetitions: number): { ms: number; cpuMs: number; result: SinkhornResult } {
   let result = solve();
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   for (let r = 0; r < repetitions; r++) {
     const start = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
     result = solve();
+    const cpu = process.cpuUsage(cpuStart);
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    cpuTimes.push((cpu.user + cpu.system) / 1e3);
   }
-  return { ms: median(times), result };
+  return { ms: median(times), cpuMs: median(cpuTimes), result };
 }
 
-function describePot(run: PotRun, ours: SinkhornResult): string {
-  const parts = [run.status];
+function describePot(run: PotRun, ours: { cpuMs: number; result: SinkhornResult }): string {
+  const parts: string[] = [run.status];
+  if (run.status === 'converged' || run.status === 'not converged') parts.push(`CPU-time ratio ${(run.cpu_ms / ours.cpuMs).toFixed(2)}x`);
   if (run.iterations) parts.push(`${run.iterations} it`);
-  if (run.cost) parts.push(`cost rel. diff ${(Math.abs(run.cost - ours.cost) / ours.cost).toExponential(1)}`);
+  if (run.cost) parts.push(`cost rel. diff ${(Math.abs(run.cost - ours.result.cost) / ours.result.cost).toExponential(1)}`);
   if (run.note) parts.push(run.note);
   return parts.join(', ');
 }
@@ -103,7 +110,7 @@ function measure(ctx: BenchContext, n: number, regime: Regime, seed: number): Be
   const tolerance = regime === 'regular' ? 1e-9 : 1e-6;
   const repetitions = regime === 'regular' ? repetitionsFor(n, ctx.quick) : 1;
   const ours = timeOurs(() => sinkhornSync(a, a, M, reg, { tolerance, threads: 1 }), repetitions);
-  const oursNote = `ours: ${ours.result.iterations} it (${ours.result.logSteps} log-domain), error ${ours.result.error.toExponential(1)}`;
+  const oursNote = `ours: ${ours.cpuMs.toFixed(1)} ms CPU, ${ours.result.iterations} it (${ours.result.logSteps} log-domain), error ${ours.result.error.toExponential(1)}`;
   const pot = withPotProblem(ctx, { n, m: n, reg, tolerance, repetitions, regime, capSeconds: CAP_SECONDS },
     { 'a.f64': a, 'b.f64': a, 'M.f32': M });
   const size = `${n}x${n}, d=${D}`;
@@ -123,7 +130,7 @@ function measure(ctx: BenchContext, n: number, regime: Regime, seed: number): Be
     return {
       case: label, size, ours_ms: ours.ms, baseline, baseline_ms: run?.ms ?? null,
       ratio: usable ? run.ms / ours.ms : null, goal,
-      note: run ? `${oursNote}; POT: ${describePot(run, ours.result)}` : oursNote,
+      note: run ? `${oursNote}; POT: ${describePot(run, ours)}` : oursNote,
     };
   });
 }

@@ -6,12 +6,14 @@
 //     u_i = a_i / Σ_j K̃_ij v_j                      (row dots, 4 rows at a time)
 //     c_j = Σ_i K̃_ij u_i                            (column sums, while the rows are still in cache)
 //     error = ||v ⊙ c - b||_2,  v_j = b_j / c_j      (the error of POT's `stopThr` comes for free)
-// All sums are double. When u or v leaves [1/τ, τ] (relative to a, b) or a row sum underflows, the next
+// Sums are double (float costs: row dots in float within 64-column chunks, see kSingleDotChunk; the column sums
+// and the error always in double). When u or v leaves [1/τ, τ] (relative to a, b) or a row sum underflows, the next
 // iteration is a log-domain step instead: v is absorbed into g (g += ε log v, v = 1), then per row
 //     f_i = -max_j (g_j - M_ij),  K̃_ij = exp((f_i + g_j - M_ij) / ε) <= 1,  u_i = a_i / Σ_j K̃_ij
 // which is an exact soft-min row update that cannot overflow (every row of K̃ holds a 1). Each ε phase starts
 // with such a step, so K̃ is recomputed only at phase starts and absorptions; the other iterations cost two
 // FMAs per element.
+
 // GCC if-converts (and so vectorises) the clamps in expUpTo709 only without trapping math; nothing here reads
 // floating-point exception flags. It must come before every include: GCC does not inline across functions
 // compiled under different optimisation options (std::max & co. would become calls).
