@@ -16,7 +16,7 @@
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y", "-std=gnu++14"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fopenmp", "<!@(node scripts/gyp-config.cjs archflags)"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp", "<!@(node scripts/gyp-config.cjs archflags)"],
       "ldflags": ["-fopenmp"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
