@@ -44,10 +44,13 @@ class NetworkSimplex {
  public:
   NetworkSimplex(const double* a, size_t n, const double* b, size_t m, const double* M, double* plan)
       : a_(a), b_(b), M_(M), plan_(plan), n_(n), m_(m), nodes_(n + m), root_(static_cast<int32_t>(n + m)) {
-    double maxAbs = 0.0;
-    for (size_t k = 0; k < n * m; ++k) maxAbs = std::max(maxAbs, std::fabs(M[k]));
+    // Costs enter shifted by their minimum (the same for every plan of the given mass), so the potentials, and
+    // the rounding in them, scale with the spread of the costs and not with an offset.
+    const auto [lowest, highest] = std::minmax_element(M, M + n * m);
+    costOffset_ = *lowest;
+    const double spread = *highest - *lowest;
     // Any path through the root must cost more than any path of real arcs, so optimal flows avoid it.
-    artificialCost_ = (maxAbs > 0 ? maxAbs : 1.0) * static_cast<double>(nodes_ + 1);
+    artificialCost_ = (spread > 0 ? spread : 1.0) * static_cast<double>(nodes_ + 1);
     // Reduced costs below -tolerance_ enter; rounding in the potentials is about one ulp of artificialCost_.
     tolerance_ = 64 * std::numeric_limits<double>::epsilon() * artificialCost_;
     blockSize_ = std::max<size_t>(static_cast<size_t>(std::sqrt(static_cast<double>(n * m))), 10);
@@ -71,7 +74,7 @@ class NetworkSimplex {
     }
     outcome.u.resize(n_);
     outcome.v.resize(m_);
-    for (size_t i = 0; i < n_; ++i) outcome.u[i] = -pi_[i];
+    for (size_t i = 0; i < n_; ++i) outcome.u[i] = costOffset_ - pi_[i];
     for (size_t j = 0; j < m_; ++j) outcome.v[j] = pi_[n_ + j];
     return outcome;
   }
@@ -111,7 +114,7 @@ class NetworkSimplex {
       while (count > 0) {
         const size_t length = std::min(count, m_ - cursorCol_);
         const double* costs = M_ + cursorRow_ * m_;
-        const double rowPi = pi_[cursorRow_];
+        const double rowPi = pi_[cursorRow_] - costOffset_;
         const double* colPi = pi_.data() + n_;
         const size_t end = cursorCol_ + length;
         const double segmentBest = minReducedCost(costs, colPi, rowPi, cursorCol_, end);
@@ -178,7 +181,7 @@ class NetworkSimplex {
       for (int32_t x = s; x != join; x = parent_[x]) treeFlow(x) += pointsUp(x) ? -delta : delta;
       for (int32_t x = t; x != join; x = parent_[x]) treeFlow(x) += pointsUp(x) ? delta : -delta;
     }
-    const double reduced = M_[arc] + pi_[s] - pi_[t];
+    const double reduced = M_[arc] - costOffset_ + pi_[s] - pi_[t];
     const int32_t inside = leavingOnSourceSide ? s : t;
     const int32_t outside = leavingOnSourceSide ? t : s;
     rehang(inside, outside, arc, leaving);
@@ -229,7 +232,7 @@ class NetworkSimplex {
       const int32_t x = stack_.back();
       stack_.pop_back();
       for (int32_t c = firstChild_[x]; c != kNone; c = nextSibling_[c]) {
-        const double cost = parentArc_[c] == kArtificialArc ? artificialCost_ : M_[parentArc_[c]];
+        const double cost = parentArc_[c] == kArtificialArc ? artificialCost_ : M_[parentArc_[c]] - costOffset_;
         pi_[c] = pointsUp(c) ? pi_[x] - cost : pi_[x] + cost;
         stack_.push_back(c);
       }
@@ -253,7 +256,7 @@ class NetworkSimplex {
   double* plan_;
   size_t n_, m_, nodes_;
   int32_t root_;
-  double artificialCost_ = 0, tolerance_ = 0;
+  double costOffset_ = 0, artificialCost_ = 0, tolerance_ = 0;
   size_t blockSize_ = 0, cursorRow_ = 0, cursorCol_ = 0;
   std::vector<int32_t> parent_, depth_, firstChild_, nextSibling_, prevSibling_, stack_;
   std::vector<int64_t> parentArc_;

@@ -178,6 +178,18 @@ describe('emd: general marginals against stored references (POT ot.emd2, SciPy H
     }
   });
 
+  it('is unmoved by a large cost offset: plans for M + 1e8 are optimal for M, for both solvers', () => {
+    const planCost = (plan: Float64Array, C: Float64Array) => plan.reduce((s, t, k) => s + t * C[k], 0);
+    const [a, b, M] = problemOf(vectors.find((v) => v.name === 'large-300x240')!);
+    const simplex = emdSync(a, b, M.map((x) => x + 1e8));
+    expect(simplex.method).to.equal('network-simplex');
+    expectClose(planCost(simplex.plan, M), emdSync(a, b, M).cost, 1e-12);
+    const [u, C] = [uniform(200), randomCost(9, 200, 200)];
+    const assignment = emdSync(u, u, C.map((x) => x + 1e8));
+    expect(assignment.method).to.equal('assignment');
+    expectClose(planCost(assignment.plan, C), emdSync(u, u, C).cost, 1e-12);
+  });
+
   it('uses the network simplex for non-uniform marginals and the assignment solver for uniform ones', () => {
     const [a, b, M] = problemOf(vectors.find((v) => v.name === 'mid-50x80')!);
     expect(emdSync(a, b, M).method).to.equal('network-simplex');
