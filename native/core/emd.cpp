@@ -25,6 +25,16 @@ bool isUniform(const double* x, size_t k) {
   return x[0] > 0;
 }
 
+/** Finite, non-negative weights with a positive (finite) sum. */
+bool isHistogram(const double* x, size_t k) {
+  double total = 0;
+  for (size_t i = 0; i < k; ++i) {
+    if (!(x[i] >= 0) || !std::isfinite(x[i])) return false;
+    total += x[i];
+  }
+  return total > 0 && std::isfinite(total);
+}
+
 double sum(const double* x, size_t k) {
   double total = 0;
   for (size_t i = 0; i < k; ++i) total += x[i];
@@ -127,7 +137,9 @@ bool useAssignment(const EmdOptions& options, const double* a, size_t n, const d
 EmdResult solveEmd(const double* a, size_t n, const double* b, size_t m, const double* M, const EmdOptions& options,
                    double* plan) {
   if (n == 0 || m == 0) throw argError("emd: a and b must be non-empty");
-  if (!(sum(a, n) > 0) || !(sum(b, m) > 0)) throw argError("emd: a and b must have positive total mass");
+  if (!isHistogram(a, n) || !isHistogram(b, m)) {
+    throw argError("emd: a and b must be finite, >= 0 and of positive total mass");
+  }
   // b rescaled to sum a: equal masses to the last bit let every artificial simplex arc end with zero flow.
   const double scale = sum(a, n) / sum(b, m);
   std::vector<double> balanced(b, b + m);
