@@ -12,20 +12,23 @@ import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
 import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
-import type { Network } from '../ir/network.js';
+import { type Network, allLayers } from '../ir/network.js';
 import type { DistanceMetric } from '../solvers/linalg.js';
-import type { Activations, Tap } from './activations.js';
+import { type Activations, type Tap, preactTap } from './activations.js';
 import { balanceByAdding } from './balance/add.js';
 import { deriveBalancedActivations, derivationTaps } from './balance/activations.js';
 import { type ReluApproximation, balanceByMerging } from './balance/merge.js';
+import { foldBatchNorm } from './balance/fold.js';
+import { recalibrateBatchNorm } from './recalibrate.js';
 import { type Alignment, type LayerCost, crossLayerAlignment, hiddenDepth, representationTaps } from './cla/index.js';
 import { activationSamples, collectActivations } from './collect.js';
-import { type LayerDiagnostics, otFuse } from './otfuse/index.js';
+import { type LayerDiagnostics, type OtFuseOptions, otFuse } from './otfuse/index.js';
+import { type UnitStatistics, repairStatistics } from './repair.js';
 import type { Marginals, Solver } from './otfuse/solve.js';
 import { activationTaps } from './otfuse/topology.js';
 import { type MultiFusion, fuseMany } from './multi.js';
 
-export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'emit';
+export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'repair' | 'emit';
 
 export interface AlignOptions {
   /** Activation samples: a `--data` spec or an open Dataset. Without data, only weight-based costs work. */
@@ -64,6 +67,17 @@ export interface FuseOptions extends AlignOptions {
   multi?: 'many-to-one' | 'iterative';
   /** OT-align the classifier outputs too (published default; implied by `reference`). */
   alignClassifier?: boolean;
+  /**
+   * Batch-norm vectors: 'average' (default) aligns and averages them, running statistics included (the published
+   * treatment); 'recalibrate' then recomputes the running statistics on the activation samples ("BN reset"; implied
+   * by the repair); 'fold' folds every BN into its layer before fusion (the fused model has biases instead of BN).
+   */
+  batchNorm?: 'average' | 'recalibrate' | 'fold';
+  /**
+   * Repair the fused network's hidden statistics towards the models' aligned, averaged ones (repair.ts). Default: on
+   * when there is data, off in reference mode. Without it, a fused narrow CNN can fall to chance.
+   */
+  repair?: boolean;
 }
 
 export interface PairAlignment {
@@ -97,7 +111,7 @@ export interface AlignResult {
 
 /** Shared state of one run: the activation samples, the timers, progress and cancellation. */
 export class FusionContext {
-  readonly timings: Record<FuseStage, number> = { load: 0, activations: 0, alignment: 0, balancing: 0, fusion: 0, emit: 0 };
+  readonly timings: Record<FuseStage, number> = { load: 0, activations: 0, alignment: 0, balancing: 0, fusion: 0, repair: 0, emit: 0 };
   private readonly running = new Map<FuseStage, { count: number; since: number }>();
 
   private constructor(readonly options: FuseOptions, readonly samples: Dataset | undefined) {}
@@ -135,6 +149,72 @@ export class FusionContext {
 
   get reference(): boolean {
     return this.options.reference ?? false;
+  }
+
+  /** True when the alignment reads activations (data given and a cost other than 'neuron'). */
+  get claNeedsActivations(): boolean {
+    return this.samples !== undefined && (this.options.layerCost ?? 'cka') !== 'neuron';
+  }
+
+  /** Activation mode by default when there is data. */
+  get mode(): 'activations' | 'weights' {
+    const mode = this.options.mode ?? (this.samples ? 'activations' : 'weights');
+    if (mode === 'activations' && !this.samples) {
+      throw new ClafusionError('E_ARG', "activation-based fusion needs data (--data); give data or use mode 'weights'");
+    }
+    return mode;
+  }
+
+  get alignClassifier(): boolean {
+    return this.options.alignClassifier ?? this.reference;
+  }
+
+  /** The statistics repair (repair.ts): on by default with data, off in reference mode. */
+  get repair(): boolean {
+    const repair = this.options.repair ?? (this.samples !== undefined && !this.reference);
+    if (repair && !this.samples) throw new ClafusionError('E_ARG', 'the statistics repair needs data (the activation samples)');
+    return repair;
+  }
+
+  /** True when the OT stage reads activations: to compare units, or for the repair's statistics. */
+  get otNeedsActivations(): boolean {
+    return this.mode === 'activations' || this.repair;
+  }
+
+  /** The taps the OT stage reads for `network`: its maps' taps (activation mode), every layer's preact (repair). */
+  otTaps(network: Network): Tap[] {
+    const nodeTaps = this.mode === 'activations' ? activationTaps(network, this.reference, this.alignClassifier) : [];
+    return this.repair ? [...nodeTaps, ...allLayers(network).slice(0, -1).map(preactTap)] : nodeTaps;
+  }
+
+  /** Options of the OT fusion stage. */
+  otFuseOptions(): OtFuseOptions {
+    const o = this.options;
+    return {
+      mode: this.mode,
+      metric: o.metric,
+      marginals: o.marginals,
+      solver: o.solver,
+      reg: o.reg,
+      reference: this.reference,
+      alignClassifier: this.alignClassifier,
+      statistics: this.repair,
+      signal: o.signal,
+      onProgress: (done, total) => o.onProgress?.('fusion', done, total),
+    };
+  }
+
+  /**
+   * The fused network after the statistics repair (with `statistics`, see repair.ts), or with only its BN running
+   * statistics recomputed on the samples (batchNorm 'recalibrate'), or as it is.
+   */
+  async finish(network: Network, statistics?: Map<string, UnitStatistics>): Promise<Network> {
+    const samples = this.samples;
+    if (this.options.batchNorm === 'recalibrate' && !samples) throw new ClafusionError('E_ARG', "batchNorm 'recalibrate' needs data (the activation samples)");
+    if (!samples) return network;
+    if (this.repair && statistics) return this.timed('repair', () => repairStatistics(network, statistics, samples, this.options.signal));
+    if (this.options.batchNorm !== 'recalibrate') return network;
+    return this.timed('repair', () => recalibrateBatchNorm(network, samples, this.options.signal));
   }
 
   /** Activations of `network` at `taps`, or undefined without data. */
@@ -176,27 +256,6 @@ function claOptions(options: AlignOptions) {
   return { cost: options.layerCost, startLayer: options.startLayer, pinnedEnd: options.pinnedEnd, reference: options.reference };
 }
 
-function needsActivationsForCla(context: FusionContext): boolean {
-  return context.samples !== undefined && (context.options.layerCost ?? 'cka') !== 'neuron';
-}
-
-function fusionMode(context: FusionContext): 'activations' | 'weights' {
-  const mode = context.options.mode ?? (context.samples ? 'activations' : 'weights');
-  if (mode === 'activations' && !context.samples) {
-    throw new ClafusionError('E_ARG', "activation-based fusion needs data (--data); give data or use mode 'weights'");
-  }
-  return mode;
-}
-
-function alignClassifier(context: FusionContext): boolean {
-  return context.options.alignClassifier ?? context.reference;
-}
-
-/** The taps an OT fusion of `network` needs, none in weight mode. */
-function otTaps(network: Network, context: FusionContext): Tap[] {
-  return fusionMode(context) === 'activations' ? activationTaps(network, context.reference, alignClassifier(context)) : [];
-}
-
 /** Deep and shallow indices of a pair: the deeper has more hidden units; at equal depth, index 0 counts as deep. */
 function deepAndShallow(a: Network, b: Network): [number, number] {
   return hiddenDepth(b) > hiddenDepth(a) ? [1, 0] : [0, 1];
@@ -207,7 +266,7 @@ function deepAndShallow(a: Network, b: Network): [number, number] {
  * what is missing is recorded here.
  */
 export async function alignPair(deep: Network, shallow: Network, context: FusionContext, deepActs?: Activations, shallowActs?: Activations): Promise<Alignment> {
-  const acts = needsActivationsForCla(context)
+  const acts = context.claNeedsActivations
     ? {
         deep: deepActs ?? (await context.activations(deep, representationTaps(deep, context.reference)))!,
         shallow: shallowActs ?? (await context.activations(shallow, representationTaps(shallow, context.reference)))!,
@@ -250,7 +309,7 @@ function pairWeights(weights: number[] | undefined, source: number, target: numb
 async function balancedActivations(original: Network, balanced: Network, acts: Activations | undefined, context: FusionContext): Promise<Activations> {
   const first = balanced.segments.find((s) => s.units.length > 0)?.units[0];
   if (acts && first && !first.inserted) return deriveBalancedActivations(original, balanced, acts);
-  return (await context.activations(balanced, otTaps(balanced, context)))!;
+  return (await context.activations(balanced, context.otTaps(balanced)))!;
 }
 
 /** Aligns, balances and fuses two networks (input order kept in `models`, `target`, `weights`). */
@@ -258,13 +317,12 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
   const [deep, shallow] = deepAndShallow(pair[0], pair[1]);
   const equalDepth = hiddenDepth(pair[0]) === hiddenDepth(pair[1]);
   const balance = context.options.balance ?? 'add';
-  const mode = fusionMode(context);
-  const claActs = !equalDepth && needsActivationsForCla(context);
+  const claActs = !equalDepth && context.claNeedsActivations;
   // One ONNX Runtime pass per input model records everything the alignment and the OT fusion read.
   const tapsOf = (i: number): Tap[] => [
     ...(claActs ? representationTaps(pair[i], context.reference) : []),
-    ...(mode === 'activations' && (i === shallow || balance === 'add') ? otTaps(pair[i], context) : []),
-    ...(mode === 'activations' && i === shallow && !equalDepth && balance === 'add' ? derivationTaps(pair[i]) : []),
+    ...(context.otNeedsActivations && (i === shallow || balance === 'add') ? context.otTaps(pair[i]) : []),
+    ...(context.otNeedsActivations && i === shallow && !equalDepth && balance === 'add' ? derivationTaps(pair[i]) : []),
   ];
   // Both runs at once: most of a run is starting its ONNX Runtime worker.
   const acts = await Promise.all([0, 1].map((i) => (tapsOf(i).length > 0 ? context.activations(pair[i], tapsOf(i)) : undefined)));
@@ -275,28 +333,20 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
     alignment = { deep, shallow, alignment: cla };
     if (balance === 'add') {
       models[shallow] = await context.timed('balancing', () => balanceByAdding(pair[deep], pair[shallow], cla.groups));
-      if (mode === 'activations') acts[shallow] = await balancedActivations(pair[shallow], models[shallow], acts[shallow], context);
+      if (context.otNeedsActivations) acts[shallow] = await balancedActivations(pair[shallow], models[shallow], acts[shallow], context);
     } else {
       const preacts = acts[deep] ?? (await context.activations(pair[deep], representationTaps(pair[deep])));
       if (!preacts) throw new ClafusionError('E_ARG', "the 'merge' balancing needs data for the ReLU approximations");
       models[deep] = await context.timed('balancing', () => balanceByMerging(pair[deep], cla.mapping, preacts, context.options.reluApproximation));
-      if (mode === 'activations') acts[deep] = await context.activations(models[deep], otTaps(models[deep], context));
+      if (context.otNeedsActivations) acts[deep] = await context.activations(models[deep], context.otTaps(models[deep]));
     }
   }
+  if (context.options.batchNorm === 'fold') models.forEach((m, i) => { models[i] = foldBatchNorm(m); });
   const t = targetIndex(target ?? context.options.target, deep, shallow, equalDepth);
   const s = 1 - t;
-  const fused = await context.timed('fusion', () => otFuse([models[s]], models[t], pairWeights(weights, s, t), {
-    mode,
-    metric: context.options.metric,
-    marginals: context.options.marginals,
-    solver: context.options.solver,
-    reg: context.options.reg,
-    reference: context.reference,
-    alignClassifier: alignClassifier(context),
-    signal: context.options.signal,
-    onProgress: (done, total) => context.options.onProgress?.('fusion', done, total),
-  }, mode === 'activations' ? { sources: [acts[s]!], target: acts[t]! } : undefined));
-  return { network: fused.network, models, alignment, layers: fused.diagnostics, target: t };
+  const fused = await context.timed('fusion', () => otFuse([models[s]], models[t], pairWeights(weights, s, t), context.otFuseOptions(),
+    context.otNeedsActivations ? { sources: [acts[s]!], target: acts[t]! } : undefined));
+  return { network: await context.finish(fused.network, fused.statistics), models, alignment, layers: fused.diagnostics, target: t };
 }
 
 function asMulti(pair: PairFusion): MultiFusion {

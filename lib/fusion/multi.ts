@@ -14,7 +14,6 @@ import { balanceByAdding } from './balance/add.js';
 import { hiddenDepth, representationTaps } from './cla/index.js';
 import { type FusionContext, type PairAlignment, alignPair, fusePair } from './index.js';
 import { type LayerDiagnostics, otFuse } from './otfuse/index.js';
-import { activationTaps } from './otfuse/topology.js';
 
 export interface MultiFusion {
   network: Network;
@@ -39,10 +38,7 @@ async function manyToOne(networks: Network[], context: FusionContext): Promise<M
   const options = context.options;
   if (options.balance === 'merge') throw new ClafusionError('E_ARG', "many-to-one fusion balances with 'add' only");
   const anchor = anchorIndex(networks, options.target);
-  const mode = options.mode ?? (context.samples ? 'activations' : 'weights');
-  const alignClassifier = options.alignClassifier ?? context.reference;
-  const otTaps = (n: Network) => (mode === 'activations' ? activationTaps(n, context.reference, alignClassifier) : []);
-  const anchorActs = await context.activations(networks[anchor], [...representationTaps(networks[anchor], context.reference), ...otTaps(networks[anchor])]);
+  const anchorActs = await context.activations(networks[anchor], [...representationTaps(networks[anchor], context.reference), ...context.otTaps(networks[anchor])]);
   const models = [...networks];
   const alignments: PairAlignment[] = [];
   for (let i = 0; i < networks.length; i++) {
@@ -53,15 +49,12 @@ async function manyToOne(networks: Network[], context: FusionContext): Promise<M
   }
   const sources = models.map((_, i) => i).filter((i) => i !== anchor);
   const weights = options.weights ?? models.map(() => 1 / models.length);
-  const acts = mode === 'activations'
-    ? { sources: await Promise.all(sources.map(async (i) => (await context.activations(models[i], otTaps(models[i])))!)), target: anchorActs! }
+  const acts = context.otNeedsActivations
+    ? { sources: await Promise.all(sources.map(async (i) => (await context.activations(models[i], context.otTaps(models[i])))!)), target: anchorActs! }
     : undefined;
-  const fused = await context.timed('fusion', () => otFuse(sources.map((i) => models[i]), models[anchor], [...sources.map((i) => weights[i]), weights[anchor]], {
-    mode, metric: options.metric, marginals: options.marginals, solver: options.solver, reg: options.reg,
-    reference: context.reference, alignClassifier, signal: options.signal,
-    onProgress: (done, total) => options.onProgress?.('fusion', done, total),
-  }, acts));
-  return { network: fused.network, models, alignments, layers: fused.diagnostics, target: anchor };
+  const fused = await context.timed('fusion', () =>
+    otFuse(sources.map((i) => models[i]), models[anchor], [...sources.map((i) => weights[i]), weights[anchor]], context.otFuseOptions(), acts));
+  return { network: await context.finish(fused.network, fused.statistics), models, alignments, layers: fused.diagnostics, target: anchor };
 }
 
 async function iterative(networks: Network[], context: FusionContext): Promise<MultiFusion> {

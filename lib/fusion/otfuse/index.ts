@@ -17,7 +17,8 @@
 import { ClafusionError, throwIfAborted } from '../../errors.js';
 import type { BatchNorm, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
-import { type Activations, tensorAt, unitRows } from '../activations.js';
+import { type Activations, preactTap, tensorAt, unitRows } from '../activations.js';
+import { type UnitStatistics, channelStatistics } from '../repair.js';
 import { type UnitMap, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
 import { type Marginals, type PlanOptions, type Points, type Solver, transportMap } from './solve.js';
 import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
@@ -35,6 +36,8 @@ export interface OtFuseOptions {
   reference?: boolean;
   /** OT-align the classifier's outputs too (published default; implied by `reference`). */
   alignClassifier?: boolean;
+  /** Also return each hidden layer's target statistics for the repair (activation mode; see repair.ts). */
+  statistics?: boolean;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -55,6 +58,8 @@ export interface LayerDiagnostics {
 export interface OtFuseResult {
   network: Network;
   diagnostics: LayerDiagnostics[];
+  /** Per hidden layer of the fused network: the weighted mean of the models' aligned pre-activation statistics. */
+  statistics?: Map<string, UnitStatistics>;
 }
 
 interface Side {
@@ -112,7 +117,7 @@ class PairFusion {
     private readonly source: Side,
     private readonly target: Side,
     private readonly sourceIndex: number,
-    private readonly options: Required<Omit<OtFuseOptions, 'signal' | 'onProgress'>>,
+    private readonly options: Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics'>>,
   ) {}
 
   private get planOptions(): PlanOptions {
@@ -279,7 +284,7 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
     reg: options.reg ?? 0.01,
     reference,
     alignClassifier: options.alignClassifier ?? reference,
-  } satisfies Required<Omit<OtFuseOptions, 'signal' | 'onProgress'>>;
+  } satisfies Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics'>>;
   if (weights.length !== sources.length + 1) throw new ClafusionError('E_ARG', `need ${sources.length + 1} averaging weights, got ${weights.length}`);
   const targetSide: Side = { network: target, topology: buildTopology(target, reference), acts: acts?.target };
   const sourceSides: Side[] = sources.map((network, s) => {
@@ -298,5 +303,26 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
   const network = cloneNetwork(target);
   const layers = buildTopology(network, reference).slots.map((s) => s.layer);
   layers.forEach((layer, k) => assign(layer, fused[k]));
-  return { network, diagnostics: pairs.flatMap((p) => p.diagnostics) };
+  const statistics = options.statistics && acts ? await targetStatistics(pairs, sourceSides, targetSide, weights) : undefined;
+  return { network, diagnostics: pairs.flatMap((p) => p.diagnostics), ...(statistics ? { statistics } : {}) };
+}
+
+/** μ* and σ* of every hidden layer (see repair.ts): the models' pre-activation statistics, aligned and averaged. */
+async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weights: number[]): Promise<Map<string, UnitStatistics>> {
+  const statistics = new Map<string, UnitStatistics>();
+  const slots = target.topology.slots;
+  for (let slot = 0; slot < slots.length - 1; slot++) {
+    const layer = slots[slot].layer;
+    const own = channelStatistics(tensorAt(target.acts!, preactTap(layer)));
+    const mean = own.mean.map((v) => v * weights[weights.length - 1]);
+    const std = own.std.map((v) => v * weights[weights.length - 1]);
+    for (let s = 0; s < pairs.length; s++) {
+      const theirs = channelStatistics(tensorAt(sources[s].acts!, preactTap(sources[s].topology.slots[slot].layer)));
+      const map = await pairs[s].map(sources[s].topology.slots[slot].output);
+      accumulate(mean, mapOutputs(theirs.mean, map), weights[s]);
+      accumulate(std, mapOutputs(theirs.std, map), weights[s]);
+    }
+    statistics.set(layer.name, { mean, std });
+  }
+  return statistics;
 }
