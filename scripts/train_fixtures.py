@@ -173,13 +173,17 @@ class ResNet(nn.Module):
             setattr(self, f"layer{stage + 1}", nn.Sequential(*stage_blocks))
         self.linear = nn.Linear(channels, NUM_CLASSES, bias=bn)
         if not bn:
-            self._shrink_residual_branches(sum(blocks))
+            self._init_without_bn(sum(blocks))
 
-    def _shrink_residual_branches(self, total_blocks):
-        """Without BN each residual branch adds its variance to the stream, so the logits of a freshly initialised
-        deep net blow up; scaling the last conv of every branch by total_blocks^-1/2 (Fixup-style) keeps training
-        stable at the same learning rate as the BN nets."""
+    def _init_without_bn(self, total_blocks):
+        """Without BN nothing rescales the signal. torch's default conv init shrinks the variance at every layer
+        (the logits start near 0.02 and training crawls), so use He init, Var(w) = 2 / fan_in, which keeps the
+        variance through conv + ReLU; each residual branch then adds about the stream's variance, so scale the last
+        conv of every branch by total_blocks^-1/2 (Fixup-style) to keep the stream bounded: prod(1 + 1/L) <= e."""
         with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             for module in self.modules():
                 if isinstance(module, BasicBlock):
                     module.conv2.weight.mul_(total_blocks**-0.5)
