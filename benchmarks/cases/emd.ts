@@ -1,6 +1,6 @@
 /**
  * Exact OT (`emdSync`, whole call including validation) against POT's `ot.emd` (1 thread, numItermax 1e9) on the
- * same problems, uniform marginals, squared euclidean cost of d = 64 point clouds:
+ * same problems, uniform marginals, squared euclidean cost of d = 64 point clouds (and d = 576 at n = 1024):
  *   - fusion-like: X ~ N(0, 1)^{n x d}, Y = X[perm] + 0.5 * noise (two networks equal up to a permutation);
  *   - random: X, Y i.i.d. N(0, 1)^{n x d};
  * n = m in 256..4096 (quick: 256..1024), plus fusion-like 1024 x 512 (Y built from 512 rows of X).
@@ -14,14 +14,13 @@ import { fileURLToPath } from 'node:url';
 import { emdSync, uniform } from '../../lib/solvers/emd.js';
 import type { BenchContext, BenchRecord } from '../types.js';
 
-const D = 64;
-
 type Family = 'fusion-like' | 'random';
 
 interface Problem {
   family: Family;
   n: number;
   m: number;
+  d: number;
   goal?: number;
 }
 
@@ -52,20 +51,20 @@ function shuffled(n: number, uniform01: () => number): number[] {
 }
 
 /** M_ij = ||x_i - y_j||^2 (float64) for the family's point clouds. */
-function costMatrix({ family, n, m }: Problem, seed: number): Float64Array {
+function costMatrix({ family, n, m, d }: Problem, seed: number): Float64Array {
   const { uniform01, gaussian } = randomSource(seed);
-  const X = Float64Array.from({ length: n * D }, gaussian);
-  const Y = new Float64Array(m * D);
+  const X = Float64Array.from({ length: n * d }, gaussian);
+  const Y = new Float64Array(m * d);
   const perm = shuffled(n, uniform01);
   for (let j = 0; j < m; j++) {
-    for (let k = 0; k < D; k++) Y[j * D + k] = family === 'random' ? gaussian() : X[perm[j] * D + k] + 0.5 * gaussian();
+    for (let k = 0; k < d; k++) Y[j * d + k] = family === 'random' ? gaussian() : X[perm[j] * d + k] + 0.5 * gaussian();
   }
   const M = new Float64Array(n * m);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < m; j++) {
       let acc = 0;
-      for (let k = 0; k < D; k++) {
-        const diff = X[i * D + k] - Y[j * D + k];
+      for (let k = 0; k < d; k++) {
+        const diff = X[i * d + k] - Y[j * d + k];
         acc += diff * diff;
       }
       M[i * m + j] = acc;
@@ -122,7 +121,7 @@ function measure(ctx: BenchContext, problem: Problem, seed: number): BenchRecord
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
-  const size = `${n}x${m}, d=${D}`;
+  const size = `${n}x${m}, d=${problem.d}`;
   const agreement = pot ? `, cost rel. diff ${(Math.abs(result.cost - pot.emd_cost) / pot.emd_cost).toExponential(1)}` : '';
   const records: BenchRecord[] = [{
     case: `emd ${family}`, size, ours_ms: ours, baseline: 'POT ot.emd (numItermax 1e9)', baseline_ms: pot?.emd_ms ?? null,
@@ -147,10 +146,11 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const problems: Problem[] = [];
   for (const family of ['fusion-like', 'random'] as Family[]) {
     for (const n of sizes) {
-      problems.push({ family, n, m: n, goal: family === 'random' ? 1 : n === 1024 ? 5 : undefined });
+      problems.push({ family, n, m: n, d: 64, goal: family === 'random' ? 1 : n === 1024 ? 5 : undefined });
     }
+    problems.push({ family, n: 1024, m: 1024, d: 576, goal: family === 'random' ? 1 : 5 });
   }
-  problems.push({ family: 'fusion-like', n: 1024, m: 512, goal: 2 });
+  problems.push({ family: 'fusion-like', n: 1024, m: 512, d: 64, goal: 2 });
   const records: BenchRecord[] = [];
   problems.forEach((problem, k) => records.push(...measure(ctx, problem, 17 + k)));
   return records;
