@@ -13,7 +13,9 @@ import { ClafusionError } from '../errors.js';
 import { withRunner } from '../eval/evaluate.js';
 import { datasetForModel, planInput } from '../eval/input.js';
 import { buildModel } from '../graph/emit.js';
-import type { Network } from '../ir/network.js';
+import type { BatchNorm, Layer, Network } from '../ir/network.js';
+import type { ModelRunner } from '../eval/runner.js';
+import { gemmSync } from '../solvers/linalg.js';
 import { allLayers, cloneNetwork } from '../ir/network.js';
 import { floatAttr, floatValueInfo, intAttr } from '../onnx/build.js';
 import { type ModelProto, encodeModel } from '../onnx/proto.js';
@@ -54,6 +56,7 @@ export async function batchStatistics(network: Network, samples: Dataset, signal
   const layers = allLayers(network).filter((l) => l.batchNorm !== undefined);
   const statistics = new Map<string, BatchStatistics>();
   if (layers.length === 0) return statistics;
+  if (isDenseChain(network)) return denseBatchStatistics(network, samples);
   const { model } = buildModel(network);
   const names = exposeBatchStatistics(model);
   if (names.length !== layers.length) {
@@ -82,4 +85,52 @@ export async function recalibrateBatchNorm(network: Network, samples: Dataset, s
     if (found && layer.batchNorm) layer.batchNorm = { ...layer.batchNorm, mean: Float32Array.from(found.mean), variance: Float32Array.from(found.variance) };
   }
   return recalibrated;
+}
+
+/** True for a plain MLP: dense layers only, no residual blocks, no spatial segments. */
+function isDenseChain(network: Network): boolean {
+  return network.segments.every((segment) => segment.kind === 'flat' && (!segment.flatten || segment.flatten.globalPool === 'none')
+    && segment.units.every((unit) => unit.type === 'layer' && unit.op.kind === 'dense' && !unit.pool));
+}
+
+/**
+ * The training-mode forward of a dense chain in-process with the native GEMM (an MLP needs no ONNX Runtime
+ * worker for this): z = x Wᵀ + b, then per unit the batch mean and population variance (float64), BN, activation.
+ */
+async function denseBatchStatistics(network: Network, samples: Dataset): Promise<Map<string, BatchStatistics>> {
+  // The model's own input normalisation, read from its metadata as evaluation does (only `metadata` is used).
+  const view = datasetForModel({ metadata: network.meta.metadata, name: 'the fused model' } as unknown as ModelRunner, samples);
+  const batch = await view.take(Int32Array.from({ length: view.count }, (_, i) => i));
+  const n = view.count;
+  let x = batch.data;
+  const statistics = new Map<string, BatchStatistics>();
+  for (const unit of network.segments.flatMap((s) => s.units)) {
+    const layer = unit as Layer;
+    const [out, inputs] = layer.op.weight.shape;
+    if (x.length !== n * inputs) throw new ClafusionError('E_SHAPE', `${layer.name} takes ${inputs} features, got ${x.length / n}`);
+    const z = gemmSync(x, layer.op.weight.data, n, out, inputs, { transB: true });
+    if (layer.op.bias) for (let k = 0; k < z.length; k++) z[k] += layer.op.bias[k % out];
+    if (layer.batchNorm) statistics.set(layer.name, normaliseInPlace(z, n, out, layer.batchNorm));
+    if (layer.activation === 'relu') for (let k = 0; k < z.length; k++) if (z[k] < 0) z[k] = 0;
+    x = z;
+  }
+  return statistics;
+}
+
+/** Batch mean and population variance per unit of z [n, units]; then z ← γ (z − mean) / √(var + ε) + β. */
+function normaliseInPlace(z: Float32Array, n: number, units: number, bn: BatchNorm): BatchStatistics {
+  const mean = new Float32Array(units);
+  const variance = new Float32Array(units);
+  for (let u = 0; u < units; u++) {
+    let sum = 0;
+    for (let s = 0; s < n; s++) sum += z[s * units + u];
+    const m = sum / n;
+    let squares = 0;
+    for (let s = 0; s < n; s++) squares += (z[s * units + u] - m) ** 2;
+    mean[u] = m;
+    variance[u] = squares / n;
+    const scale = bn.scale[u] / Math.sqrt(variance[u] + bn.epsilon);
+    for (let s = 0; s < n; s++) z[s * units + u] = (z[s * units + u] - m) * scale + bn.bias[u];
+  }
+  return { mean, variance };
 }
