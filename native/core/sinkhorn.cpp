@@ -90,7 +90,9 @@ class Solver {
         partials_(threads_ > 1 ? static_cast<size_t>(threads_) * m : 0),
         vSingle_(std::is_same_v<T, float> ? m : 0) {}
 
-  SinkhornResult solve(const std::vector<double>& epsilons, const SinkhornOptions& options);
+  /** Runs the ε schedule from g = columnMinima (the c-transform of f = 0: every row and column of the first
+   *  K̃ then holds a 1). */
+  SinkhornResult solve(const std::vector<double>& epsilons, std::vector<double> columnMinima, const SinkhornOptions& options);
 
  private:
   bool scalingRows(size_t begin, size_t end, double* colsum);
@@ -102,7 +104,7 @@ class Solver {
   size_t rowBegin(int part) const;
   double rowScaling(size_t i, double rowSum, bool& ok) const;
 
-  void initialisePotentials();
+  void initialisePotentials(std::vector<double> columnMinima);
   void absorbColumnScalings();
   void logStep();
   bool scalingStep();
@@ -282,16 +284,12 @@ bool Solver<T>::logRows(size_t begin, size_t end, double* colsum) {
   return true;
 }
 
-/** g_j = min_i M_ij (the c-transform of f = 0), so the first log step finds a 1 in every row and column. */
+/** g_j = min_i M_ij, v = 1; columns of zero mass get g = -inf, v = 0 (they carry no plan entries). */
 template <typename T>
-void Solver<T>::initialisePotentials() {
-  std::fill(g_.begin(), g_.end(), kInf);
-  for (size_t i = 0; i < n_; ++i) {
-    const T* c = cost_ + i * m_;
-    for (size_t j = 0; j < m_; ++j) g_[j] = std::min(g_[j], static_cast<double>(c[j]));
-  }
+void Solver<T>::initialisePotentials(std::vector<double> columnMinima) {
+  g_ = std::move(columnMinima);
   for (size_t j = 0; j < m_; ++j) {
-    if (b_[j] == 0) g_[j] = -kInf;  // a column of zero mass carries no plan entries
+    if (b_[j] == 0) g_[j] = -kInf;
     v_[j] = b_[j] == 0 ? 0.0 : 1.0;
   }
 }
@@ -404,12 +402,13 @@ bool Solver<T>::runPhase(double tolerance, const SinkhornOptions& options, int& 
 }
 
 template <typename T>
-SinkhornResult Solver<T>::solve(const std::vector<double>& epsilons, const SinkhornOptions& options) {
+SinkhornResult Solver<T>::solve(const std::vector<double>& epsilons, std::vector<double> columnMinima,
+                                 const SinkhornOptions& options) {
   SinkhornResult result;
   double bNorm = 0;
   for (size_t j = 0; j < m_; ++j) bNorm += b_[j] * b_[j];
   bNorm = std::sqrt(bNorm);
-  initialisePotentials();
+  initialisePotentials(std::move(columnMinima));
   int iteration = 0;
   for (size_t phase = 0; phase < epsilons.size(); ++phase) {
     const bool lastPhase = phase + 1 == epsilons.size();
@@ -447,21 +446,34 @@ std::vector<double> epsilonSchedule(double epsilon, double costRange, EpsilonSca
   return schedule;
 }
 
-/** max M - min M; throws E_ARG when M holds a NaN or an infinity. */
+/** What one pass over M yields: its range (for the ε schedule) and its column minima (the initial g). */
+struct CostScan {
+  double range = 0;
+  std::vector<double> columnMinima;
+};
+
+/** The CostScan of M; throws E_ARG when M holds a NaN or an infinity (checked here, in one vectorised pass,
+ *  rather than in TypeScript, where the loop over n x m values costs as much as 10-20 iterations). */
 template <typename T>
-double checkedCostRange(const T* cost, size_t count) {
+CostScan scanCost(const T* cost, size_t n, size_t m) {
+  CostScan scan{0, std::vector<double>(m, kInf)};
+  double* columnMinima = scan.columnMinima.data();
   double low = kInf, high = -kInf;
-#pragma omp simd reduction(min : low) reduction(max : high)
-  for (size_t k = 0; k < count; ++k) {
-    low = std::min(low, static_cast<double>(cost[k]));
-    high = std::max(high, static_cast<double>(cost[k]));
+  double poisoned = 0;  // x * 0 is NaN for x = NaN or ±inf and 0 otherwise (NaN is invisible to min / max)
+  for (size_t i = 0; i < n; ++i) {
+    const T* c = cost + i * m;
+#pragma omp simd reduction(min : low) reduction(max : high) reduction(+ : poisoned)
+    for (size_t j = 0; j < m; ++j) {
+      const double value = static_cast<double>(c[j]);
+      low = std::min(low, value);
+      high = std::max(high, value);
+      poisoned += value * 0.0;
+      columnMinima[j] = std::min(columnMinima[j], value);
+    }
   }
-  // NaN is invisible to min/max (it compares false), but x * 0 is NaN for x = NaN or ±inf and 0 otherwise.
-  double poisoned = 0;
-#pragma omp simd reduction(+ : poisoned)
-  for (size_t k = 0; k < count; ++k) poisoned += static_cast<double>(cost[k]) * 0.0;
-  if (poisoned != 0) throw argError("sinkhorn: the cost matrix must be finite");
-  return high - low;
+  if (poisoned != 0) throw argError("M holds NaN or ±Infinity; every cost must be finite");
+  scan.range = high - low;
+  return scan;
 }
 
 /** Checks the arguments and returns b rescaled to a's mass, so rounding in the masses cannot stall convergence. */
@@ -506,7 +518,7 @@ SinkhornResult sinkhorn(const double* a, size_t n, const double* b, size_t m, co
                         const SinkhornOptions& options) {
   const std::vector<double> bRescaled = checkArguments(a, n, b, m, options);
   const size_t count = n * m;
-  const double costRange = checkedCostRange(cost, count);
+  CostScan scan = scanCost(cost, n, m);
   if (!(options.reg > 0) || !std::isfinite(options.reg)) throw argError("sinkhorn: reg must be a finite number > 0");
   const double epsilon = sinkhornEpsilon(cost, count, options.reg, options.regMode);
   if (!(epsilon > 0) || !std::isfinite(epsilon)) {
@@ -515,7 +527,7 @@ SinkhornResult sinkhorn(const double* a, size_t n, const double* b, size_t m, co
                    " is <= 0); use regMode 'absolute'");
   }
   Solver<T> solver(a, n, bRescaled.data(), m, cost, plan, options.threads);
-  return solver.solve(epsilonSchedule(epsilon, costRange, options.epsilonScaling), options);
+  return solver.solve(epsilonSchedule(epsilon, scan.range, options.epsilonScaling), std::move(scan.columnMinima), options);
 }
 
 template SinkhornResult sinkhorn<float>(const double*, size_t, const double*, size_t, const float*, float*, const SinkhornOptions&);
