@@ -53,6 +53,8 @@ export interface LayerDiagnostics {
   iterations: number;
   method: string;
   ms: number;
+  /** For each target unit, the source unit with the largest share in it (the matching, for a permutation plan). */
+  matching: number[];
 }
 
 export interface OtFuseResult {
@@ -181,7 +183,9 @@ class PairFusion {
     const { source, target } = this.options.mode === 'activations' ? this.activationPoints(index) : await this.weightPoints(index);
     const weightRows = this.options.marginals === 'uniform' ? undefined : this.importanceRows(node);
     const { map, diagnostics } = await transportMap(source, target, this.planOptions, weightRows);
-    this.diagnostics.push({ layer: this.target.topology.slots[node.costSlots[0]].layer.name, source: this.sourceIndex, rows: map.rows, cols: map.cols, ...diagnostics });
+    this.diagnostics.push({
+      layer: this.target.topology.slots[node.costSlots[0]].layer.name, source: this.sourceIndex, rows: map.rows, cols: map.cols, ...diagnostics, matching: matchingOf(map),
+    });
     return map;
   }
 
@@ -213,6 +217,15 @@ class PairFusion {
     this.maps.set(index, map);
     return map;
   }
+}
+
+/** argmax over each column of T̂ (ties: the first source unit). */
+function matchingOf(map: UnitMap): number[] {
+  return Array.from({ length: map.cols }, (_, j) => {
+    let best = 0;
+    for (let i = 1; i < map.rows; i++) if (map.data[i * map.cols + j] > map.data[best * map.cols + j]) best = i;
+    return best;
+  });
 }
 
 function concatRows(parts: Float64Array[], units: number): Float64Array {
