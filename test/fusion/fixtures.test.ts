@@ -34,4 +34,13 @@ describe('CLAFusion on the trained fixture pairs (one-shot, activation mode, EMD
       if (v.vanilla !== null) expect(v.fused).to.be.above(v.vanilla);
     });
   }
+
+  it('mlp with Sinkhorn (reg 0.01 x median cost) instead of EMD', async () => {
+    const models = [`${MODELS}/mlp_deep.onnx`, `${MODELS}/mlp_shallow.onnx`];
+    const result = await fuse(models, { data: TRAIN, samples: 200, solver: 'sinkhorn' });
+    const v = await validateFusion(models, result, TEST);
+    console.log(`      mlp (sinkhorn): fused ${percent(v.fused)}`);
+    expect(result.layers.every((l) => l.method.startsWith('sinkhorn'))).to.equal(true);
+    expect(v.fused).to.be.above(0.4);
+  });
 });

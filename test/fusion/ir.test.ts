@@ -10,6 +10,7 @@ import { deriveBalancedActivations } from '../../lib/fusion/balance/activations.
 import { activationTaps } from '../../lib/fusion/otfuse/topology.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
+import { balanceByMerging, reluMask } from '../../lib/fusion/balance/merge.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
 import { buildMlp, buildResnet, buildVgg, forward, maxAbsDiff, permuteNetwork, randomInput, type Recorded } from './helpers.js';
 
@@ -163,4 +164,50 @@ describe('activations of a balanced network derived from the original', () => {
       }
     });
   }
+});
+
+describe('more than two models, reference mode, merging', () => {
+  for (const mode of ['weights', 'activations'] as const) {
+    it(`many-to-one: fuse(A, P1(A), P2(A)) onto A = A (${mode} mode)`, async () => {
+      const a = buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 9, batchNorm: true });
+      const sources = [permuteNetwork(a, 21), permuteNetwork(a, 22)];
+      const acts = mode === 'activations' ? { sources: sources.map((s) => recordedActivations(s)), target: recordedActivations(a) } : undefined;
+      const { network } = await otFuse(sources, a, [1 / 3, 1 / 3, 1 / 3], { mode }, acts);
+      expectSameWeights(network, a);
+    });
+  }
+
+  it('reference mode (per-layer plans, skip rules, aligned classifier, +1e-7) also recovers a permuted ResNet', async () => {
+    const a = buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 10 });
+    const permuted = permuteNetwork(a, 23);
+    const acts = { sources: [recordedActivations(permuted)], target: recordedActivations(a) };
+    const { network, diagnostics } = await otFuse([permuted], a, [0.5, 0.5], { mode: 'activations', reference: true }, acts);
+    expect(diagnostics.map((d) => d.layer)).to.include('fc_out');
+    expectSameWeights(network, a, 1e-5);
+  });
+
+  it('merge: unmatched layers whose ReLU never clips fold into the next layer exactly', async () => {
+    const deep = buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 12 });
+    const shallow = buildMlp([12, 10, 9, 8], 4, { bias: true, seed: 13 });
+    const alignment = await crossLayerAlignment(deep, shallow);
+    expect(alignment.mapping).to.deep.equal([1, 2, 5]);
+    for (const name of ['fc3', 'fc4']) {
+      const layer = allLayers(deep).find((l) => l.name === name)!;
+      layer.op.bias = new Float32Array(layer.op.bias!.length).fill(50); // pre-activations > 0: ReLU = identity
+    }
+    const acts = recordedActivations(deep);
+    for (const method of ['sum', 'majority', 'avg'] as const) {
+      const merged = balanceByMerging(deep, alignment.mapping, acts, method);
+      expect(merged.segments[0].units.map((u) => u.name)).to.deep.equal(['fc1', 'fc2', 'fc5']);
+      expect(maxAbsDiff(logits(merged), logits(deep)) / Math.max(...logits(deep).map(Math.abs))).to.be.below(1e-5);
+    }
+  });
+
+  it('merge: the ReLU approximations of spec §2.2', () => {
+    // two units over 4 samples: [1, -2, 3, -4] (sum -2, 50 % positive) and [-1, -1, 5, 0] (sum 3, 25 % positive)
+    const preact = Float32Array.from([1, -1, -2, -1, 3, 5, -4, 0]);
+    expect(Array.from(reluMask(preact, 4, 'sum'))).to.deep.equal([0, 1]);
+    expect(Array.from(reluMask(preact, 4, 'majority'))).to.deep.equal([1, 0]);
+    expect(Array.from(reluMask(preact, 4, 'avg'))).to.deep.equal([0.5, 0.25]);
+  });
 });

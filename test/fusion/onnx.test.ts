@@ -18,6 +18,7 @@ import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { fuse } from '../../lib/fusion/index.js';
 import { fuseCommand } from '../../lib/cli/fuse.js';
+import { alignCommand } from '../../lib/cli/align.js';
 import { buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, rng } from './helpers.js';
 
 /** `count` random uint8 samples shaped like the network's input, labelled 0. */
@@ -101,6 +102,28 @@ describe('fuse() through ONNX Runtime', () => {
   });
 });
 
+describe('fuse() with more than two models (ORT)', () => {
+  for (const multi of ['many-to-one', 'iterative'] as const) {
+    it(`${multi}: three permuted copies of A fuse back to A's function`, async () => {
+      const a = buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 31, batchNorm: true });
+      const data = randomDataset(a, 24);
+      const result = await fuse([bytesOf(a), bytesOf(permuteNetwork(a, 32)), bytesOf(permuteNetwork(a, 33))], { data, samples: 24, multi });
+      const [fused, original] = await Promise.all([predictLogits(result.bytes, data), predictLogits(bytesOf(a), data)]);
+      expect(maxAbsDiff(fused, original)).to.be.at.most(1e-4);
+    });
+
+    it(`${multi}: models of different depths take the depth of the deepest`, async () => {
+      const deep = buildMlp([20, 16, 12, 10, 8], 5, { bias: true, seed: 34 });
+      const shallows = [buildMlp([20, 14, 9], 5, { bias: true, seed: 35 }), buildMlp([20, 12, 10], 5, { bias: true, seed: 36 })];
+      const models = multi === 'many-to-one' ? [shallows[0], deep, shallows[1]] : [deep, ...shallows];
+      const result = await fuse(models.map(bytesOf), { data: randomDataset(deep, 32), samples: 32, multi });
+      expect(result.network.segments[0].units).to.have.length(4);
+      expect(result.alignments).to.have.length(2);
+      if (multi === 'many-to-one') expect(result.target).to.equal(1);
+    });
+  }
+});
+
 describe('fuse() errors', () => {
   const mlp = buildMlp([20, 16, 12], 5, { seed: 1 });
 
@@ -123,6 +146,16 @@ describe('fuse() errors', () => {
     const relu = model.graph.node.find((n) => n.opType === 'Relu')!;
     relu.opType = 'Tanh';
     expectCode(await fuse([bytesOf(mlp), encodeModel(model)]).catch((e: unknown) => e), 'E_UNSUPPORTED_GRAPH');
+  });
+
+  it('an aborted signal: E_ABORTED; progress reports every stage', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    expectCode(await fuse([bytesOf(mlp), bytesOf(mlp)], { signal: controller.signal }).catch((e: unknown) => e), 'E_ABORTED');
+    const stages = new Set<string>();
+    const deeper = buildMlp([20, 16, 14, 12], 5, { seed: 3 });
+    await fuse([bytesOf(mlp), bytesOf(deeper)], { data: randomDataset(mlp, 16), samples: 16, onProgress: (stage) => stages.add(stage) });
+    expect([...stages].sort()).to.deep.equal(['activations', 'alignment', 'balancing', 'emit', 'fusion', 'load', 'repair']);
   });
 
   it('data that does not match the model input: E_DATA', async () => {
@@ -149,6 +182,20 @@ describe('fuse() errors', () => {
       expectCode(await runCli([a, b, '-o', out]), 'E_SHAPE');
       expect(existsSync(out)).to.equal(false);
       expectCode(await runCli([a, b, '-o', a]), 'E_ARG');
+    });
+
+    it('align --json prints the per-segment mapping', async () => {
+      const a = join(dir, 'a.onnx');
+      const b = join(dir, 'b.onnx');
+      writeFileSync(a, bytesOf(buildMlp([20, 400, 200, 100, 50, 25], 5, { seed: 1 })));
+      writeFileSync(b, bytesOf(buildMlp([20, 400, 200, 100], 5, { seed: 2 })));
+      let printed = '';
+      const io = { stdout: { write: (text: string) => { printed += text; return true; } }, stderr: { write: () => true } };
+      await alignCommand(io).exitOverride().parseAsync([b, a, '--json'], { from: 'user' });
+      const summary = JSON.parse(printed) as { deep: string; alignment: { cost: string; mapping: number[] } };
+      expect(summary.deep).to.equal(a);
+      expect(summary.alignment.cost).to.equal('neuron');
+      expect(summary.alignment.mapping).to.deep.equal([1, 2, 5]);
     });
 
     it('writes the fused model on success', async () => {
