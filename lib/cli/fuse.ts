@@ -29,6 +29,9 @@ interface FuseFlags extends AlignFlags {
   reluApprox: 'sum' | 'majority' | 'avg';
   multi: 'many-to-one' | 'iterative';
   alignClassifier?: boolean;
+  batchNorm?: 'average' | 'recalibrate' | 'fold';
+  /** false with --no-repair. */
+  repair: boolean;
 }
 
 function weightList(text: string): number[] {
@@ -75,6 +78,8 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     reluApproximation: flags.reluApprox,
     multi: flags.multi,
     alignClassifier: flags.alignClassifier,
+    batchNorm: flags.batchNorm,
+    ...(flags.repair ? {} : { repair: false }),
   };
 }
 
@@ -147,6 +152,8 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .addOption(new Option('--relu-approx <method>', "ReLU approximation of 'merge'").choices(['sum', 'majority', 'avg']).default('sum'))
     .addOption(new Option('--multi <approach>', 'fusing 3+ models').choices(['many-to-one', 'iterative']).default('many-to-one'))
     .option('--align-classifier', 'OT-align the output layer too (as published) instead of pinning the classes')
+    .addOption(new Option('--batch-norm <how>', 'BN vectors: average them (published), then recalibrate the running statistics on --data, or fold BN into the layers first').choices(['average', 'recalibrate', 'fold']))
+    .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
       'Example: clafusion fuse examples/models/mlp_deep.onnx examples/models/mlp_shallow.onnx -o fused.onnx \\\n' +
