@@ -318,11 +318,14 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
   const equalDepth = hiddenDepth(pair[0]) === hiddenDepth(pair[1]);
   const balance = context.options.balance ?? 'add';
   const claActs = !equalDepth && context.claNeedsActivations;
-  // One ONNX Runtime pass per input model records everything the alignment and the OT fusion read.
+  // A model that balancing changes (the shallow one with 'add', the deep one with 'merge') is not fused as it is.
+  const changed = equalDepth ? -1 : balance === 'add' ? shallow : deep;
+  // One ONNX Runtime pass per input model records everything the alignment and the OT fusion read; the activations
+  // of a model balanced by adding identities are derived from its own (derivationTaps).
   const tapsOf = (i: number): Tap[] => [
     ...(claActs ? representationTaps(pair[i], context.reference) : []),
-    ...(context.otNeedsActivations && (i === shallow || balance === 'add') ? context.otTaps(pair[i]) : []),
-    ...(context.otNeedsActivations && i === shallow && !equalDepth && balance === 'add' ? derivationTaps(pair[i]) : []),
+    ...(context.otNeedsActivations && (i !== changed || balance === 'add') ? context.otTaps(pair[i]) : []),
+    ...(context.otNeedsActivations && i === changed && balance === 'add' ? derivationTaps(pair[i]) : []),
   ];
   // Both runs at once: most of a run is starting its ONNX Runtime worker.
   const acts = await Promise.all([0, 1].map((i) => (tapsOf(i).length > 0 ? context.activations(pair[i], tapsOf(i)) : undefined)));

@@ -35,6 +35,15 @@ describe('CLAFusion on the trained fixture pairs (one-shot, activation mode, EMD
     });
   }
 
+  it('mlp balanced by merging (sum ReLU approximation) instead of adding identities', async () => {
+    const models = [`${MODELS}/mlp_deep.onnx`, `${MODELS}/mlp_shallow.onnx`];
+    const result = await fuse(models, { data: TRAIN, samples: 200, balance: 'merge' });
+    const v = await validateFusion(models, result, TEST);
+    console.log(`      mlp (merge): fused ${percent(v.fused)}`);
+    expect(result.network.segments[0].units).to.have.length(3);
+    expect(v.fused).to.be.above(0.4);
+  });
+
   it('mlp with Sinkhorn (reg 0.01 x median cost) instead of EMD', async () => {
     const models = [`${MODELS}/mlp_deep.onnx`, `${MODELS}/mlp_shallow.onnx`];
     const result = await fuse(models, { data: TRAIN, samples: 200, solver: 'sinkhorn' });
