@@ -36,7 +36,3 @@ export function foldBatchNorm(network: Network): Network {
   return folded;
 }
 
-/** True when any layer has batch-norm. */
-export function hasBatchNorm(network: Network): boolean {
-  return allLayers(network).some((layer) => layer.batchNorm !== undefined);
-}
