@@ -12,6 +12,7 @@ import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { balanceByMerging, reluMask } from '../../lib/fusion/balance/merge.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
+import { vanillaAverage } from '../../lib/fusion/validate.js';
 import { buildMlp, buildResnet, buildVgg, forward, maxAbsDiff, permuteNetwork, randomInput, type Recorded } from './helpers.js';
 
 function recordedActivations(network: Network, samples = 24): Activations {
@@ -209,5 +210,14 @@ describe('more than two models, reference mode, merging', () => {
     expect(Array.from(reluMask(preact, 4, 'sum'))).to.deep.equal([0, 1]);
     expect(Array.from(reluMask(preact, 4, 'majority'))).to.deep.equal([1, 0]);
     expect(Array.from(reluMask(preact, 4, 'avg'))).to.deep.equal([0.5, 0.25]);
+  });
+});
+
+describe('vanilla averaging', () => {
+  it('averages parameter by parameter (A with itself gives A) and names why it cannot', () => {
+    const a = buildResnet([2, 1], [4, 6], [2, 8, 8], 4, { seed: 14, batchNorm: true, bias: true });
+    expectSameWeights(vanillaAverage([a, a, a]), a, 1e-6);
+    const narrower = buildResnet([2, 1], [4, 5], [2, 8, 8], 4, { seed: 15, batchNorm: true, bias: true });
+    expect(() => vanillaAverage([a, narrower])).to.throw(/layer \d+ \(layer2\.0\.conv1\) has shape \[6, 4, 3, 3\] in one model and \[5, 4, 3, 3\]/);
   });
 });
