@@ -221,3 +221,15 @@ describe('vanilla averaging', () => {
     expect(() => vanillaAverage([a, narrower])).to.throw(/layer \d+ \(layer2\.0\.conv1\) has shape \[6, 4, 3, 3\] in one model and \[5, 4, 3, 3\]/);
   });
 });
+
+describe('balancing with startLayer 1 (identities may come first)', () => {
+  it('an MLP on image inputs gets input-wide identities after the flatten', async () => {
+    const deep = buildMlp([12, 10, 9, 8, 7, 6], 4, { seed: 16 });
+    const shallow = buildMlp([12, 10, 9, 8], 4, { seed: 17 });
+    const cost = await crossLayerAlignment(deep, shallow, { startLayer: 1, pinnedEnd: 0, cost: 'neuron' });
+    const forced = { ...cost.groups[0], mapping: [3, 4, 5] };
+    const balanced = balanceByAdding(deep, shallow, [forced]);
+    const widths = balanced.segments[0].units.map((u) => (u.type === 'layer' ? u.op.weight.shape.join('x') : ''));
+    expect(widths).to.deep.equal(['12x12', '12x12', '10x12', '9x10', '8x9']);
+  });
+});

@@ -6,18 +6,15 @@
  */
 import type { Network, Pool, Unit } from '../../ir/network.js';
 import { cloneNetwork, unitWidth } from '../../ir/network.js';
+import { networkShapes } from '../../graph/shapes.js';
 import { alignmentGroups, groupUnit } from '../cla/groups.js';
 import type { GroupAlignment } from '../cla/index.js';
 import { identityBlock, identityLayer } from './identity.js';
 
-/** Width of what enters unit `unitIndex` of segment `segmentIndex`: the previous unit's width, or the input's channels. */
+/** Width of what enters unit `unitIndex` of segment `segmentIndex` (channels, or features after a flatten). */
 function widthBefore(network: Network, segmentIndex: number, unitIndex: number): number {
-  for (let s = segmentIndex; s >= 0; s--) {
-    const units = network.segments[s].units;
-    const start = s === segmentIndex ? unitIndex - 1 : units.length - 1;
-    if (start >= 0) return unitWidth(units[start]);
-  }
-  return network.input.shape[1] as number;
+  const position = network.segments.slice(0, segmentIndex).reduce((sum, s) => sum + s.units.length, 0) + unitIndex;
+  return networkShapes(network).units[position].input[0];
 }
 
 function insertedUnit(template: Unit, width: number): Unit {
@@ -59,11 +56,12 @@ export function balanceByAdding(deep: Network, shallow: Network, groups: GroupAl
   const deepGroups = alignmentGroups(deep);
   const shallowGroups = alignmentGroups(balanced);
   const newUnits: Unit[][] = balanced.segments.map(() => []);
+  // Read before balancing moves any pool.
+  const inputWidths = shallowGroups.map((group) => widthBefore(balanced, group.segment, group.units[0]));
   shallowGroups.forEach((group, g) => {
     const deepUnits = deepGroups[g].units.map((_, p) => groupUnit(deep, deepGroups[g], p));
     const shallowUnits = group.units.map((_, p) => groupUnit(balanced, group, p));
-    const inputWidth = widthBefore(balanced, group.segment, group.units[0]);
-    newUnits[group.segment].push(...balanceGroup(deepUnits, shallowUnits, groups[g].mapping, inputWidth));
+    newUnits[group.segment].push(...balanceGroup(deepUnits, shallowUnits, groups[g].mapping, inputWidths[g]));
   });
   balanced.segments.forEach((segment, s) => { segment.units = newUnits[s]; });
   return balanced;
