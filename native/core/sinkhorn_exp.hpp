@@ -2,7 +2,6 @@
 // -ffast-math, which the core does not use). The log-domain steps of Sinkhorn spend their time here.
 #pragma once
 #include <cstdint>
-#include <cstring>
 
 namespace clf::detail {
 
