@@ -6,7 +6,8 @@
  */
 import { requireArg } from '../errors.js';
 import { defaultThreads, native } from '../native.js';
-import { checkDim, checkFloat32, checkFinite, checkThreads } from './validate.js';
+import { checkDim, checkFloat32, checkFinite, checkThreads, nativeErrorAsClafusion } from './validate.js';
+import { useGpu, type DeviceOption } from './device.js';
 
 export interface ThreadsOption {
   /** Native threads; default: every core. The result does not depend on it. */
@@ -35,6 +36,8 @@ export type DistanceMetric = 'sqeuclidean' | 'euclidean' | 'cosine';
 export interface DistanceOptions extends ThreadsOption {
   /** Default 'sqeuclidean'. */
   metric?: DistanceMetric;
+  /** 'auto' (default: the GPU for n x m >= 512² when one is visible), 'cpu', or 'cuda' (E_ARG without a device). */
+  device?: DeviceOption;
 }
 
 export interface CkaOptions extends ThreadsOption {
@@ -118,13 +121,27 @@ function distanceArgs(x: Float32Array, n: number, y: Float32Array, m: number, d:
  *   sqeuclidean  max(|x|² + |y|² − 2 x·y, 0)      euclidean  its square root
  *   cosine       1 − x·y / (|x| |y|) in [0, 2]; a zero row is at distance 1 from every row.
  */
-export function pairwiseDistances(x: Float32Array, n: number, y: Float32Array, m: number, d: number, options: DistanceOptions = {}): Promise<Float32Array> {
-  return native().pairwiseDistances(...distanceArgs(x, n, y, m, d, options));
+export async function pairwiseDistances(x: Float32Array, n: number, y: Float32Array, m: number, d: number, options: DistanceOptions = {}): Promise<Float32Array> {
+  const args = distanceArgs(x, n, y, m, d, options);
+  const addon = native();
+  if (!useGpu(options.device, n * m)) return addon.pairwiseDistances(...args);
+  try {
+    return await addon.cudaPairwiseDistances!(x, n, y, m, d, args[5]);
+  } catch (err) {
+    throw nativeErrorAsClafusion(err);
+  }
 }
 
 /** {@link pairwiseDistances}, on the calling thread. */
 export function pairwiseDistancesSync(x: Float32Array, n: number, y: Float32Array, m: number, d: number, options: DistanceOptions = {}): Float32Array {
-  return native().pairwiseDistancesSync(...distanceArgs(x, n, y, m, d, options));
+  const args = distanceArgs(x, n, y, m, d, options);
+  const addon = native();
+  if (!useGpu(options.device, n * m)) return addon.pairwiseDistancesSync(...args);
+  try {
+    return addon.cudaPairwiseDistancesSync!(x, n, y, m, d, args[5]);
+  } catch (err) {
+    throw nativeErrorAsClafusion(err);
+  }
 }
 
 function gramArgs(x: Float32Array, n: number, d: number, centered: boolean, options: ThreadsOption) {

@@ -13,6 +13,7 @@
  */
 import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
+import { requireGpu, useGpu, type DeviceOption } from './device.js';
 import {
   asFloat64, checkDim, checkEqualMass, checkHistogram, checkPositive, checkThreads, nativeErrorAsClafusion,
   type FloatArray,
@@ -35,6 +36,12 @@ export interface SinkhornOptions {
   threads?: number;
   /** Throw E_SOLVER when maxIterations runs out (default); false returns the partial plan with converged = false. */
   throwOnNonConvergence?: boolean;
+  /**
+   * 'auto' (default): the CUDA solver for a float32 cost of at least 512² elements when a GPU is visible, else the CPU;
+   * 'cpu'; 'cuda' (E_ARG without a device, or with a float64 cost). On the GPU every step is a log-domain step, so
+   * `epsilonScaling` and `threads` do not apply; the fixed point and the stopping rule are the same.
+   */
+  device?: DeviceOption;
 }
 
 export interface SinkhornResult<Plan extends FloatArray = FloatArray> {
@@ -57,7 +64,7 @@ export interface SinkhornResult<Plan extends FloatArray = FloatArray> {
 
 const DEFAULTS = { regMode: 'absolute', maxIterations: 10000, tolerance: 1e-9, epsilonScaling: 'auto', checkEvery: 10, throwOnNonConvergence: true } as const;
 const REG_MODES: readonly RegMode[] = ['absolute', 'median', 'max'];
-const OPTION_NAMES = new Set(['regMode', 'maxIterations', 'tolerance', 'epsilonScaling', 'checkEvery', 'threads', 'throwOnNonConvergence']);
+const OPTION_NAMES = new Set(['regMode', 'maxIterations', 'tolerance', 'epsilonScaling', 'checkEvery', 'threads', 'throwOnNonConvergence', 'device']);
 /** Relative difference of total masses accepted (b is rescaled to a's mass natively). */
 const MASS_TOLERANCE = 1e-6;
 
@@ -103,11 +110,21 @@ function prepare(a: FloatArray, b: FloatArray, M: FloatArray, reg: number, optio
   return [asFloat64(a), asFloat64(b), M, nativeOptions(reg, options)];
 }
 
-/** Entropic OT plan, computed off the JS thread. The plan has M's precision. */
+/** True when this problem runs on the GPU (float32 costs only: the CUDA solver has no float64 path). */
+function onGpu(M: FloatArray, options: SinkhornOptions): boolean {
+  if (options.device === 'cuda' && !(M instanceof Float32Array)) fail("sinkhorn: device 'cuda' needs a Float32Array cost M");
+  if (!(M instanceof Float32Array) || !useGpu(options.device, M.length)) return false;
+  requireGpu('sinkhorn');
+  return true;
+}
+
+/** Entropic OT plan, computed off the JS thread (on the GPU where `device` chooses it). The plan has M's precision. */
 export async function sinkhorn<M extends FloatArray>(a: FloatArray, b: FloatArray, M: M, reg: number, options: SinkhornOptions = {}): Promise<SinkhornResult<M>> {
   const args = prepare(a, b, M, reg, options);
+  const addon = native();
   try {
-    return (await native().sinkhorn(...args)) as SinkhornResult<M>;
+    const result = onGpu(M, options) ? addon.cudaSinkhorn!(...(args as Parameters<NonNullable<typeof addon.cudaSinkhorn>>)) : addon.sinkhorn(...args);
+    return (await result) as SinkhornResult<M>;
   } catch (err) {
     throw nativeErrorAsClafusion(err);
   }
@@ -116,8 +133,10 @@ export async function sinkhorn<M extends FloatArray>(a: FloatArray, b: FloatArra
 /** Entropic OT plan, computed on the calling thread. */
 export function sinkhornSync<M extends FloatArray>(a: FloatArray, b: FloatArray, M: M, reg: number, options: SinkhornOptions = {}): SinkhornResult<M> {
   const args = prepare(a, b, M, reg, options);
+  const addon = native();
   try {
-    return native().sinkhornSync(...args) as SinkhornResult<M>;
+    const result = onGpu(M, options) ? addon.cudaSinkhornSync!(...(args as Parameters<NonNullable<typeof addon.cudaSinkhornSync>>)) : addon.sinkhornSync(...args);
+    return result as SinkhornResult<M>;
   } catch (err) {
     throw nativeErrorAsClafusion(err);
   }

@@ -5,12 +5,18 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { isClafusionError } from '../../lib/errors.js';
 import { native, type NativeAddon } from '../../lib/native.js';
-import {
-  AUTO_GPU_MIN_ELEMENTS, gpuAvailable, gpuInfo, gpuPairwiseDistances, gpuPairwiseDistancesSync, gpuSinkhorn,
-  gpuSinkhornSync, useGpu,
-} from '../../lib/solvers/device.js';
-import { pairwiseDistancesSync } from '../../lib/solvers/linalg.js';
-import { sinkhornSync } from '../../lib/solvers/sinkhorn.js';
+import { AUTO_GPU_MIN_ELEMENTS, gpuAvailable, gpuInfo, useGpu } from '../../lib/solvers/device.js';
+import { pairwiseDistances, pairwiseDistancesSync, type DistanceOptions } from '../../lib/solvers/linalg.js';
+import { sinkhorn, sinkhornSync, type SinkhornOptions } from '../../lib/solvers/sinkhorn.js';
+
+type FloatArray = Float32Array | Float64Array;
+const onCpu = { device: 'cpu' } as const;
+const gpuSinkhorn = (a: FloatArray, b: FloatArray, M: Float32Array, reg: number, o: SinkhornOptions = {}) => sinkhorn(a, b, M, reg, { ...o, device: 'cuda' });
+const gpuSinkhornSync = (a: FloatArray, b: FloatArray, M: Float32Array, reg: number, o: SinkhornOptions = {}) => sinkhornSync(a, b, M, reg, { ...o, device: 'cuda' });
+const gpuPairwiseDistances = (x: Float32Array, n: number, y: Float32Array, m: number, d: number, o: DistanceOptions = {}) =>
+  pairwiseDistances(x, n, y, m, d, { ...o, device: 'cuda' });
+const gpuPairwiseDistancesSync = (x: Float32Array, n: number, y: Float32Array, m: number, d: number, o: DistanceOptions = {}) =>
+  pairwiseDistancesSync(x, n, y, m, d, { ...o, device: 'cuda' });
 
 const hasGpu = gpuAvailable();
 const cudaBuild = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build-cuda', 'Release', 'clafusion_cuda.node');
@@ -93,7 +99,7 @@ describe('device selection (lib/solvers/device.ts)', () => {
 
   it('checks GPU arguments before looking for a device', () => {
     const cost = new Float32Array([0, 1, 1, 0]);
-    expectArgError(() => gpuSinkhornSync(uniform(2), uniform(2), Float64Array.from(cost) as never, 0.1), /M .* must be a Float32Array/);
+    expectArgError(() => gpuSinkhornSync(uniform(2), uniform(2), Float64Array.from(cost) as never, 0.1), /device 'cuda' needs a Float32Array cost/);
     expectArgError(() => gpuSinkhornSync(Float64Array.from([1, 1]), uniform(3), new Float32Array(6), 0.1), /same total mass/);
     expectArgError(() => gpuSinkhornSync(uniform(2), uniform(2), cost, 0), /reg must be a finite number > 0/);
     expectArgError(() => gpuSinkhornSync(uniform(2), uniform(2), cost, 0.1, { regMode: 'mean' as never }), /regMode must be one of/);
@@ -137,7 +143,7 @@ describe('GPU kernels against the CPU kernels (GPU only; skipped without a CUDA 
     const cost = pairwiseDistancesSync(points(n, d, 1), n, points(m, d, 2), m, d);
     const a = uniform(n);
     const b = uniform(m);
-    const cpu = sinkhornSync(a, b, cost, 0.05, { regMode: 'median' });
+    const cpu = sinkhornSync(a, b, cost, 0.05, { regMode: 'median', ...onCpu });
     const gpu = await gpuSinkhorn(a, b, cost, 0.05, { regMode: 'median' });
     expect(gpu.converged).to.equal(true);
     expect(gpu.error).to.be.at.most(1e-9);
@@ -178,7 +184,7 @@ describe('GPU kernels against the CPU kernels (GPU only; skipped without a CUDA 
       const x = points(n, d, 5);
       const y = points(m, d, 6);
       x.fill(0, 0, d); // a zero row: cosine distance 1
-      const cpu = pairwiseDistancesSync(x, n, y, m, d, { metric });
+      const cpu = pairwiseDistancesSync(x, n, y, m, d, { metric, ...onCpu });
       const gpu = await gpuPairwiseDistances(x, n, y, m, d, { metric });
       expect(maxRelativeDifference(gpu, cpu)).to.be.below(1e-5);
       expect(Buffer.from(gpuPairwiseDistancesSync(x, n, y, m, d, { metric }).buffer).equals(Buffer.from(gpu.buffer))).to.equal(true);
