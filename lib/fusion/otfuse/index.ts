@@ -11,8 +11,10 @@
  * aligned with T̂_outᵀ and averaged the same way; a side without a bias counts as a zero bias. The fused network has
  * the target's widths. The classifier's outputs are pinned (classes are already aligned) unless `alignClassifier`.
  *
- * Units inserted by balancing carry no information of their own (a zero branch has a degenerate, all-equal cost):
- * their map is the incoming map wherever its shape fits, instead of an arbitrary optimal plan.
+ * The zero branch of a residual block inserted by balancing has a degenerate (all-equal) cost: its layers take the
+ * incoming map wherever its shape fits, instead of an arbitrary optimal plan (the block's output is the stream, whose
+ * map is shared anyway). Inserted identity Layers get a real plan: their outputs copy their inputs, but the deep
+ * layer they stand in for has a new unit order of its own.
  */
 import { ClafusionError, throwIfAborted } from '../../errors.js';
 import type { BatchNorm, Layer, Network } from '../../ir/network.js';
@@ -209,7 +211,7 @@ class PairFusion {
           : `the models have different class counts (${sourceWidth} vs ${node.width})`);
       }
       map = identityMap(node.width);
-    } else if ((node.inserted || this.source.topology.nodes[index].inserted) && !this.options.reference) {
+    } else if (node.degenerate || this.source.topology.nodes[index].degenerate) {
       const incoming = await this.map(node.incoming);
       if (incoming.rows === sourceWidth && incoming.cols === node.width) map = incoming;
     }

@@ -23,8 +23,6 @@ export interface Slot {
   /** Nodes whose maps align this slot's inputs (one, or two averaged in reference mode). */
   inputs: number[];
   output: number;
-  /** The layer belongs to a unit inserted by balancing. */
-  inserted: boolean;
 }
 
 export type NodeKind = 'input' | 'layer' | 'stream' | 'classifier';
@@ -37,9 +35,12 @@ export interface MapNode {
   taps: Tap[];
   /** Weight mode: the slots whose (input-aligned) weight rows describe the units. */
   costSlots: number[];
-  /** The node is written only by inserted units: it may reuse the map of `incoming`. */
-  inserted: boolean;
-  /** The node feeding the first cost slot (what an inserted unit passes through). */
+  /**
+   * The node is the output of a layer inside the zero branch of an inserted block: that model's activations there
+   * are all zero (and its weights too), every plan is optimal, so it reuses the map of `incoming` where it fits.
+   */
+  degenerate: boolean;
+  /** The node feeding the first cost slot (what a degenerate node passes through). */
   incoming: number;
 }
 
@@ -63,22 +64,22 @@ class Builder {
   readonly slots: Slot[] = [];
   readonly nodes: MapNode[] = [];
 
-  node(kind: NodeKind, width: number, taps: Tap[], inserted: boolean, incoming: number): number {
-    this.nodes.push({ kind, width, taps, costSlots: [], inserted, incoming });
+  node(kind: NodeKind, width: number, taps: Tap[], degenerate: boolean, incoming: number): number {
+    this.nodes.push({ kind, width, taps, costSlots: [], degenerate, incoming });
     return this.nodes.length - 1;
   }
 
-  slot(layer: Layer, inputs: number[], output: number, inserted: boolean, costSlot: boolean): number {
-    this.slots.push({ layer, inputs, output, inserted });
+  slot(layer: Layer, inputs: number[], output: number, costSlot: boolean): number {
+    this.slots.push({ layer, inputs, output });
     const index = this.slots.length - 1;
     if (costSlot) this.nodes[output].costSlots.push(index);
     return index;
   }
 
   /** A layer with a map of its own, described by its pre-activation. */
-  plainLayer(layer: Layer, inputs: number[], inserted: boolean): number {
-    const node = this.node('layer', layer.op.weight.shape[0], [preactTap(layer)], inserted, inputs[0]);
-    this.slot(layer, inputs, node, inserted, true);
+  plainLayer(layer: Layer, inputs: number[], degenerate: boolean): number {
+    const node = this.node('layer', layer.op.weight.shape[0], [preactTap(layer)], degenerate, inputs[0]);
+    this.slot(layer, inputs, node, true);
     return node;
   }
 }
@@ -90,27 +91,27 @@ function streamTopology(network: Network, builder: Builder, input: number): numb
     const continuation = followingIdentityBlocks(units, index).map(outputTap);
     if (unit.type === 'layer') {
       if (continuation.length === 0) {
-        current = builder.plainLayer(unit, [current], unit.inserted === true);
+        current = builder.plainLayer(unit, [current], false);
         return;
       }
-      const stream = builder.node('stream', unit.op.weight.shape[0], [preactTap(unit), ...continuation], unit.inserted === true, current);
-      builder.slot(unit, [current], stream, unit.inserted === true, true);
+      const stream = builder.node('stream', unit.op.weight.shape[0], [preactTap(unit), ...continuation], false, current);
+      builder.slot(unit, [current], stream, true);
       current = stream;
       return;
     }
-    const inserted = unit.inserted === true;
+    const zeroBranch = unit.inserted === true;
     const blockInput = current;
     let inner = blockInput;
     const last = unit.branch[unit.branch.length - 1];
-    for (const layer of unit.branch.slice(0, -1)) inner = builder.plainLayer(layer, [inner], inserted);
+    for (const layer of unit.branch.slice(0, -1)) inner = builder.plainLayer(layer, [inner], zeroBranch);
     if (!unit.shortcut) {
       // An identity block continues the stream it reads: its branch output is summed into that same space.
-      builder.slot(last, [inner], blockInput, inserted, false);
+      builder.slot(last, [inner], blockInput, false);
       return;
     }
-    const stream = builder.node('stream', last.op.weight.shape[0], [outputTap(unit), ...continuation], inserted, blockInput);
-    builder.slot(last, [inner], stream, inserted, true);
-    builder.slot(unit.shortcut, [blockInput], stream, inserted, true);
+    const stream = builder.node('stream', last.op.weight.shape[0], [outputTap(unit), ...continuation], false, blockInput);
+    builder.slot(last, [inner], stream, true);
+    builder.slot(unit.shortcut, [blockInput], stream, true);
     current = stream;
   });
   return current;
@@ -118,15 +119,15 @@ function streamTopology(network: Network, builder: Builder, input: number): numb
 
 function referenceTopology(network: Network, builder: Builder, input: number): number[] {
   let current = [input];
+  // Reference mode computes every plan, degenerate or not (as published).
   for (const unit of network.segments.flatMap((s) => s.units)) {
-    const inserted = unit.inserted === true;
     if (unit.type === 'layer') {
-      current = [builder.plainLayer(unit, current, inserted)];
+      current = [builder.plainLayer(unit, current, false)];
       continue;
     }
     let inner = current;
-    for (const layer of unit.branch) inner = [builder.plainLayer(layer, inner, inserted)];
-    current = unit.shortcut ? [builder.plainLayer(unit.shortcut, current, inserted), ...inner] : inner;
+    for (const layer of unit.branch) inner = [builder.plainLayer(layer, inner, false)];
+    current = unit.shortcut ? [builder.plainLayer(unit.shortcut, current, false), ...inner] : inner;
   }
   return current;
 }
@@ -141,7 +142,7 @@ export function buildTopology(network: Network, reference: boolean): Topology {
   const last = reference ? referenceTopology(network, builder, input) : [streamTopology(network, builder, input)];
   const classifier = network.classifier;
   const node = builder.node('classifier', classifier.op.weight.shape[0], [preactTap(classifier)], false, last[0]);
-  builder.slot(classifier, last, node, false, true);
+  builder.slot(classifier, last, node, true);
   return { slots: builder.slots, nodes: builder.nodes };
 }
 
