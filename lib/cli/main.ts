@@ -1,0 +1,51 @@
+/**
+ * The `clafusion` command line: one subcommand per stage of the flow. Results go to stdout (`--json` for machines),
+ * progress and logs to stderr. Exit codes: 0 ok, 1 failure (an Error with a stable code), 2 usage error.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { isClafusionError } from '../errors.js';
+import { inspectCommand } from './inspect.js';
+import { evalCommand } from './eval.js';
+import { alignCommand } from './align.js';
+import { fuseCommand } from './fuse.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function program(): Command {
+  const root = new Command('clafusion')
+    .description('Fuse trained neural networks stored as ONNX, including networks of different depths (CLAFusion + OTFusion).')
+    .version(packageVersion())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand()]) {
+    root.addCommand(command.exitOverride());
+  }
+  return root;
+}
+
+function reportFailure(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // --help and --version also arrive here, with exit code 0.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (isClafusionError(err)) {
+    process.stderr.write(`clafusion: error [${err.code}]: ${err.message}\n`);
+    return err.code === 'E_ARG' ? 2 : 1;
+  }
+  process.stderr.write(`clafusion: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}
+
+/** Runs the CLI on `argv` (without `node` and the script) and resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    return reportFailure(err);
+  }
+}
