@@ -115,6 +115,8 @@ function unitFeatureRows(weight: ArrayLike<number>, width: number, vectors: Floa
 
 class PairFusion {
   private readonly maps = new Map<number, UnitMap>();
+  /** Ŵ per slot: weight mode reads it for the cost, then the fusion for the average. */
+  private readonly aligned = new Map<number, Float64Array>();
   readonly diagnostics: LayerDiagnostics[] = [];
 
   constructor(
@@ -143,6 +145,8 @@ class PairFusion {
 
   /** Ŵ = W·T̂_in for the source's layer at `slot` (the mean map where there are several inputs). */
   async alignedInputs(slot: number): Promise<Float64Array> {
+    const known = this.aligned.get(slot);
+    if (known) return known;
     const { layer, inputs } = this.source.topology.slots[slot];
     const maps = await Promise.all(inputs.map((node) => this.map(node)));
     let map = maps[0];
@@ -151,7 +155,9 @@ class PairFusion {
       for (const m of maps) for (let k = 0; k < mean.length; k++) mean[k] += m.data[k] / maps.length;
       map = unitMap(mean, map.rows, map.cols);
     }
-    return mapInputs(layer.op.weight.data, layer.op.weight.shape[0], map);
+    const aligned = mapInputs(layer.op.weight.data, layer.op.weight.shape[0], map);
+    this.aligned.set(slot, aligned);
+    return aligned;
   }
 
   private async weightPoints(index: number): Promise<{ source: Points; target: Points }> {
