@@ -160,6 +160,11 @@ class PairFusion {
     return aligned;
   }
 
+  /** Drops the cached Ŵ of a slot once it is fused (the cache would otherwise hold a float64 copy of the model). */
+  release(slot: number): void {
+    this.aligned.delete(slot);
+  }
+
   private async weightPoints(index: number): Promise<{ source: Points; target: Points }> {
     const node = this.target.topology.nodes[index];
     const sourceParts: Float64Array[] = [];
@@ -275,6 +280,7 @@ async function fuseSlot(slot: number, pairs: PairFusion[], sources: Side[], targ
     const slotS = sources[s].topology.slots[slot];
     const out = await pairs[s].map(slotS.output);
     accumulate(fused.weight, mapOutputs(await pairs[s].alignedInputs(slot), out), weights[s]);
+    pairs[s].release(slot);
     layerVectors(slotS.layer, withBias, withBatchNorm).forEach((v, k) => accumulate(vectors[k], mapOutputs(v, out), weights[s]));
   }
   if (withBias) fused.bias = vectors.shift();
