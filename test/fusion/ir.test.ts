@@ -233,3 +233,20 @@ describe('balancing with startLayer 1 (identities may come first)', () => {
     expect(widths).to.deep.equal(['12x12', '12x12', '10x12', '9x10', '8x9']);
   });
 });
+
+describe('CLA layer costs from activations', () => {
+  for (const cost of ['cka', 'wasserstein'] as const) {
+    it(`${cost}: a network against a permuted copy has zero cost on the diagonal and aligns to itself`, async () => {
+      const a = buildMlp([12, 10, 9, 8, 7], 4, { bias: true, seed: 18 });
+      const permuted = permuteNetwork(a, 19);
+      const alignment = await crossLayerAlignment(a, permuted, { cost, startLayer: 1, pinnedEnd: 0 }, { deep: recordedActivations(a), shallow: recordedActivations(permuted) });
+      const matrix = alignment.groups[0].cost;
+      // Float32 distances from |x|² + |y|² − 2x·y carry cancellation error, so "zero" is relative to the other costs.
+      matrix.forEach((row, i) => {
+        const others = row.filter((_, j) => j !== i);
+        expect(row[i]).to.be.below(0.01 * Math.min(...others));
+      });
+      expect(alignment.mapping).to.deep.equal([1, 2, 3, 4]);
+    });
+  }
+});
