@@ -17,7 +17,7 @@ Outputs (paths relative to --out, default examples/):
     data/fashion-mnist-train-1k-{images-idx3,labels-idx1}-ubyte.gz  1000 training images, seed TRAIN_SUBSET_SEED
     models/<name>.onnx, models/models.json, models/pairs.json, MODELS.md
 
-Usage (2 shared cores: keep it single-threaded and niced; all pairs take about 10 minutes):
+Usage (2 shared cores: keep it single-threaded and niced; all pairs take about 12 minutes of one idle core):
     nice -n 10 /usr/bin/python3 scripts/train_fixtures.py [--only mlp,vgg,resnet,resnet_nobn] [--data-only]
 Determinism: single thread, fixed seeds, deterministic algorithms; `--only` retrains just those pairs and merges
 their entries into the existing JSON files, with the same result as a full run.
@@ -214,10 +214,10 @@ MODELS = OrderedDict(
         ("resnet_shallow", ("resnet", 32, 1, DEFAULT_OPSET, lambda: ResNet([2, 2, 2], bn=True),
                             {"type": "resnet", "block": "basic", "blocks": [2, 2, 2], "widths": [16, 32, 64],
                              "stem": 16, "classifier": [64, 10], "bias": False, "fc_bias": True, "bn": True})),
-        ("resnet_nobn_deep", ("resnet_nobn", 41, 1, DEFAULT_OPSET, lambda: ResNet([3, 3, 3], bn=False),
+        ("resnet_nobn_deep", ("resnet_nobn", 41, 2, DEFAULT_OPSET, lambda: ResNet([3, 3, 3], bn=False),
                               {"type": "resnet", "block": "basic", "blocks": [3, 3, 3], "widths": [16, 32, 64],
                                "stem": 16, "classifier": [64, 10], "bias": False, "fc_bias": False, "bn": False})),
-        ("resnet_nobn_shallow", ("resnet_nobn", 42, 1, DEFAULT_OPSET, lambda: ResNet([2, 2, 2], bn=False),
+        ("resnet_nobn_shallow", ("resnet_nobn", 42, 2, DEFAULT_OPSET, lambda: ResNet([2, 2, 2], bn=False),
                                  {"type": "resnet", "block": "basic", "blocks": [2, 2, 2], "widths": [16, 32, 64],
                                   "stem": 16, "classifier": [64, 10], "bias": False, "fc_bias": False, "bn": False})),
     ]
@@ -272,7 +272,9 @@ def export_onnx(model, path, opset):
     peephole pass that folds BN into the preceding conv, so use PRESERVE on a model already in eval mode. Constant
     folding stays on (the exporter's default, so the files look like users' files): it only turns the Transpose of a
     bias-free Linear's weight into a [in, out] MatMul initializer; BN has a data input and is never folded.
-    Batch axis dynamic; input "input" [N,1,28,28], output "logits" [N,10]."""
+    The exporter also stores bit-equal parameters once and aliases the copy with an Identity node: in the BN ResNets
+    the bn2 and shortcut-BN biases of each projection block sum into the same output, get equal gradients from an
+    equal (zero) start and so stay equal. Batch axis dynamic; input "input" [N,1,28,28], output "logits" [N,10]."""
     tmp = path + ".tmp"
     with warnings.catch_warnings():
         # The exporter warns that folding may alter parameters of a model in TRAINING mode; ours is in eval mode.
@@ -294,7 +296,8 @@ def export_onnx(model, path, opset):
 
 
 def check_graph(proto, has_bn):
-    """The reader expects BN nodes in BN models and none that would hide them (e.g. a folded conv bias)."""
+    """Fail if the exporter folded BN into the convs of a BN model (or BN shows up in a BN-free one); return the
+    sorted op types for models.json."""
     ops = [node.op_type for node in proto.graph.node]
     bn_nodes = ops.count("BatchNormalization")
     if has_bn and bn_nodes == 0:
@@ -354,6 +357,13 @@ def write_models_md(path, models, pairs, train_indices_seed):
         "(evaluation); `data/fashion-mnist-train-1k-*` = 1000 training images drawn without replacement with",
         f"`numpy.random.default_rng({train_indices_seed}).choice(60000, 1000, replace=False)`, sorted (activation",
         "samples for fusion). Standard gzip IDX files.",
+        "",
+        "Graph patterns a reader meets (torch 1.13 exporter, constant folding on): the MLP and BN-ResNet classifiers",
+        "are `Gemm` (transB=1); the bias-free VGG / BN-free ResNet classifiers are `MatMul` with a `[in, out]`",
+        "initializer named `onnx::MatMul_*`; BN ResNets keep `BatchNormalization` nodes (not folded into the convs)",
+        "and start with `Identity` nodes that alias bit-equal initializers (the exporter stores the bn2 and shortcut-BN",
+        "biases of each projection block once: they get equal gradients from an equal start); ResNet shortcuts are",
+        "`Add` nodes; pooling is `MaxPool` (VGG) and `GlobalAveragePool` + `Flatten` (ResNet).",
         "",
     ]
     tmp = path + ".tmp"
