@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { isClafusionError } from '../../lib/errors.js';
+import { rng as random } from '../support/random.js';
+import { expectCode } from '../support/errors.js';
 import { native, type NativeAddon } from '../../lib/native.js';
 import { AUTO_GPU_MIN_ELEMENTS, gpuAvailable, gpuInfo, useGpu } from '../../lib/solvers/device.js';
 import { pairwiseDistances, pairwiseDistancesSync, type DistanceOptions } from '../../lib/solvers/linalg.js';
@@ -21,18 +23,6 @@ const gpuPairwiseDistancesSync = (x: Float32Array, n: number, y: Float32Array, m
 const hasGpu = gpuAvailable();
 const cudaBuild = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build-cuda', 'Release', 'clafusion_cuda.node');
 
-/** A seeded uniform generator (mulberry32), so every run sees the same problem. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function points(rows: number, d: number, seed: number): Float32Array {
   const next = random(seed);
   return Float32Array.from({ length: rows * d }, () => next() * 2 - 1);
@@ -43,14 +33,7 @@ function uniform(n: number): Float64Array {
 }
 
 function expectArgError(run: () => unknown, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (err) {
-    caught = err;
-  }
-  expect(isClafusionError(caught, 'E_ARG'), String(caught)).to.equal(true);
-  expect((caught as Error).message).to.match(pattern);
+  expectCode(run, 'E_ARG', pattern);
 }
 
 function maxRelativeDifference(got: Float32Array, want: Float32Array): number {

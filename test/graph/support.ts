@@ -9,20 +9,10 @@ import { floatTensor, int64Tensor } from '../../lib/onnx/tensor.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
 import { emitModel } from '../../lib/graph/emit.js';
 import type { Network } from '../../lib/ir/network.js';
+import { rng as seeded } from '../support/random.js';
 
-export { intAttr, intsAttr, floatAttr };
+export { intAttr, intsAttr, floatAttr, seeded };
 
-/** Mulberry32: a small seeded generator, uniform in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function randomArray(random: () => number, length: number, scale = 1, offset = 0): Float32Array {
   return Float32Array.from({ length }, () => offset + scale * (2 * random() - 1));

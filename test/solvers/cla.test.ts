@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { claAlign } from '../../lib/solvers/cla.js';
-import { rng } from '../fusion/helpers.js';
+import { rng } from '../support/random.js';
 
 const C1 = [[0, 0.9, 0.9], [0.5, 0.2, 0.8], [0.6, 0.1, 0.7], [0.9, 0.7, 0.3], [0.8, 0.9, 0.5]];
 const C2 = [[0.3, 0.9, 0.9], [0.1, 0.9, 0.9], [0.9, 0.2, 0.9], [0.9, 0.9, 0.05], [0.9, 0.9, 0.6]];

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { emd, emd2, emd2Sync, emdSync, uniform, type EmdMethod, type EmdResult } from '../../lib/solvers/emd.js';
-import { isClafusionError } from '../../lib/errors.js';
-import { rng } from '../fusion/helpers.js';
+import { rng } from '../support/random.js';
+import { expectCode } from '../support/errors.js';
 
 interface Vector {
   name: string; n: number; m: number; d: number; metric: 'sqeuclidean' | 'euclidean' | 'cityblock';
@@ -96,17 +96,6 @@ function bitwiseEqual(x: Float64Array, y: Float64Array): boolean {
   return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
 }
 
-function expectCode(fn: () => unknown, code: string, pattern?: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isClafusionError(err), String(err)).to.equal(true);
-    expect((err as { code: string }).code).to.equal(code);
-    if (pattern) expect((err as Error).message).to.match(pattern);
-    return;
-  }
-  expect.fail(`expected an error with code ${code}`);
-}
 
 describe('emd: assignment problems against brute force over all permutations', () => {
   for (let n = 1; n <= 7; n++) {

@@ -5,7 +5,7 @@ import {
   pairwiseDistances, pairwiseDistancesSync, type DistanceMetric, type GemmOptions,
 } from '../../lib/solvers/linalg.js';
 import { native } from '../../lib/native.js';
-import { rng } from '../fusion/helpers.js';
+import { rng } from '../support/random.js';
 
 function randomF32(seed: number, length: number, offset = 0): Float32Array {
   const random = rng(seed);
@@ -18,6 +18,7 @@ function bitwiseEqual(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return true;
 }
 
+/** Any Error with `.code` (the native layer's errors are plain Errors with a code, not ClafusionErrors). */
 function expectCode(fn: () => unknown, code = 'E_ARG'): void {
   expect(fn).to.throw().with.property('code', code);
 }

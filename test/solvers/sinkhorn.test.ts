@@ -4,7 +4,8 @@ import { sinkhorn, sinkhorn2, sinkhorn2Sync, sinkhornSync, type SinkhornOptions 
 import { pairwiseDistancesSync } from '../../lib/solvers/linalg.js';
 import { isClafusionError } from '../../lib/errors.js';
 import { type FloatArray } from '../../lib/solvers/validate.js';
-import { rng } from '../fusion/helpers.js';
+import { rng } from '../support/random.js';
+import { expectCode } from '../support/errors.js';
 
 interface PotCase { name: string; n: number; m: number; reg: number; a: number[]; b: number[]; M: number[]; plan: number[]; cost: number }
 
@@ -73,17 +74,6 @@ function allFinite(values: ArrayLike<number>): boolean {
   return Array.from(values).every(Number.isFinite);
 }
 
-function expectCode(fn: () => unknown, code: string, pattern?: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(isClafusionError(err), String(err)).to.equal(true);
-    expect((err as { code: string }).code).to.equal(code);
-    if (pattern) expect((err as Error).message).to.match(pattern);
-    return;
-  }
-  expect.fail(`expected ${code}`);
-}
 
 /** The optimal permutation plan (scaled by 1/n) of an n x n cost, by enumerating all n! permutations. */
 function bruteForceAssignmentPlan(M: Float64Array, n: number): Float64Array {
