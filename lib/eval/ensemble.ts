@@ -11,8 +11,8 @@ import type { Dataset } from '../data/dataset.js';
 import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import { batchSizeOf, forward } from './forward.js';
 import { datasetForModel, planInput } from './input.js';
-import { argmaxRows, classesOf, countCorrect, labelsOf, result, scoresOutput, withRunner, type EvaluateOptions, type EvaluateResult, type ModelInput } from './evaluate.js';
-import type { ModelRunner } from './runner.js';
+import { argmaxRows, classesOf, countCorrect, labelsOf, result, scoresOutput, type EvaluateOptions, type EvaluateResult, type ModelInput } from './evaluate.js';
+import { ModelRunner } from './runner.js';
 
 export type EnsembleMode = 'logits' | 'probabilities';
 
@@ -51,11 +51,17 @@ function accumulate(sum: Float64Array, z: Float32Array, classes: number, weight:
   }
 }
 
-/** Opens every model (or uses the open runners), runs `work`, closes what it opened. */
+/** Opens every model at once (or uses the open runners), runs `work`, closes what it opened. */
 async function withRunners<T>(models: readonly ModelInput[], options: EvaluateOptions, work: (runners: ModelRunner[]) => Promise<T>): Promise<T> {
-  const open = (i: number, runners: ModelRunner[]): Promise<T> =>
-    i === models.length ? work(runners) : withRunner(models[i]!, options, (runner) => open(i + 1, [...runners, runner]));
-  return open(0, []);
+  const opened = await Promise.allSettled(models.map((model) => (model instanceof ModelRunner ? model : ModelRunner.open(model, options))));
+  const ours = opened.flatMap((o, i) => (o.status === 'fulfilled' && !(models[i] instanceof ModelRunner) ? [o.value] : []));
+  try {
+    const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return await work(opened.map((o) => (o as PromiseFulfilledResult<ModelRunner>).value));
+  } finally {
+    await Promise.all(ours.map((runner) => runner.close()));
+  }
 }
 
 /**

@@ -21,7 +21,9 @@ export interface SessionInfo {
 
 export type WorkerRequestBody =
   | { op: 'load'; model: Uint8Array | string; threads: number }
-  | { op: 'run'; feeds: Record<string, TensorData>; outputs: string[] };
+  | { op: 'run'; feeds: Record<string, TensorData>; outputs: string[] }
+  /** Drops the session (the worker goes back to the pool); not answered. */
+  | { op: 'release' };
 
 export type WorkerRequest = WorkerRequestBody & { id: number };
 

@@ -1,6 +1,7 @@
 /**
- * The inference worker: owns one ONNX Runtime session and runs requests one at a time, so that ORT's synchronous
- * parts (session creation, tensor copies) never block the main thread's event loop.
+ * The inference worker: owns one ONNX Runtime session at a time and runs requests one at a time, so that ORT's
+ * synchronous parts (session creation, tensor copies) never block the main thread's event loop. A pooled worker
+ * serves one runner after another: 'release' drops the session of the runner that closed.
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -14,6 +15,7 @@ function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInf
 }
 
 async function load(model: Uint8Array | string, threads: number): Promise<SessionInfo> {
+  await release();
   const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], ...(threads > 0 ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}) };
   session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
   return { inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) };
@@ -27,14 +29,28 @@ async function run(feeds: Record<string, TensorData>, outputs: string[]): Promis
   for (const name of outputs) {
     const tensor = results[name]!;
     if (tensor.type !== 'float32') throw Object.assign(new Error(`output '${name}' is ${tensor.type}; only float32 outputs can be collected`), { code: 'E_SHAPE' });
-    // A copy that this thread owns, so its buffer can be transferred instead of cloned.
-    out[name] = { data: (tensor.data as Float32Array).slice(), shape: tensor.dims.map(Number) };
+    out[name] = { data: transferable(tensor.data as Float32Array), shape: tensor.dims.map(Number) };
   }
   return out;
 }
 
+/**
+ * ORT returns each output in an ArrayBuffer of its own, which is moved to the main thread without a copy; a view
+ * into a larger buffer is copied first (transferring its buffer would move, and cloning would copy, all of it).
+ */
+function transferable(data: Float32Array): Float32Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
+}
+
+async function release(): Promise<void> {
+  const released = session;
+  session = null;
+  await released?.release();
+}
+
 function reply(response: WorkerResponse): void {
-  const transfer = response.ok && !('inputs' in response.result) ? Object.values(response.result).map((t) => t.data.buffer as ArrayBuffer) : [];
+  // A Set: two outputs may share one buffer, and a buffer may be listed only once.
+  const transfer = response.ok && !('inputs' in response.result) ? [...new Set(Object.values(response.result).map((t) => t.data.buffer as ArrayBuffer))] : [];
   parentPort!.postMessage(response, transfer);
 }
 
@@ -48,6 +64,7 @@ function failureCode(request: WorkerRequest, err: unknown): ErrorCode {
 let queue: Promise<void> = Promise.resolve();
 parentPort!.on('message', (request: WorkerRequest) => {
   queue = queue.then(async () => {
+    if (request.op === 'release') return release().catch(() => undefined);
     try {
       const result = request.op === 'load' ? await load(request.model, request.threads) : await run(request.feeds, request.outputs);
       reply({ id: request.id, ok: true, result });

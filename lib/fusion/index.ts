@@ -10,6 +10,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
+import { workerPool } from '../eval/pool.js';
 import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
 import { type Network, allLayers } from '../ir/network.js';
@@ -120,6 +121,8 @@ export class FusionContext {
     const start = performance.now();
     let samples: Dataset | undefined;
     if (options.data !== undefined) {
+      // Every run with data records activations of two models at once: start their workers while the models load.
+      workerPool.prestart(2);
       const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
       samples = activationSamples(dataset, options.samples ?? 200, options.seed ?? 21);
     }
