@@ -12,6 +12,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   clf::addon::registerLinalg(env, exports);
   clf::addon::registerCla(env, exports);
   clf::addon::registerCuda(env, exports);
+  clf::addon::registerTrain(env, exports);
   return exports;
 }
 

@@ -11,5 +11,6 @@ void registerSinkhorn(Napi::Env env, Napi::Object exports);  // bind_sinkhorn.cp
 void registerLinalg(Napi::Env env, Napi::Object exports);    // bind_linalg.cpp: GEMM, pairwise distances, Gram, CKA
 void registerCla(Napi::Env env, Napi::Object exports);       // bind_cla.cpp: the cross-layer alignment DP
 void registerCuda(Napi::Env env, Napi::Object exports);      // bind_cuda.cpp: GPU kernels (CUDA builds only)
+void registerTrain(Napi::Env env, Napi::Object exports);     // bind_train.cpp: finetuning / distillation steps
 
 }  // namespace clf::addon

@@ -1,0 +1,369 @@
+#include "core/train_kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/gemm.hpp"
+#include "core/parallel.hpp"
+
+namespace clf::train {
+
+namespace {
+
+/**
+ * C (M x N) = op(A) op(B) + beta C, row-major. float goes to the blocked sgemm; double (the gradient checks on tiny
+ * networks) to a plain loop with the same fixed k order.
+ */
+void gemm(bool ta, bool tb, size_t M, size_t N, size_t K, const float* A, size_t lda, const float* B, size_t ldb, float beta,
+          float* C, size_t ldc, int threads) {
+  sgemm(ta ? Transpose::Yes : Transpose::No, tb ? Transpose::Yes : Transpose::No, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc,
+        threads);
+}
+
+void gemm(bool ta, bool tb, size_t M, size_t N, size_t K, const double* A, size_t lda, const double* B, size_t ldb, double beta,
+          double* C, size_t ldc, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(M); i++) {
+    for (size_t j = 0; j < N; j++) {
+      double acc = 0;
+      for (size_t k = 0; k < K; k++) acc += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+      C[i * ldc + j] = (beta == 0 ? 0 : beta * C[i * ldc + j]) + acc;
+    }
+  }
+}
+
+size_t plane(const Op& op) { return static_cast<size_t>(op.h) * op.w; }
+size_t outPlane(const Op& op) { return static_cast<size_t>(op.ho) * op.wo; }
+
+/** A 1x1, stride-1, unpadded convolution (and every dense layer) reads its input as the column matrix itself. */
+bool pointwise(const Op& op) {
+  return op.kh == 1 && op.kw == 1 && op.sh == 1 && op.sw == 1 && op.pt == 0 && op.pl == 0 && op.pb == 0 && op.pr == 0;
+}
+
+/** cols[(c, a, b)][(n, i, j)] = x[c][n][i·sh − pt + a·dh][j·sw − pl + b·dw] (0 in the padding). */
+template <typename T>
+void im2col(const Op& op, size_t n, const T* x, T* cols, int threads) {
+  const size_t rows = static_cast<size_t>(op.c) * op.kh * op.kw, outer = outPlane(op), width = n * outer;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t r = 0; r < static_cast<ptrdiff_t>(rows); r++) {
+    const int32_t c = static_cast<int32_t>(r / (op.kh * op.kw)), a = static_cast<int32_t>(r / op.kw % op.kh), b = static_cast<int32_t>(r % op.kw);
+    T* row = cols + r * width;
+    for (size_t s = 0; s < n; s++) {
+      const T* input = x + (static_cast<size_t>(c) * n + s) * plane(op);
+      for (int32_t i = 0; i < op.ho; i++) {
+        const int32_t ih = i * op.sh - op.pt + a * op.dh;
+        T* out = row + s * outer + static_cast<size_t>(i) * op.wo;
+        for (int32_t j = 0; j < op.wo; j++) {
+          const int32_t iw = j * op.sw - op.pl + b * op.dw;
+          out[j] = ih >= 0 && ih < op.h && iw >= 0 && iw < op.w ? input[static_cast<size_t>(ih) * op.w + iw] : T(0);
+        }
+      }
+    }
+  }
+}
+
+/** dx[c] += the column gradients of channel c, scattered back (one thread per channel, rows in a fixed order). */
+template <typename T>
+void col2imAdd(const Op& op, size_t n, const T* dcols, T* dx, int threads) {
+  const size_t outer = outPlane(op), width = n * outer;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int32_t c = 0; c < op.c; c++) {
+    for (int32_t a = 0; a < op.kh; a++) {
+      for (int32_t b = 0; b < op.kw; b++) {
+        const T* row = dcols + ((static_cast<size_t>(c) * op.kh + a) * op.kw + b) * width;
+        for (size_t s = 0; s < n; s++) {
+          T* input = dx + (static_cast<size_t>(c) * n + s) * plane(op);
+          for (int32_t i = 0; i < op.ho; i++) {
+            const int32_t ih = i * op.sh - op.pt + a * op.dh;
+            if (ih < 0 || ih >= op.h) continue;
+            const T* in = row + s * outer + static_cast<size_t>(i) * op.wo;
+            for (int32_t j = 0; j < op.wo; j++) {
+              const int32_t iw = j * op.sw - op.pl + b * op.dw;
+              if (iw >= 0 && iw < op.w) input[static_cast<size_t>(ih) * op.w + iw] += in[j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The columns of `x` for this conv: x itself when pointwise, else im2col into the workspace. */
+template <typename T>
+const T* columns(const Op& op, size_t n, const T* x, ConvWorkspace<T>& ws, int threads) {
+  if (pointwise(op)) return x;
+  ws.cols.resize(static_cast<size_t>(op.c) * op.kh * op.kw * n * outPlane(op));
+  im2col(op, n, x, ws.cols.data(), threads);
+  return ws.cols.data();
+}
+
+}  // namespace
+
+template <typename T>
+void convForward(const Op& op, size_t n, const T* x, const T* params, T* y, ConvWorkspace<T>& ws, int threads) {
+  const size_t K = static_cast<size_t>(op.c) * op.kh * op.kw, P = n * outPlane(op);
+  const T* cols = columns(op, n, x, ws, threads);
+  gemm(false, false, op.co, P, K, params + op.weight, K, cols, P, T(0), y, P, threads);
+  if (op.bias < 0) return;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int32_t o = 0; o < op.co; o++) {
+    const T b = params[op.bias + o];
+    for (size_t p = 0; p < P; p++) y[o * P + p] += b;
+  }
+}
+
+template <typename T>
+void convBackward(const Op& op, size_t n, const T* x, const T* params, const T* dy, T* dx, T* grad, ConvWorkspace<T>& ws, int threads) {
+  const size_t K = static_cast<size_t>(op.c) * op.kh * op.kw, P = n * outPlane(op);
+  const T* cols = columns(op, n, x, ws, threads);
+  gemm(false, true, op.co, K, P, dy, P, cols, P, T(0), grad + op.weight, K, threads);
+  if (op.bias >= 0) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int32_t o = 0; o < op.co; o++) {
+      double sum = 0;
+      for (size_t p = 0; p < P; p++) sum += dy[o * P + p];
+      grad[op.bias + o] = static_cast<T>(sum);
+    }
+  }
+  if (!dx) return;
+  if (pointwise(op)) {
+    gemm(true, false, K, P, op.co, params + op.weight, K, dy, P, T(1), dx, P, threads);
+    return;
+  }
+  ws.dcols.resize(K * P);
+  gemm(true, false, K, P, op.co, params + op.weight, K, dy, P, T(0), ws.dcols.data(), P, threads);
+  col2imAdd(op, n, ws.dcols.data(), dx, threads);
+}
+
+template <typename T>
+void batchNormForwardTrain(const Op& op, size_t n, const T* x, const T* params, T* y, BatchStats& stats, int threads) {
+  const size_t M = n * plane(op);
+  stats.mean.assign(op.c, 0);
+  stats.variance.assign(op.c, 0);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int32_t c = 0; c < op.c; c++) {
+    const T* in = x + c * M;
+    double sum = 0;
+    for (size_t i = 0; i < M; i++) sum += in[i];
+    const double mean = sum / M;
+    double squares = 0;
+    for (size_t i = 0; i < M; i++) squares += (in[i] - mean) * (in[i] - mean);
+    const double variance = squares / M;
+    stats.mean[c] = mean;
+    stats.variance[c] = variance;
+    const double scale = params[op.weight + c] / std::sqrt(variance + op.epsilon), shift = params[op.bias + c];
+    T* out = y + c * M;
+    for (size_t i = 0; i < M; i++) out[i] = static_cast<T>((in[i] - mean) * scale + shift);
+  }
+}
+
+template <typename T>
+void batchNormForwardEval(const Op& op, size_t n, const T* x, const T* params, const T* running, T* y, int threads) {
+  const size_t M = n * plane(op);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int32_t c = 0; c < op.c; c++) {
+    const double mean = running[op.aux + c], variance = running[op.aux + op.c + c];
+    const double scale = params[op.weight + c] / std::sqrt(variance + op.epsilon), shift = params[op.bias + c];
+    for (size_t i = 0; i < M; i++) y[c * M + i] = static_cast<T>((x[c * M + i] - mean) * scale + shift);
+  }
+}
+
+template <typename T>
+void batchNormBackward(const Op& op, size_t n, const T* x, const T* params, const BatchStats& stats, const T* dy, T* dx, T* grad, int threads) {
+  const size_t M = n * plane(op);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int32_t c = 0; c < op.c; c++) {
+    const T* in = x + c * M;
+    const T* g = dy + c * M;
+    const double mean = stats.mean[c], invStd = 1 / std::sqrt(stats.variance[c] + op.epsilon);
+    double sumDy = 0, sumDyXhat = 0;
+    for (size_t i = 0; i < M; i++) {
+      sumDy += g[i];
+      sumDyXhat += g[i] * (in[i] - mean) * invStd;
+    }
+    grad[op.weight + c] = static_cast<T>(sumDyXhat);
+    grad[op.bias + c] = static_cast<T>(sumDy);
+    if (!dx) continue;
+    const double scale = params[op.weight + c] * invStd, meanDy = sumDy / M, meanDyXhat = sumDyXhat / M;
+    T* out = dx + c * M;
+    for (size_t i = 0; i < M; i++) out[i] += static_cast<T>(scale * (g[i] - meanDy - (in[i] - mean) * invStd * meanDyXhat));
+  }
+}
+
+template <typename T>
+void updateRunningStats(const Op& op, size_t n, const BatchStats& stats, double momentum, T* running) {
+  const size_t M = n * plane(op);
+  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  for (int32_t c = 0; c < op.c; c++) {
+    T& mean = running[op.aux + c];
+    T& variance = running[op.aux + op.c + c];
+    mean = static_cast<T>((1 - momentum) * mean + momentum * stats.mean[c]);
+    variance = static_cast<T>((1 - momentum) * variance + momentum * stats.variance[c] * unbias);
+  }
+}
+
+template <typename T>
+void reluForward(size_t count, const T* x, T* y, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) y[i] = x[i] > 0 ? x[i] : T(0);
+}
+
+template <typename T>
+void reluBackward(size_t count, const T* y, const T* dy, T* dx, int threads) {
+  const bool inPlace = dx == dy;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) {
+    if (inPlace) dx[i] = y[i] > 0 ? dy[i] : T(0);
+    else if (y[i] > 0) dx[i] += dy[i];
+  }
+}
+
+namespace {
+
+/** A pooling window clipped to the map; `divisor` is PyTorch's average-pool divisor. */
+struct Window {
+  int32_t h0, h1, w0, w1;
+  double divisor;
+};
+
+Window window(const Op& op, int32_t i, int32_t j) {
+  int32_t h0 = i * op.sh - op.pt, w0 = j * op.sw - op.pl;
+  int32_t h1 = std::min(h0 + op.kh, op.h + op.pb), w1 = std::min(w0 + op.kw, op.w + op.pr);
+  const double padded = static_cast<double>(h1 - h0) * (w1 - w0);
+  h0 = std::max(h0, 0), w0 = std::max(w0, 0), h1 = std::min(h1, op.h), w1 = std::min(w1, op.w);
+  return {h0, h1, w0, w1, op.flag ? padded : static_cast<double>(h1 - h0) * (w1 - w0)};
+}
+
+/** Position of the first maximum inside the window (row-major scan). */
+template <typename T>
+size_t argmaxIn(const Op& op, const T* in, const Window& win) {
+  size_t best = static_cast<size_t>(win.h0) * op.w + win.w0;
+  for (int32_t h = win.h0; h < win.h1; h++) {
+    for (int32_t w = win.w0; w < win.w1; w++) {
+      const size_t at = static_cast<size_t>(h) * op.w + w;
+      if (in[at] > in[best]) best = at;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+template <typename T>
+void poolForward(const Op& op, size_t n, const T* x, T* y, int threads) {
+  const bool isMax = op.kind == OpKind::MaxPool;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t p = 0; p < static_cast<ptrdiff_t>(op.c * n); p++) {
+    const T* in = x + p * plane(op);
+    T* out = y + p * outPlane(op);
+    for (int32_t i = 0; i < op.ho; i++) {
+      for (int32_t j = 0; j < op.wo; j++) {
+        const Window win = window(op, i, j);
+        if (isMax) {
+          out[i * op.wo + j] = in[argmaxIn(op, in, win)];
+          continue;
+        }
+        double sum = 0;
+        for (int32_t h = win.h0; h < win.h1; h++)
+          for (int32_t w = win.w0; w < win.w1; w++) sum += in[static_cast<size_t>(h) * op.w + w];
+        out[i * op.wo + j] = static_cast<T>(sum / win.divisor);
+      }
+    }
+  }
+}
+
+template <typename T>
+void poolBackward(const Op& op, size_t n, const T* x, const T* dy, T* dx, int threads) {
+  const bool isMax = op.kind == OpKind::MaxPool;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t p = 0; p < static_cast<ptrdiff_t>(op.c * n); p++) {
+    const T* in = x + p * plane(op);
+    const T* g = dy + p * outPlane(op);
+    T* out = dx + p * plane(op);
+    for (int32_t i = 0; i < op.ho; i++) {
+      for (int32_t j = 0; j < op.wo; j++) {
+        const Window win = window(op, i, j);
+        const T grad = g[i * op.wo + j];
+        if (isMax) {
+          out[argmaxIn(op, in, win)] += grad;
+          continue;
+        }
+        const T share = static_cast<T>(grad / win.divisor);
+        for (int32_t h = win.h0; h < win.h1; h++)
+          for (int32_t w = win.w0; w < win.w1; w++) out[static_cast<size_t>(h) * op.w + w] += share;
+      }
+    }
+  }
+}
+
+template <typename T>
+void globalPoolForward(const Op& op, size_t n, const T* x, T* y, int threads) {
+  const size_t S = plane(op);
+  const bool isMax = op.kind == OpKind::GlobalMaxPool;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t p = 0; p < static_cast<ptrdiff_t>(op.c * n); p++) {
+    const T* in = x + p * S;
+    if (isMax) {
+      y[p] = *std::max_element(in, in + S);
+      continue;
+    }
+    double sum = 0;
+    for (size_t s = 0; s < S; s++) sum += in[s];
+    y[p] = static_cast<T>(sum / S);
+  }
+}
+
+template <typename T>
+void globalPoolBackward(const Op& op, size_t n, const T* x, const T* dy, T* dx, int threads) {
+  const size_t S = plane(op);
+  const bool isMax = op.kind == OpKind::GlobalMaxPool;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t p = 0; p < static_cast<ptrdiff_t>(op.c * n); p++) {
+    T* out = dx + p * S;
+    if (isMax) {
+      const T* in = x + p * S;
+      out[std::max_element(in, in + S) - in] += dy[p];  // max_element returns the first maximum
+      continue;
+    }
+    const T share = static_cast<T>(dy[p] / static_cast<double>(S));
+    for (size_t s = 0; s < S; s++) out[s] += share;
+  }
+}
+
+template <typename T>
+void flattenForward(const Op& op, size_t n, const T* x, T* y) {
+  const size_t S = plane(op);
+  for (int32_t c = 0; c < op.c; c++)
+    for (size_t s = 0; s < n; s++)
+      for (size_t k = 0; k < S; k++) y[(c * S + k) * n + s] = x[(c * n + s) * S + k];
+}
+
+template <typename T>
+void flattenBackward(const Op& op, size_t n, const T* dy, T* dx) {
+  const size_t S = plane(op);
+  for (int32_t c = 0; c < op.c; c++)
+    for (size_t s = 0; s < n; s++)
+      for (size_t k = 0; k < S; k++) dx[(c * n + s) * S + k] += dy[(c * S + k) * n + s];
+}
+
+#define CLF_TRAIN_KERNELS(T)                                                                                          \
+  template void convForward<T>(const Op&, size_t, const T*, const T*, T*, ConvWorkspace<T>&, int);                   \
+  template void convBackward<T>(const Op&, size_t, const T*, const T*, const T*, T*, T*, ConvWorkspace<T>&, int);    \
+  template void batchNormForwardTrain<T>(const Op&, size_t, const T*, const T*, T*, BatchStats&, int);               \
+  template void batchNormForwardEval<T>(const Op&, size_t, const T*, const T*, const T*, T*, int);                   \
+  template void batchNormBackward<T>(const Op&, size_t, const T*, const T*, const BatchStats&, const T*, T*, T*, int); \
+  template void updateRunningStats<T>(const Op&, size_t, const BatchStats&, double, T*);                             \
+  template void reluForward<T>(size_t, const T*, T*, int);                                                           \
+  template void reluBackward<T>(size_t, const T*, const T*, T*, int);                                                \
+  template void poolForward<T>(const Op&, size_t, const T*, T*, int);                                                \
+  template void poolBackward<T>(const Op&, size_t, const T*, const T*, T*, int);                                     \
+  template void globalPoolForward<T>(const Op&, size_t, const T*, T*, int);                                          \
+  template void globalPoolBackward<T>(const Op&, size_t, const T*, const T*, T*, int);                               \
+  template void flattenForward<T>(const Op&, size_t, const T*, T*);                                                  \
+  template void flattenBackward<T>(const Op&, size_t, const T*, T*);
+
+CLF_TRAIN_KERNELS(float)
+CLF_TRAIN_KERNELS(double)
+
+}  // namespace clf::train
