@@ -41,7 +41,34 @@ export interface NativeAddon {
   cudaPairwiseDistancesSync?(X: Float32Array, n: number, Y: Float32Array, m: number, d: number, metric: string): Float32Array;
   sinkhorn(a: Float64Array, b: Float64Array, M: Float32Array | Float64Array, options: { reg: number; regMode: string; maxIterations: number; tolerance: number; checkEvery: number; epsilonScaling: string; threads: number; throwOnNonConvergence: boolean }): Promise<{ plan: Float32Array | Float64Array; f: Float64Array; g: Float64Array; iterations: number; error: number; converged: boolean; cost: number; epsilon: number; logSteps: number }>;
   sinkhornSync(a: Float64Array, b: Float64Array, M: Float32Array | Float64Array, options: { reg: number; regMode: string; maxIterations: number; tolerance: number; checkEvery: number; epsilonScaling: string; threads: number; throwOnNonConvergence: boolean }): { plan: Float32Array | Float64Array; f: Float64Array; g: Float64Array; iterations: number; error: number; converged: boolean; cost: number; epsilon: number; logSteps: number };
+  // Trainer (native/addon/bind_train.cpp); `program` comes from lib/train/program.ts. Buffers are updated in place.
+  trainStep(program: TrainProgramArg, params: Float32Array, running: Float32Array, velocity: Float32Array, input: Float32Array, n: number, labels: Int32Array, teacher: Float32Array | null, options: TrainStepOptions): Promise<{ loss: number; correct: number }>;
+  trainStepSync(program: TrainProgramArg, params: Float32Array, running: Float32Array, velocity: Float32Array, input: Float32Array, n: number, labels: Int32Array, teacher: Float32Array | null, options: TrainStepOptions): { loss: number; correct: number };
+  trainGradientsSync<T extends Float32Array | Float64Array>(program: TrainProgramArg, params: T, running: T | null, input: T, n: number, labels: Int32Array, teacher: T | null, options: TrainStepOptions): { loss: number; correct: number; gradient: T };
+  trainForward<T extends Float32Array | Float64Array>(program: TrainProgramArg, params: T, running: T, input: T, n: number, threads: number): Promise<T>;
+  trainForwardSync<T extends Float32Array | Float64Array>(program: TrainProgramArg, params: T, running: T, input: T, n: number, threads: number): T;
   [name: string]: unknown;
+}
+
+/** The trainer's program: 24 int32 fields per op, one epsilon per op, (C, S) per activation slot. */
+export interface TrainProgramArg {
+  ops: Int32Array;
+  epsilons: Float64Array;
+  slots: Int32Array;
+  paramCount: number;
+  statCount: number;
+}
+
+export interface TrainStepOptions {
+  learningRate?: number;
+  momentum?: number;
+  weightDecay?: number;
+  /** PyTorch convention: running ← (1 − m) running + m batch. */
+  bnMomentum?: number;
+  alpha?: number;
+  temperature?: number;
+  kdReduction?: 'batchmean' | 'mean';
+  threads?: number;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
