@@ -1,0 +1,58 @@
+/**
+ * `clafusion distill student.onnx --teacher T1.onnx [T2.onnx ...] -o out.onnx --data <spec> [--alpha a]
+ * [--temperature T] [--kd-reduction batchmean|mean]`: knowledge distillation from the teachers' mean logits into the
+ * student (spec §4.3), with the training options of `finetune`. Written atomically at the end, never over an input.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DATA_SPEC_HELP } from '../data/index.js';
+import { writeNetwork } from '../graph/emit.js';
+import { distill } from '../train/index.js';
+import type { CliStreams } from './align.js';
+import { addTrainOptions, checkOutputPath, reportTraining, type TrainFlags, trainOptionsOf, trainReporter } from './finetune.js';
+
+interface DistillFlags extends TrainFlags {
+  teacher: string[];
+  alpha: number;
+  temperature: number;
+  kdReduction: 'batchmean' | 'mean';
+}
+
+function unitInterval(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !(value >= 0 && value <= 1)) throw new InvalidArgumentError(`expected a number in [0, 1], got '${text}'`);
+  return value;
+}
+
+function positiveNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`expected a positive number, got '${text}'`);
+  return value;
+}
+
+async function run(student: string, flags: DistillFlags, io: CliStreams): Promise<void> {
+  checkOutputPath(flags.output, [student, ...flags.teacher]);
+  const started = performance.now();
+  const result = await distill(student, flags.teacher, {
+    ...trainOptionsOf(flags),
+    alpha: flags.alpha,
+    temperature: flags.temperature,
+    kdReduction: flags.kdReduction,
+    onProgress: trainReporter(io.stderr, 'distill'),
+  });
+  writeNetwork(flags.output, result.network); // last: a failure above leaves no file behind
+  reportTraining(flags, result, performance.now() - started, io, { student, teachers: flags.teacher, alpha: flags.alpha, temperature: flags.temperature, kdReduction: flags.kdReduction });
+}
+
+export function distillCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
+  return addTrainOptions(new Command('distill')
+    .description('Knowledge distillation: train a student ONNX model on the mean logits of one or more teachers and the labels.')
+    .argument('<student>', 'ONNX model file of the student (e.g. a fused or a small model)')
+    .requiredOption('--teacher <models...>', 'teacher ONNX model files (their logits are averaged)'))
+    .option('--alpha <a>', 'weight of the KD term; 1 - alpha weighs the cross-entropy with the labels', unitInterval, 0.5)
+    .option('--temperature <T>', 'softmax temperature', positiveNumber, 20)
+    .addOption(new Option('--kd-reduction <r>', "KL averaging: per sample ('batchmean') or per sample and class ('mean', as the published code)").choices(['batchmean', 'mean']).default('batchmean'))
+    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+      'Example: clafusion distill examples/models/vgg_shallow.onnx --teacher examples/models/vgg_deep.onnx -o student.onnx \\\n' +
+      '  --data idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz,examples/data/fashion-mnist-train-1k-labels-idx1-ubyte.gz --epochs 2')
+    .action((student: string, flags: DistillFlags) => run(student, flags, io));
+}
