@@ -28,3 +28,7 @@ export {
   fuse, align, type FuseOptions, type AlignOptions, type FuseResult, type AlignResult, type FuseStage, type PairAlignment,
 } from './fusion/index.js';
 export { validateFusion, vanillaAverage, type Validation, type ValidationOptions } from './fusion/validate.js';
+export {
+  finetune, distill, compileNetwork, networkWithParameters, learningRateAt, parseSchedule,
+  type FinetuneOptions, type DistillOptions, type TrainOptions, type TrainResult, type TrainProgress, type EpochRecord, type LrSchedule, type ModelArg,
+} from './train/index.js';

@@ -9,6 +9,8 @@ import { inspectCommand } from './inspect.js';
 import { evalCommand } from './eval.js';
 import { alignCommand } from './align.js';
 import { fuseCommand } from './fuse.js';
+import { finetuneCommand } from './finetune.js';
+import { distillCommand } from './distill.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,7 +23,7 @@ function program(): Command {
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand()]) {
+  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand(), finetuneCommand(), distillCommand()]) {
     root.addCommand(command.exitOverride());
   }
   return root;
