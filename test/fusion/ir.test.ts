@@ -5,8 +5,8 @@
 import { expect } from 'chai';
 import type { Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
-import { type Activations, tapKey } from '../../lib/fusion/activations.js';
-import { deriveBalancedActivations } from '../../lib/fusion/balance/activations.js';
+import { type Activations, type Tap, preactTap, tapKey } from '../../lib/fusion/activations.js';
+import { derivationTaps, deriveBalancedActivations } from '../../lib/fusion/balance/activations.js';
 import { activationTaps } from '../../lib/fusion/otfuse/topology.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
@@ -162,6 +162,28 @@ describe('activations of a balanced network derived from the original', () => {
         const key = tapKey(tap);
         expect(derived.get(key)?.shape, key).to.deep.equal(direct.get(key)!.shape);
         expect(maxAbsDiff(derived.get(key)!.data, direct.get(key)!.data), key).to.be.below(1e-5);
+      }
+    });
+
+    it(`${name}: the taps the fusion records suffice (activation mode; repair statistics)`, async () => {
+      const deep = deepOf();
+      const shallow = shallowOf();
+      const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
+      const balanced = balanceByAdding(deep, shallow, alignment.groups);
+      const all = recordedActivations(shallow);
+      const direct = recordedActivations(balanced);
+      const layerPreacts = (network: Network): Tap[] => allLayers(network).slice(0, -1).map(preactTap);
+      const cases: [Tap[], Tap[]][] = [
+        [activationTaps(shallow, false, false), activationTaps(balanced, false, false)],
+        [layerPreacts(shallow), layerPreacts(balanced)],
+      ];
+      for (const [recorded, read] of cases) {
+        const only = new Map([...recorded, ...derivationTaps(shallow)].map((tap) => [tapKey(tap), all.get(tapKey(tap))!]));
+        const derived = deriveBalancedActivations(shallow, balanced, only);
+        for (const key of read.map(tapKey)) {
+          expect(derived.has(key), key).to.equal(true);
+          expect(maxAbsDiff(derived.get(key)!.data, direct.get(key)!.data), key).to.be.below(1e-5);
+        }
       }
     });
   }

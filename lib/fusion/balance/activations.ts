@@ -8,17 +8,21 @@
  * - a unit's output without its pool (when balancing moved the pool to a later inserted unit) = act(preact);
  * - the inserted unit that received the moved pool outputs the original unit's pooled output.
  *
- * The original activations must hold, for every original unit, its 'preact' (Residual: the sum) and 'output' taps,
- * and for Layers inside residual branches their 'preact'.
+ * The original activations must hold the `derivationTaps`, and the pre-activations of the original's Layers that the
+ * caller reads (they pass through unchanged).
  */
 import { ClafusionError } from '../../errors.js';
 import type { Layer, Network, Residual, Unit } from '../../ir/network.js';
 import { type ActivationTensor, type Activations, type Tap, tapKey } from '../activations.js';
 
-/** The taps of the original network that `deriveBalancedActivations` reads, beyond those wanted for the original. */
+/**
+ * The taps of the original network that `deriveBalancedActivations` reads, beyond those wanted for the original:
+ * every unit's output, and the pre-activation of a unit that carries a pool (balancing may move the pool away). Other
+ * pre-activations (a block's sum is as large as its output) are not read, so they are not recorded.
+ */
 export function derivationTaps(network: Network): Tap[] {
   return network.segments.flatMap((s) => s.units).flatMap((unit): Tap[] => [
-    { layer: unit.name, point: 'preact' },
+    ...(unit.pool ? [{ layer: unit.name, point: 'preact' as const }] : []),
     { layer: unit.name, point: 'output' },
   ]);
 }

@@ -1,0 +1,44 @@
+/** The per-channel statistics of the repair: the unrolled loops must equal the plain float64 loop to the bit. */
+import { expect } from 'chai';
+import { channelStatistics } from '../../lib/fusion/repair.js';
+import { rng } from './helpers.js';
+
+/** The definition: per channel, Σ_n Σ_s in float64 (n outer, s inner), then the mean of squared deviations. */
+function plainStatistics(data: Float32Array, shape: number[]): { mean: number[]; std: number[] } {
+  const [samples, channels] = shape;
+  const inner = data.length / (samples * channels);
+  const mean: number[] = [];
+  const std: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    for (let n = 0; n < samples; n++) for (let k = 0; k < inner; k++) sum += data[(n * channels + c) * inner + k];
+    const m = sum / (samples * inner);
+    let squares = 0;
+    for (let n = 0; n < samples; n++) {
+      for (let k = 0; k < inner; k++) {
+        const d = data[(n * channels + c) * inner + k] - m;
+        squares += d * d;
+      }
+    }
+    mean.push(m);
+    std.push(Math.sqrt(squares / (samples * inner)));
+  }
+  return { mean, std };
+}
+
+describe('repair statistics', () => {
+  it('channelStatistics equals the plain per-channel loop bit for bit (1 to 9 channels, dense and conv)', () => {
+    const random = rng(3);
+    for (let channels = 1; channels <= 9; channels++) {
+      for (const shape of [[13, channels], [5, channels, 3, 7]]) {
+        const length = shape.reduce((a, b) => a * b, 1);
+        // Magnitudes over 18 decades: the float64 sums round, so any other summation order would show.
+        const data = Float32Array.from({ length }, () => (random() - 0.3) * 2 ** (60 * random() - 30));
+        const found = channelStatistics({ data, shape });
+        const expected = plainStatistics(data, shape);
+        expect(Array.from(found.mean), `mean ${shape}`).to.deep.equal(expected.mean);
+        expect(Array.from(found.std), `std ${shape}`).to.deep.equal(expected.std);
+      }
+    }
+  });
+});
