@@ -45,6 +45,8 @@ export interface NativeAddon {
   trainStep(program: TrainProgramArg, params: Float32Array, running: Float32Array, velocity: Float32Array, input: Float32Array, n: number, labels: Int32Array, teacher: Float32Array | null, options: TrainStepOptions): Promise<{ loss: number; correct: number }>;
   trainStepSync(program: TrainProgramArg, params: Float32Array, running: Float32Array, velocity: Float32Array, input: Float32Array, n: number, labels: Int32Array, teacher: Float32Array | null, options: TrainStepOptions): { loss: number; correct: number };
   trainGradientsSync<T extends Float32Array | Float64Array>(program: TrainProgramArg, params: T, running: T | null, input: T, n: number, labels: Int32Array, teacher: T | null, options: TrainStepOptions): { loss: number; correct: number; gradient: T };
+  /** Activation buffers kept from one trainStep to the next (pass as options.workspace; one step at a time). */
+  trainWorkspace(): TrainWorkspace;
   trainForward<T extends Float32Array | Float64Array>(program: TrainProgramArg, params: T, running: T, input: T, n: number, threads: number): Promise<T>;
   trainForwardSync<T extends Float32Array | Float64Array>(program: TrainProgramArg, params: T, running: T, input: T, n: number, threads: number): T;
   [name: string]: unknown;
@@ -69,7 +71,12 @@ export interface TrainStepOptions {
   temperature?: number;
   kdReduction?: 'batchmean' | 'mean';
   threads?: number;
+  /** From trainWorkspace(); without it every step allocates its buffers afresh. */
+  workspace?: TrainWorkspace;
 }
+
+/** Opaque handle of native training buffers. */
+export type TrainWorkspace = { readonly __trainWorkspace: unique symbol };
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const requireAddon = createRequire(import.meta.url);

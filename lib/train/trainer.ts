@@ -224,13 +224,14 @@ export async function trainNetwork(network: Network, dataset: Dataset, evalData:
     throw new ClafusionError('E_SHAPE', `teacher logits hold ${teacher.length} values, expected ${view.count} x ${compiled.classes}`);
   }
   const state: State = { compiled, velocity: new Float32Array(compiled.program.paramCount) };
+  const workspace = native().trainWorkspace();
   const current = () => networkWithParameters(network, compiled.params, compiled.running);
   const initialAccuracy = evalData ? await evaluateNetwork(network, evalData, options, 0, o.epochs) : null;
   const history: EpochRecord[] = [];
   let best: { epoch: number; accuracy: number; network: Network } | null = null;
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     const learningRate = learningRateAt(o.schedule, o.lr, epoch);
-    const step: TrainStepOptions = { learningRate, momentum: o.momentum, weightDecay: o.weightDecay, bnMomentum: o.bnMomentum, threads: o.threads, ...kd };
+    const step: TrainStepOptions = { learningRate, momentum: o.momentum, weightDecay: o.weightDecay, bnMomentum: o.bnMomentum, threads: o.threads, workspace, ...kd };
     const started = performance.now();
     const { loss, accuracy } = await runEpoch(state, view, teacher, step, o, options, epoch);
     const ms = performance.now() - started;

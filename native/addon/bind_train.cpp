@@ -2,7 +2,9 @@
 // slots: Int32Array ((C, S) per slot), paramCount, statCount }, compiled by lib/train/program.ts.
 //   trainStep(program, params, running, velocity, input, n, labels, teacher | null, options) -> Promise<{ loss, correct }>
 //     float32 buffers, updated in place (params, running statistics, momentum buffer); options: { learningRate,
-//     momentum, weightDecay, bnMomentum, alpha, temperature, kdReduction: 'batchmean' | 'mean', threads }.
+//     momentum, weightDecay, bnMomentum, alpha, temperature, kdReduction: 'batchmean' | 'mean', threads,
+//     workspace }; `workspace` (from trainWorkspace()) keeps the activation buffers from one step to the next.
+//   trainWorkspace() -> an opaque handle owning those buffers (freed with the handle).
 //   trainGradients(program, params, running | null, input, n, labels, teacher | null, options) -> Promise<{ loss, correct, gradient }>
 //     float32 or float64 (all buffers alike; float64 is for gradient checks); running statistics updated when given.
 //   trainForward(program, params, running, input, n, threads) -> Promise<logits [n][classes]> (batch-norms in eval mode).
@@ -85,6 +87,12 @@ Napi::Object stepResult(Napi::Env env, const train::StepResult& result) {
   return out;
 }
 
+using FloatWorkspace = train::Workspace<float>;
+
+Napi::Value trainWorkspace(const Napi::CallbackInfo& info) {
+  return Napi::External<FloatWorkspace>::New(info.Env(), new FloatWorkspace(), [](Napi::Env, FloatWorkspace* workspace) { delete workspace; });
+}
+
 // trainStep(program, params, running, velocity, input, n, labels, teacher | null, options)
 Napi::Value trainStepBinding(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
@@ -105,13 +113,24 @@ Napi::Value trainStepBinding(const Napi::CallbackInfo& info, bool async) {
   const double bnMomentum = numberOption(options, "bnMomentum", 0.1);
   const int threads = static_cast<int>(numberOption(options, "threads", 0));
   Pins pins = pinArrays(info, 1, 7);
+  // A shared workspace lives as long as its handle, which the pins keep alive; otherwise the job owns a fresh one.
+  Napi::Value handle = options.Get("workspace");
+  std::shared_ptr<FloatWorkspace> owned;
+  FloatWorkspace* workspace = nullptr;
+  if (handle.IsExternal()) {
+    workspace = handle.As<Napi::External<FloatWorkspace>>().Data();
+    pins.add(handle);
+  } else {
+    owned = std::make_shared<FloatWorkspace>();
+    workspace = owned.get();
+  }
   auto result = std::make_shared<train::StepResult>();
   return runJob(
       env, async, std::move(pins),
       [=] {
-        std::vector<float> grad(program->paramCount);
-        *result = train::trainStep(*program, params.data, running.data, velocity.data, grad.data(), bnMomentum, input.data, n, labels.data,
-                                   loss, sgd, threads);
+        *result = train::trainStep(*program, params.data, running.data, velocity.data, bnMomentum, input.data, n, labels.data, loss, sgd,
+                                   threads, *workspace);
+        (void)owned;
       },
       [=](Napi::Env e) { return stepResult(e, *result); });
 }
@@ -186,6 +205,7 @@ void exportPair(Napi::Env env, Napi::Object exports, const char* name) {
 }  // namespace
 
 void registerTrain(Napi::Env env, Napi::Object exports) {
+  exports.Set("trainWorkspace", Napi::Function::New(env, trainWorkspace, "trainWorkspace"));
   exportPair<trainStepBinding>(env, exports, "trainStep");
   exportPair<trainGradientsBinding>(env, exports, "trainGradients");
   exportPair<trainForwardBinding>(env, exports, "trainForward");

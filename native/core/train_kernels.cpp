@@ -41,6 +41,23 @@ bool pointwise(const Op& op) {
   return op.kh == 1 && op.kw == 1 && op.sh == 1 && op.sw == 1 && op.pt == 0 && op.pl == 0 && op.pb == 0 && op.pr == 0;
 }
 
+/**
+ * The output columns j whose input column j·sw − pl + b·dw falls inside [0, w): [first, last). Hoisting this bound
+ * out of the inner loops leaves them branch-free.
+ */
+struct ColumnRange {
+  int32_t first, last;
+};
+
+ColumnRange validColumns(const Op& op, int32_t b) {
+  const int32_t offset = b * op.dw - op.pl;  // iw = j·sw + offset
+  int32_t first = offset >= 0 ? 0 : (-offset + op.sw - 1) / op.sw;
+  int32_t last = op.w - offset <= 0 ? 0 : (op.w - offset + op.sw - 1) / op.sw;  // iw < w  ⇔  j < (w − offset) / sw
+  first = std::min(first, op.wo);
+  last = std::max(first, std::min(last, op.wo));
+  return {first, last};
+}
+
 /** cols[(c, a, b)][(n, i, j)] = x[c][n][i·sh − pt + a·dh][j·sw − pl + b·dw] (0 in the padding). */
 template <typename T>
 void im2col(const Op& op, size_t n, const T* x, T* cols, int threads) {
@@ -48,16 +65,23 @@ void im2col(const Op& op, size_t n, const T* x, T* cols, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (ptrdiff_t r = 0; r < static_cast<ptrdiff_t>(rows); r++) {
     const int32_t c = static_cast<int32_t>(r / (op.kh * op.kw)), a = static_cast<int32_t>(r / op.kw % op.kh), b = static_cast<int32_t>(r % op.kw);
+    const ColumnRange valid = validColumns(op, b);
+    const int32_t offset = b * op.dw - op.pl;
     T* row = cols + r * width;
     for (size_t s = 0; s < n; s++) {
       const T* input = x + (static_cast<size_t>(c) * n + s) * plane(op);
       for (int32_t i = 0; i < op.ho; i++) {
         const int32_t ih = i * op.sh - op.pt + a * op.dh;
         T* out = row + s * outer + static_cast<size_t>(i) * op.wo;
-        for (int32_t j = 0; j < op.wo; j++) {
-          const int32_t iw = j * op.sw - op.pl + b * op.dw;
-          out[j] = ih >= 0 && ih < op.h && iw >= 0 && iw < op.w ? input[static_cast<size_t>(ih) * op.w + iw] : T(0);
+        if (ih < 0 || ih >= op.h) {
+          std::fill(out, out + op.wo, T(0));
+          continue;
         }
+        const T* line = input + static_cast<size_t>(ih) * op.w;
+        std::fill(out, out + valid.first, T(0));
+        if (op.sw == 1) std::copy(line + valid.first + offset, line + valid.last + offset, out + valid.first);
+        else for (int32_t j = valid.first; j < valid.last; j++) out[j] = line[j * op.sw + offset];
+        std::fill(out + valid.last, out + op.wo, T(0));
       }
     }
   }
@@ -71,6 +95,8 @@ void col2imAdd(const Op& op, size_t n, const T* dcols, T* dx, int threads) {
   for (int32_t c = 0; c < op.c; c++) {
     for (int32_t a = 0; a < op.kh; a++) {
       for (int32_t b = 0; b < op.kw; b++) {
+        const ColumnRange valid = validColumns(op, b);
+        const int32_t offset = b * op.dw - op.pl;
         const T* row = dcols + ((static_cast<size_t>(c) * op.kh + a) * op.kw + b) * width;
         for (size_t s = 0; s < n; s++) {
           T* input = dx + (static_cast<size_t>(c) * n + s) * plane(op);
@@ -78,10 +104,8 @@ void col2imAdd(const Op& op, size_t n, const T* dcols, T* dx, int threads) {
             const int32_t ih = i * op.sh - op.pt + a * op.dh;
             if (ih < 0 || ih >= op.h) continue;
             const T* in = row + s * outer + static_cast<size_t>(i) * op.wo;
-            for (int32_t j = 0; j < op.wo; j++) {
-              const int32_t iw = j * op.sw - op.pl + b * op.dw;
-              if (iw >= 0 && iw < op.w) input[static_cast<size_t>(ih) * op.w + iw] += in[j];
-            }
+            T* line = input + static_cast<size_t>(ih) * op.w;
+            for (int32_t j = valid.first; j < valid.last; j++) line[j * op.sw + offset] += in[j];
           }
         }
       }

@@ -8,7 +8,6 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
-#include "core/train_kernels.hpp"
 
 namespace clf::train {
 
@@ -18,8 +17,22 @@ namespace {
 template <typename T>
 class Pass {
  public:
-  Pass(const Program& program, size_t n, int threads)
-      : program_(program), n_(n), threads_(threads), values_(program.slotChannels.size()), stats_(program.ops.size()) {}
+  Pass(const Program& program, size_t n, int threads, Workspace<T>& workspace)
+      : program_(program), n_(n), threads_(threads), values_(workspace.values), grads_(workspace.grads), stats_(workspace.stats),
+        workspace_(workspace.conv) {
+    if (workspace.busy.exchange(true)) throw argError("train: a workspace serves one step at a time");
+    busy_ = &workspace.busy;
+    try {
+      values_.resize(program.slotChannels.size());
+      stats_.resize(program.ops.size());
+    } catch (...) {
+      busy_->store(false);
+      throw;
+    }
+  }
+  ~Pass() { busy_->store(false); }
+  Pass(const Pass&) = delete;
+  Pass& operator=(const Pass&) = delete;
 
   /** Slot 0 = the input [N][C][S] transposed to [C][N][S]. */
   void load(const T* input) {
@@ -105,19 +118,20 @@ class Pass {
  private:
   size_t size(int32_t slot) const { return program_.slotSize(slot) * n_; }
 
-  /** The slot's buffer, allocated on first use (in-place relu reuses its input's). */
+  /** The slot's buffer at this batch size (in-place relu finds its input's, already sized). */
   std::vector<T>& slot(int32_t index) {
-    if (values_[index].empty()) values_[index].resize(size(index));
+    values_[index].resize(size(index));
     return values_[index];
   }
 
   const Program& program_;
   size_t n_;
   int threads_;
-  std::vector<std::vector<T>> values_;
-  std::vector<std::vector<T>> grads_;
-  std::vector<BatchStats> stats_;
-  ConvWorkspace<T> workspace_;
+  std::vector<std::vector<T>>& values_;
+  std::vector<std::vector<T>>& grads_;
+  std::vector<BatchStats>& stats_;
+  ConvWorkspace<T>& workspace_;
+  std::atomic<bool>* busy_;
 };
 
 void checkLabels(const int32_t* labels, size_t n, size_t classes) {
@@ -183,11 +197,12 @@ void checkBatch(size_t n) {
 
 template <typename T>
 StepResult computeGradients(const Program& program, const T* params, T* running, double bnMomentum, const T* input, size_t n,
-                            const int32_t* labels, const LossOptions& loss, T* grad, int threads) {
+                            const int32_t* labels, const LossOptions& loss, T* grad, int threads, Workspace<T>* workspace) {
   checkBatch(n);
   checkLabels(labels, n, program.classes());
   threads = resolveThreads(threads);
-  Pass<T> pass(program, n, threads);
+  Workspace<T> local;
+  Pass<T> pass(program, n, threads, workspace ? *workspace : local);
   pass.load(input);
   pass.forward(params, nullptr, true);
   std::vector<T> dlogits;
@@ -201,7 +216,8 @@ StepResult computeGradients(const Program& program, const T* params, T* running,
 template <typename T>
 void forwardLogits(const Program& program, const T* params, const T* running, const T* input, size_t n, T* logits, int threads) {
   checkBatch(n);
-  Pass<T> pass(program, n, resolveThreads(threads));
+  Workspace<T> local;
+  Pass<T> pass(program, n, resolveThreads(threads), local);
   pass.load(input);
   pass.forward(params, running, false);
   const size_t classes = program.classes();
@@ -220,19 +236,21 @@ void sgdUpdate(float* params, const float* grad, float* velocity, size_t count, 
   }
 }
 
-StepResult trainStep(const Program& program, float* params, float* running, float* velocity, float* grad, double bnMomentum,
-                     const float* input, size_t n, const int32_t* labels, const LossOptions& loss, const SgdOptions& sgd,
-                     int threads) {
-  const StepResult result = computeGradients(program, params, running, bnMomentum, input, n, labels, loss, grad, threads);
+StepResult trainStep(const Program& program, float* params, float* running, float* velocity, double bnMomentum, const float* input,
+                     size_t n, const int32_t* labels, const LossOptions& loss, const SgdOptions& sgd, int threads,
+                     Workspace<float>& workspace) {
+  workspace.paramGrad.resize(program.paramCount);
+  float* grad = workspace.paramGrad.data();
+  const StepResult result = computeGradients(program, params, running, bnMomentum, input, n, labels, loss, grad, threads, &workspace);
   if (!std::isfinite(result.loss)) throw Error("E_SOLVER", "train: the loss is not finite (diverged); lower the learning rate");
   sgdUpdate(params, grad, velocity, program.paramCount, sgd, threads);
   return result;
 }
 
 template StepResult computeGradients<float>(const Program&, const float*, float*, double, const float*, size_t, const int32_t*,
-                                            const LossOptions&, float*, int);
+                                            const LossOptions&, float*, int, Workspace<float>*);
 template StepResult computeGradients<double>(const Program&, const double*, double*, double, const double*, size_t, const int32_t*,
-                                             const LossOptions&, double*, int);
+                                             const LossOptions&, double*, int, Workspace<double>*);
 template void forwardLogits<float>(const Program&, const float*, const float*, const float*, size_t, float*, int);
 template void forwardLogits<double>(const Program&, const double*, const double*, const double*, size_t, double*, int);
 

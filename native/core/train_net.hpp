@@ -9,9 +9,12 @@
 //                        KLDivLoss(reduction="mean") computes).
 // SGD as torch.optim.SGD (dampening 0, no Nesterov): g = ∇L + λ w, v ← μ v + g, w ← w − η v.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
+#include "core/train_kernels.hpp"
 #include "core/train_program.hpp"
 
 namespace clf::train {
@@ -39,6 +42,20 @@ struct StepResult {
 };
 
 /**
+ * The buffers of a batch's activations and gradients, kept between steps: reallocating them every step would
+ * fault in fresh pages for the whole activation memory each time. Serves one step at a time (`busy` guards it).
+ */
+template <typename T>
+struct Workspace {
+  std::vector<std::vector<T>> values;
+  std::vector<std::vector<T>> grads;
+  std::vector<BatchStats> stats;
+  ConvWorkspace<T> conv;
+  std::vector<T> paramGrad;
+  std::atomic<bool> busy{false};
+};
+
+/**
  * The mean loss of a batch and its gradient with respect to every parameter (written into `grad`, paramCount
  * values, zero for parameters no op uses), with batch-norms in training mode. `input` is [N][inputSize] (NCHW or
  * NC as stored), `labels` [N] in [0, classes). When `running` is not null, the batch-norm running statistics in it
@@ -46,7 +63,7 @@ struct StepResult {
  */
 template <typename T>
 StepResult computeGradients(const Program& program, const T* params, T* running, double bnMomentum, const T* input, size_t n,
-                            const int32_t* labels, const LossOptions& loss, T* grad, int threads);
+                            const int32_t* labels, const LossOptions& loss, T* grad, int threads, Workspace<T>* workspace = nullptr);
 
 /** Logits [N][classes] with batch-norms in evaluation mode (running statistics). */
 template <typename T>
@@ -55,12 +72,9 @@ void forwardLogits(const Program& program, const T* params, const T* running, co
 /** One SGD step on `count` parameters (`velocity` holds the momentum buffer, zero at the start). */
 void sgdUpdate(float* params, const float* grad, float* velocity, size_t count, const SgdOptions& sgd, int threads);
 
-/**
- * One training step: gradients, running-statistics update and SGD update, all in place. `grad` is scratch space of
- * paramCount floats.
- */
-StepResult trainStep(const Program& program, float* params, float* running, float* velocity, float* grad, double bnMomentum,
-                     const float* input, size_t n, const int32_t* labels, const LossOptions& loss, const SgdOptions& sgd,
-                     int threads);
+/** One training step: gradients, running-statistics update and SGD update, all in place. */
+StepResult trainStep(const Program& program, float* params, float* running, float* velocity, double bnMomentum, const float* input,
+                     size_t n, const int32_t* labels, const LossOptions& loss, const SgdOptions& sgd, int threads,
+                     Workspace<float>& workspace);
 
 }  // namespace clf::train
