@@ -58,18 +58,21 @@ ColumnRange validColumns(const Op& op, int32_t b) {
   return {first, last};
 }
 
-/** cols[(c, a, b)][(n, i, j)] = x[c][n][i·sh − pt + a·dh][j·sw − pl + b·dw] (0 in the padding). */
+/**
+ * cols[(c, a, b)][(s − s0, i, j)] = x[c][s][i·sh − pt + a·dh][j·sw − pl + b·dw] (0 in the padding), for the samples
+ * s in [s0, s0 + count) of a batch of n.
+ */
 template <typename T>
-void im2col(const Op& op, size_t n, const T* x, T* cols, int threads) {
-  const size_t rows = static_cast<size_t>(op.c) * op.kh * op.kw, outer = outPlane(op), width = n * outer;
+void im2col(const Op& op, size_t n, size_t s0, size_t count, const T* x, T* cols, int threads) {
+  const size_t rows = static_cast<size_t>(op.c) * op.kh * op.kw, outer = outPlane(op), width = count * outer;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (ptrdiff_t r = 0; r < static_cast<ptrdiff_t>(rows); r++) {
     const int32_t c = static_cast<int32_t>(r / (op.kh * op.kw)), a = static_cast<int32_t>(r / op.kw % op.kh), b = static_cast<int32_t>(r % op.kw);
     const ColumnRange valid = validColumns(op, b);
     const int32_t offset = b * op.dw - op.pl;
     T* row = cols + r * width;
-    for (size_t s = 0; s < n; s++) {
-      const T* input = x + (static_cast<size_t>(c) * n + s) * plane(op);
+    for (size_t s = 0; s < count; s++) {
+      const T* input = x + (static_cast<size_t>(c) * n + s0 + s) * plane(op);
       for (int32_t i = 0; i < op.ho; i++) {
         const int32_t ih = i * op.sh - op.pt + a * op.dh;
         T* out = row + s * outer + static_cast<size_t>(i) * op.wo;
@@ -87,10 +90,13 @@ void im2col(const Op& op, size_t n, const T* x, T* cols, int threads) {
   }
 }
 
-/** dx[c] += the column gradients of channel c, scattered back (one thread per channel, rows in a fixed order). */
+/**
+ * dx[c] += the column gradients of channel c for the samples [s0, s0 + count), scattered back (one thread per
+ * channel, rows in a fixed order).
+ */
 template <typename T>
-void col2imAdd(const Op& op, size_t n, const T* dcols, T* dx, int threads) {
-  const size_t outer = outPlane(op), width = n * outer;
+void col2imAdd(const Op& op, size_t n, size_t s0, size_t count, const T* dcols, T* dx, int threads) {
+  const size_t outer = outPlane(op), width = count * outer;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int32_t c = 0; c < op.c; c++) {
     for (int32_t a = 0; a < op.kh; a++) {
@@ -98,8 +104,8 @@ void col2imAdd(const Op& op, size_t n, const T* dcols, T* dx, int threads) {
         const ColumnRange valid = validColumns(op, b);
         const int32_t offset = b * op.dw - op.pl;
         const T* row = dcols + ((static_cast<size_t>(c) * op.kh + a) * op.kw + b) * width;
-        for (size_t s = 0; s < n; s++) {
-          T* input = dx + (static_cast<size_t>(c) * n + s) * plane(op);
+        for (size_t s = 0; s < count; s++) {
+          T* input = dx + (static_cast<size_t>(c) * n + s0 + s) * plane(op);
           for (int32_t i = 0; i < op.ho; i++) {
             const int32_t ih = i * op.sh - op.pt + a * op.dh;
             if (ih < 0 || ih >= op.h) continue;
@@ -113,22 +119,33 @@ void col2imAdd(const Op& op, size_t n, const T* dcols, T* dx, int threads) {
   }
 }
 
-/** The columns of `x` for this conv: x itself when pointwise, else im2col into the workspace. */
-template <typename T>
-const T* columns(const Op& op, size_t n, const T* x, ConvWorkspace<T>& ws, int threads) {
-  if (pointwise(op)) return x;
-  ws.cols.resize(static_cast<size_t>(op.c) * op.kh * op.kw * n * outPlane(op));
-  im2col(op, n, x, ws.cols.data(), threads);
-  return ws.cols.data();
+/**
+ * Samples per im2col chunk: the column block of a chunk (about 2 MB) stays in cache from im2col to the GEMM instead of
+ * streaming the whole batch's columns through memory several times. Depends only on the shapes, never on the thread
+ * count, so the chunked sums (the weight gradient adds one GEMM per chunk) are the same on every machine.
+ */
+size_t chunkSamples(const Op& op, size_t n) {
+  const size_t perSample = static_cast<size_t>(op.c) * op.kh * op.kw * outPlane(op);
+  return std::min(n, std::max<size_t>(1, (size_t{1} << 19) / perSample));
 }
 
 }  // namespace
 
 template <typename T>
 void convForward(const Op& op, size_t n, const T* x, const T* params, T* y, ConvWorkspace<T>& ws, int threads) {
-  const size_t K = static_cast<size_t>(op.c) * op.kh * op.kw, P = n * outPlane(op);
-  const T* cols = columns(op, n, x, ws, threads);
-  gemm(false, false, op.co, P, K, params + op.weight, K, cols, P, T(0), y, P, threads);
+  const size_t K = static_cast<size_t>(op.c) * op.kh * op.kw, outer = outPlane(op), P = n * outer;
+  const T* W = params + op.weight;
+  if (pointwise(op)) {
+    gemm(false, false, op.co, P, K, W, K, x, P, T(0), y, P, threads);
+  } else {
+    const size_t chunk = chunkSamples(op, n);
+    ws.cols.resize(K * chunk * outer);
+    for (size_t s0 = 0; s0 < n; s0 += chunk) {
+      const size_t count = std::min(chunk, n - s0), width = count * outer;
+      im2col(op, n, s0, count, x, ws.cols.data(), threads);
+      gemm(false, false, op.co, width, K, W, K, ws.cols.data(), width, T(0), y + s0 * outer, P, threads);
+    }
+  }
   if (op.bias < 0) return;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int32_t o = 0; o < op.co; o++) {
@@ -139,9 +156,9 @@ void convForward(const Op& op, size_t n, const T* x, const T* params, T* y, Conv
 
 template <typename T>
 void convBackward(const Op& op, size_t n, const T* x, const T* params, const T* dy, T* dx, T* grad, ConvWorkspace<T>& ws, int threads) {
-  const size_t K = static_cast<size_t>(op.c) * op.kh * op.kw, P = n * outPlane(op);
-  const T* cols = columns(op, n, x, ws, threads);
-  gemm(false, true, op.co, K, P, dy, P, cols, P, T(0), grad + op.weight, K, threads);
+  const size_t K = static_cast<size_t>(op.c) * op.kh * op.kw, outer = outPlane(op), P = n * outer;
+  const T* W = params + op.weight;
+  T* dW = grad + op.weight;
   if (op.bias >= 0) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int32_t o = 0; o < op.co; o++) {
@@ -150,14 +167,24 @@ void convBackward(const Op& op, size_t n, const T* x, const T* params, const T* 
       grad[op.bias + o] = static_cast<T>(sum);
     }
   }
-  if (!dx) return;
   if (pointwise(op)) {
-    gemm(true, false, K, P, op.co, params + op.weight, K, dy, P, T(1), dx, P, threads);
+    gemm(false, true, op.co, K, P, dy, P, x, P, T(0), dW, K, threads);
+    if (dx) gemm(true, false, K, P, op.co, W, K, dy, P, T(1), dx, P, threads);
     return;
   }
-  ws.dcols.resize(K * P);
-  gemm(true, false, K, P, op.co, params + op.weight, K, dy, P, T(0), ws.dcols.data(), P, threads);
-  col2imAdd(op, n, ws.dcols.data(), dx, threads);
+  // Per chunk: dW += dY_chunk · cols_chunkᵀ (chunks in order), dX += col2im(Wᵀ · dY_chunk).
+  const size_t chunk = chunkSamples(op, n);
+  ws.cols.resize(K * chunk * outer);
+  if (dx) ws.dcols.resize(K * chunk * outer);
+  for (size_t s0 = 0; s0 < n; s0 += chunk) {
+    const size_t count = std::min(chunk, n - s0), width = count * outer;
+    const T* dyChunk = dy + s0 * outer;
+    im2col(op, n, s0, count, x, ws.cols.data(), threads);
+    gemm(false, true, op.co, K, width, dyChunk, P, ws.cols.data(), width, s0 == 0 ? T(0) : T(1), dW, K, threads);
+    if (!dx) continue;
+    gemm(true, false, K, width, op.co, W, K, dyChunk, P, T(0), ws.dcols.data(), width, threads);
+    col2imAdd(op, n, s0, count, ws.dcols.data(), dx, threads);
+  }
 }
 
 template <typename T>

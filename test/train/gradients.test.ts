@@ -80,6 +80,13 @@ describe('train: gradients against finite differences (float64)', () => {
     checkGradient(buildOddNet(), { n: 6 });
   });
 
+  it('convs whose batch spans several im2col chunks (the weight gradient sums the chunks)', function () {
+    this.timeout(30_000);
+    // [3, 40, 40] input, 3x3 conv: 43200 column values per sample, 12 samples per chunk: 13 samples make two chunks.
+    const network = buildVgg([[4]], [3, 40, 40], 3, { bias: true, seed: 14 });
+    checkGradient(network, { n: 13, indices: [...spread(108, 20), 108, 111, 120, 2000, 4914] });
+  });
+
   it('a zero residual branch (an inserted block) still gets a gradient on its last layer', () => {
     const network = buildResnet([2], [3], [1, 5, 5], 3, { batchNorm: false, seed: 8 });
     const [stem, block] = network.segments[0]!.units;
