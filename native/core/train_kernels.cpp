@@ -36,6 +36,22 @@ void gemm(bool ta, bool tb, size_t M, size_t N, size_t K, const double* A, size_
 size_t plane(const Op& op) { return static_cast<size_t>(op.h) * op.w; }
 size_t outPlane(const Op& op) { return static_cast<size_t>(op.ho) * op.wo; }
 
+/**
+ * Σ_{i < count} term(i) in double, accumulated in 8 interleaved partial sums that are combined in a fixed order: the
+ * independent chains vectorise and pipeline (one running sum is bound by the add latency), and the order depends on
+ * `count` only, so the result is the same for every thread count.
+ */
+template <typename Term>
+double laneSum(size_t count, Term term) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    for (size_t l = 0; l < 8; l++) lanes[l] += term(i + l);
+  double tail = 0;
+  for (; i < count; i++) tail += term(i);
+  return (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))) + tail;
+}
+
 /** A 1x1, stride-1, unpadded convolution (and every dense layer) reads its input as the column matrix itself. */
 bool pointwise(const Op& op) {
   return op.kh == 1 && op.kw == 1 && op.sh == 1 && op.sw == 1 && op.pt == 0 && op.pl == 0 && op.pb == 0 && op.pr == 0;
@@ -162,9 +178,8 @@ void convBackward(const Op& op, size_t n, const T* x, const T* params, const T* 
   if (op.bias >= 0) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int32_t o = 0; o < op.co; o++) {
-      double sum = 0;
-      for (size_t p = 0; p < P; p++) sum += dy[o * P + p];
-      grad[op.bias + o] = static_cast<T>(sum);
+      const T* row = dy + o * P;
+      grad[op.bias + o] = static_cast<T>(laneSum(P, [row](size_t p) { return static_cast<double>(row[p]); }));
     }
   }
   if (pointwise(op)) {
@@ -195,17 +210,15 @@ void batchNormForwardTrain(const Op& op, size_t n, const T* x, const T* params, 
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int32_t c = 0; c < op.c; c++) {
     const T* in = x + c * M;
-    double sum = 0;
-    for (size_t i = 0; i < M; i++) sum += in[i];
-    const double mean = sum / M;
-    double squares = 0;
-    for (size_t i = 0; i < M; i++) squares += (in[i] - mean) * (in[i] - mean);
-    const double variance = squares / M;
+    const double mean = laneSum(M, [in](size_t i) { return static_cast<double>(in[i]); }) / M;
+    const double variance = laneSum(M, [in, mean](size_t i) { return (in[i] - mean) * (in[i] - mean); }) / M;
     stats.mean[c] = mean;
     stats.variance[c] = variance;
-    const double scale = params[op.weight + c] / std::sqrt(variance + op.epsilon), shift = params[op.bias + c];
+    // y = γ (x − μ) / σ + β = a x + b, with a and b formed in double once per channel.
+    const double scale = params[op.weight + c] / std::sqrt(variance + op.epsilon);
+    const T a = static_cast<T>(scale), b = static_cast<T>(params[op.bias + c] - mean * scale);
     T* out = y + c * M;
-    for (size_t i = 0; i < M; i++) out[i] = static_cast<T>((in[i] - mean) * scale + shift);
+    for (size_t i = 0; i < M; i++) out[i] = a * in[i] + b;
   }
 }
 
@@ -228,17 +241,17 @@ void batchNormBackward(const Op& op, size_t n, const T* x, const T* params, cons
     const T* in = x + c * M;
     const T* g = dy + c * M;
     const double mean = stats.mean[c], invStd = 1 / std::sqrt(stats.variance[c] + op.epsilon);
-    double sumDy = 0, sumDyXhat = 0;
-    for (size_t i = 0; i < M; i++) {
-      sumDy += g[i];
-      sumDyXhat += g[i] * (in[i] - mean) * invStd;
-    }
+    const double sumDy = laneSum(M, [g](size_t i) { return static_cast<double>(g[i]); });
+    const double sumDyXhat = laneSum(M, [g, in, mean](size_t i) { return g[i] * (in[i] - mean); }) * invStd;
     grad[op.weight + c] = static_cast<T>(sumDyXhat);
     grad[op.bias + c] = static_cast<T>(sumDy);
     if (!dx) continue;
+    // dx += γ/σ · (dy − mean(dy) − x̂ · mean(dy x̂)) = a dy + b x + k, with x̂ = (x − μ)/σ.
     const double scale = params[op.weight + c] * invStd, meanDy = sumDy / M, meanDyXhat = sumDyXhat / M;
+    const T a = static_cast<T>(scale), b = static_cast<T>(-scale * invStd * meanDyXhat);
+    const T k = static_cast<T>(scale * (mean * invStd * meanDyXhat - meanDy));
     T* out = dx + c * M;
-    for (size_t i = 0; i < M; i++) out[i] += static_cast<T>(scale * (g[i] - meanDy - (in[i] - mean) * invStd * meanDyXhat));
+    for (size_t i = 0; i < M; i++) out[i] += a * g[i] + b * in[i] + k;
   }
 }
 
