@@ -12,6 +12,7 @@ export * from './solvers/emd.js';
 export * from './solvers/sinkhorn.js';
 export * from './solvers/linalg.js';
 export * from './solvers/cla.js';
+export { benchmarkSolvers, costProblem, type BenchOptions, type BenchReport, type BenchResult, type BenchSize } from './bench/index.js';
 export { gpuAvailable, gpuInfo, useGpu, type DeviceOption, type GpuInfo, type CudaDevice } from './solvers/device.js';
 
 export * from './ir/network.js';

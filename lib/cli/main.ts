@@ -11,6 +11,7 @@ import { alignCommand } from './align.js';
 import { fuseCommand } from './fuse.js';
 import { finetuneCommand } from './finetune.js';
 import { distillCommand } from './distill.js';
+import { benchCommand } from './bench.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,7 +24,7 @@ function program(): Command {
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand(), finetuneCommand(), distillCommand()]) {
+  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand(), finetuneCommand(), distillCommand(), benchCommand()]) {
     root.addCommand(command.exitOverride());
   }
   return root;
