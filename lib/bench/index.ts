@@ -104,7 +104,7 @@ interface Runner {
   run: () => Promise<Outcome>;
 }
 
-/** Guards against problems that would not fit in memory: the emd plan alone is 8nm bytes. */
+/** Guards against problems that would not fit in memory (the emd plan alone is 8nm bytes) or the point clouds. */
 const MAX_ELEMENTS = 8192 * 8192;
 
 function positiveInteger(value: unknown, name: string): number {
@@ -132,7 +132,7 @@ function checkSolvers(solvers: unknown): BenchSolver[] {
 }
 
 /** The options with their defaults, checked (E_ARG); a 'cuda' device must exist. */
-export function benchSettings(options: BenchOptions = {}): Settings {
+function benchSettings(options: BenchOptions = {}): Settings {
   const family = options.family ?? 'fusion';
   requireArg(BENCH_FAMILIES.includes(family), `bench: family must be one of ${BENCH_FAMILIES.join(', ')}, got ${String(family)}`);
   const device = options.device ?? 'auto';
@@ -142,12 +142,16 @@ export function benchSettings(options: BenchOptions = {}): Settings {
   requireArg(typeof reg === 'number' && Number.isFinite(reg) && reg > 0, `bench: reg must be a positive number, got ${String(reg)}`);
   const seed = options.seed ?? 1;
   requireArg(Number.isSafeInteger(seed) && seed >= 0 && seed < 2 ** 32, `bench: seed must be an integer in [0, 2^32), got ${String(seed)}`);
+  const sizes = checkSizes(options.sizes ?? [256, 512, 1024].map((n) => ({ n, m: n })));
+  const dim = positiveInteger(options.dim ?? 64, 'dim');
+  const largest = Math.max(...sizes.map(({ n, m }) => (n + m) * dim));
+  requireArg(largest <= MAX_ELEMENTS, `bench: the point clouds would hold ${largest} > 8192² coordinates; lower --dim or the sizes`);
   return {
     solvers: checkSolvers(options.solvers ?? [...BENCH_SOLVERS]),
-    sizes: checkSizes(options.sizes ?? [256, 512, 1024].map((n) => ({ n, m: n }))),
+    sizes,
     family,
     reg,
-    dim: positiveInteger(options.dim ?? 64, 'dim'),
+    dim,
     repeat: positiveInteger(options.repeat ?? 5, 'repeat'),
     threads: positiveInteger(options.threads ?? defaultThreads(), 'threads'),
     device,

@@ -120,7 +120,7 @@ describe('clafusion bench', () => {
     const bad: string[][] = [
       ['--sizes', '0'], ['--sizes', '12x'], ['--sizes', '16,abc'], ['--sizes', '10000x10000'],
       ['--solver', 'emd,lp'], ['--solver', 'emd,emd'], ['--solver', ''],
-      ['--family', 'gaussian'], ['--reg', '0'], ['--reg', 'small'], ['--dim', '1.5'], ['--repeat', '0'],
+      ['--dim', '40000', '--sizes', '1024'], ['--family', 'gaussian'], ['--reg', '0'], ['--reg', 'small'], ['--dim', '1.5'], ['--repeat', '0'],
       ['--threads', '-1'], ['--device', 'gpu'], ['--seed', '4294967296'],
     ];
     for (const args of bad) {
