@@ -43,9 +43,13 @@ export function tensorAt(activations: Activations, tap: Tap): ActivationTensor {
   return tensor;
 }
 
+/** Below this many positions per channel, copying element by element beats a subarray + set per (sample, channel). */
+const BLOCK_COPY_MIN = 256;
+
 /**
  * Unit rows of several taps of one network, concatenated per channel: row c = [tap₁ channel c over (N, H, W), tap₂ …].
- * Every tap must have the same channel count. Returns a C x dim matrix (row-major).
+ * Every tap must have the same channel count. Returns a C x dim matrix (row-major). Values are copied bit for bit
+ * (through integer views).
  */
 export function unitRows(tensors: ActivationTensor[]): { data: Float32Array; rows: number; dim: number } {
   const channels = tensors[0].shape[1];
@@ -55,14 +59,22 @@ export function unitRows(tensors: ActivationTensor[]): { data: Float32Array; row
   const dims = tensors.map((t) => t.data.length / channels);
   const dim = dims.reduce((a, b) => a + b, 0);
   const data = new Float32Array(channels * dim);
+  const rows = new Int32Array(data.buffer);
   let offset = 0;
   tensors.forEach((t, k) => {
     const samples = t.shape[0];
     const spatial = t.data.length / (samples * channels);
+    const values = new Int32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+    let src = 0;
     for (let s = 0; s < samples; s++) {
       for (let c = 0; c < channels; c++) {
-        const src = (s * channels + c) * spatial;
-        data.set(t.data.subarray(src, src + spatial), c * dim + offset + s * spatial);
+        const dst = c * dim + offset + s * spatial;
+        if (spatial >= BLOCK_COPY_MIN) {
+          rows.set(values.subarray(src, src + spatial), dst);
+          src += spatial;
+        } else {
+          for (let j = 0; j < spatial; j++) rows[dst + j] = values[src++];
+        }
       }
     }
     offset += dims[k];

@@ -1,5 +1,6 @@
-/** The per-channel statistics of the repair: the unrolled loops must equal the plain float64 loop to the bit. */
+/** The fusion's hand-tuned loops must give the plain definitions' results to the bit. */
 import { expect } from 'chai';
+import { unitRows } from '../../lib/fusion/activations.js';
 import { channelStatistics } from '../../lib/fusion/repair.js';
 import { rng } from './helpers.js';
 
@@ -26,7 +27,7 @@ function plainStatistics(data: Float32Array, shape: number[]): { mean: number[];
   return { mean, std };
 }
 
-describe('repair statistics', () => {
+describe('bit-exact fast paths', () => {
   it('channelStatistics equals the plain per-channel loop bit for bit (1 to 9 channels, dense and conv)', () => {
     const random = rng(3);
     for (let channels = 1; channels <= 9; channels++) {
@@ -39,6 +40,25 @@ describe('repair statistics', () => {
         expect(Array.from(found.mean), `mean ${shape}`).to.deep.equal(expected.mean);
         expect(Array.from(found.std), `std ${shape}`).to.deep.equal(expected.std);
       }
+    }
+  });
+
+  it('unitRows lays out [tap][N, C, S] as rows c = [tap 1 (n, s) ..., tap 2 ...], small and large S alike', () => {
+    const random = rng(4);
+    const channels = 3;
+    for (const spatial of [1, 7, 300]) {
+      const taps = [2, 3].map((samples) => {
+        const data = Float32Array.from({ length: samples * channels * spatial }, () => random() - 0.5);
+        data[1] = -0; // deep.equal tells -0 from 0: the sign of zero must survive the copy
+        return { data, shape: [samples, channels, spatial] };
+      });
+      const { data, rows, dim } = unitRows(taps);
+      const expected: number[] = [];
+      for (let c = 0; c < channels; c++) {
+        for (const t of taps) for (let n = 0; n < t.shape[0]; n++) for (let s = 0; s < spatial; s++) expected.push(t.data[(n * channels + c) * spatial + s]);
+      }
+      expect([rows, dim]).to.deep.equal([channels, 5 * spatial]);
+      expect(Array.from(data), `S = ${spatial}`).to.deep.equal(expected);
     }
   });
 });
