@@ -12,6 +12,7 @@
  * same way for both devices. On an H200 the GPU kernels agree with the CPU kernels to 4e-7 (plans, relative to the
  * largest entry) and 2.4e-7 (distances); scripts/gpu/results/ holds the measurements.
  */
+import { availableParallelism } from 'node:os';
 import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
 
@@ -78,4 +79,14 @@ export function useGpu(option: DeviceOption | undefined, size: number): boolean 
     return true;
   }
   return size >= AUTO_GPU_MIN_ELEMENTS && gpuAvailable();
+}
+
+/**
+ * `useGpu` for pairwise distances. The n x m result has to come back to the host, which on the H200 check ran at
+ * about 1.5 GB/s into a fresh JS array, so under 'auto' the GPU pays off only when every output element carries
+ * enough arithmetic: 2d flop per 4 bytes copied is about 0.75·d GFLOP/s, against about 40 GFLOP/s per CPU core.
+ */
+export function useGpuForDistances(option: DeviceOption | undefined, n: number, m: number, d: number): boolean {
+  const gpu = useGpu(option, n * m);
+  return gpu && (option === 'cuda' || 0.75 * d > 40 * availableParallelism());
 }

@@ -7,7 +7,7 @@
 import { requireArg } from '../errors.js';
 import { defaultThreads, native } from '../native.js';
 import { checkDim, checkFloat32, checkFinite, checkThreads, nativeErrorAsClafusion } from './validate.js';
-import { useGpu, type DeviceOption } from './device.js';
+import { useGpuForDistances, type DeviceOption } from './device.js';
 
 export interface ThreadsOption {
   /** Native threads; default: every core. The result does not depend on it. */
@@ -36,7 +36,10 @@ export type DistanceMetric = 'sqeuclidean' | 'euclidean' | 'cosine';
 export interface DistanceOptions extends ThreadsOption {
   /** Default 'sqeuclidean'. */
   metric?: DistanceMetric;
-  /** 'auto' (default: the GPU for n x m >= 512² when one is visible), 'cpu', or 'cuda' (E_ARG without a device). */
+  /**
+   * 'auto' (default: the GPU when one is visible, n x m >= 512² and d is large enough for the GPU to beat this
+   * machine's cores after copying the result back; see `useGpuForDistances`), 'cpu', or 'cuda' (E_ARG without a device).
+   */
   device?: DeviceOption;
 }
 
@@ -124,7 +127,7 @@ function distanceArgs(x: Float32Array, n: number, y: Float32Array, m: number, d:
 export async function pairwiseDistances(x: Float32Array, n: number, y: Float32Array, m: number, d: number, options: DistanceOptions = {}): Promise<Float32Array> {
   const args = distanceArgs(x, n, y, m, d, options);
   const addon = native();
-  if (!useGpu(options.device, n * m)) return addon.pairwiseDistances(...args);
+  if (!useGpuForDistances(options.device, n, m, d)) return addon.pairwiseDistances(...args);
   try {
     return await addon.cudaPairwiseDistances!(x, n, y, m, d, args[5]);
   } catch (err) {
@@ -136,7 +139,7 @@ export async function pairwiseDistances(x: Float32Array, n: number, y: Float32Ar
 export function pairwiseDistancesSync(x: Float32Array, n: number, y: Float32Array, m: number, d: number, options: DistanceOptions = {}): Float32Array {
   const args = distanceArgs(x, n, y, m, d, options);
   const addon = native();
-  if (!useGpu(options.device, n * m)) return addon.pairwiseDistancesSync(...args);
+  if (!useGpuForDistances(options.device, n, m, d)) return addon.pairwiseDistancesSync(...args);
   try {
     return addon.cudaPairwiseDistancesSync!(x, n, y, m, d, args[5]);
   } catch (err) {
