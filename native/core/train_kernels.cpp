@@ -138,11 +138,35 @@ void col2imAdd(const Op& op, size_t n, size_t s0, size_t count, const T* dcols, 
 /**
  * Samples per im2col chunk: the column block of a chunk (about 2 MB) stays in cache from im2col to the GEMM instead of
  * streaming the whole batch's columns through memory several times. Depends only on the shapes, never on the thread
- * count, so the chunked sums (the weight gradient adds one GEMM per chunk) are the same on every machine.
+ * count, so the chunked sums (the weight gradient adds one partial per chunk) are the same on every machine.
  */
 size_t chunkSamples(const Op& op, size_t n) {
   const size_t perSample = static_cast<size_t>(op.c) * op.kh * op.kw * outPlane(op);
   return std::min(n, std::max<size_t>(1, (size_t{1} << 19) / perSample));
+}
+
+/** Sizes one column buffer (and, when `withGradient`, one column-gradient buffer) of `length` per thread. */
+template <typename T>
+void prepareColumns(ConvWorkspace<T>& ws, int threads, size_t length, bool withGradient) {
+  ws.cols.resize(threads);
+  for (auto& buffer : ws.cols) buffer.resize(length);
+  if (!withGradient) return;
+  ws.dcols.resize(threads);
+  for (auto& buffer : ws.dcols) buffer.resize(length);
+}
+
+/**
+ * Runs body(chunk index, first sample, samples, thread) for every chunk of the batch, the chunks spread over the
+ * threads (one parallel region per conv instead of one per chunk and kernel; each chunk's GEMMs run on its thread).
+ */
+template <typename Body>
+void forChunks(size_t n, size_t chunk, int threads, Body body) {
+  const size_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t k = 0; k < static_cast<ptrdiff_t>(chunks); k++) {
+    const size_t s0 = static_cast<size_t>(k) * chunk;
+    body(static_cast<size_t>(k), s0, std::min(chunk, n - s0), omp_get_thread_num());
+  }
 }
 
 }  // namespace
@@ -155,12 +179,12 @@ void convForward(const Op& op, size_t n, const T* x, const T* params, T* y, Conv
     gemm(false, false, op.co, P, K, W, K, x, P, T(0), y, P, threads);
   } else {
     const size_t chunk = chunkSamples(op, n);
-    ws.cols.resize(K * chunk * outer);
-    for (size_t s0 = 0; s0 < n; s0 += chunk) {
-      const size_t count = std::min(chunk, n - s0), width = count * outer;
-      im2col(op, n, s0, count, x, ws.cols.data(), threads);
-      gemm(false, false, op.co, width, K, W, K, ws.cols.data(), width, T(0), y + s0 * outer, P, threads);
-    }
+    prepareColumns(ws, threads, K * chunk * outer, false);
+    forChunks(n, chunk, threads, [&](size_t, size_t s0, size_t count, int thread) {
+      T* cols = ws.cols[thread].data();
+      im2col(op, n, s0, count, x, cols, 1);
+      gemm(false, false, op.co, count * outer, K, W, K, cols, count * outer, T(0), y + s0 * outer, P, 1);
+    });
   }
   if (op.bias < 0) return;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -187,18 +211,28 @@ void convBackward(const Op& op, size_t n, const T* x, const T* params, const T* 
     if (dx) gemm(true, false, K, P, op.co, W, K, dy, P, T(1), dx, P, threads);
     return;
   }
-  // Per chunk: dW += dY_chunk · cols_chunkᵀ (chunks in order), dX += col2im(Wᵀ · dY_chunk).
-  const size_t chunk = chunkSamples(op, n);
-  ws.cols.resize(K * chunk * outer);
-  if (dx) ws.dcols.resize(K * chunk * outer);
-  for (size_t s0 = 0; s0 < n; s0 += chunk) {
-    const size_t count = std::min(chunk, n - s0), width = count * outer;
+  // Per chunk: its weight-gradient partial dY_chunk · cols_chunkᵀ, and dX += col2im(Wᵀ · dY_chunk) on its own samples.
+  const size_t chunk = chunkSamples(op, n), chunks = (n + chunk - 1) / chunk, size = static_cast<size_t>(op.co) * K;
+  prepareColumns(ws, threads, K * chunk * outer, dx != nullptr);
+  ws.partials.resize(chunks * size);
+  forChunks(n, chunk, threads, [&](size_t k, size_t s0, size_t count, int thread) {
+    const size_t width = count * outer;
     const T* dyChunk = dy + s0 * outer;
-    im2col(op, n, s0, count, x, ws.cols.data(), threads);
-    gemm(false, true, op.co, K, width, dyChunk, P, ws.cols.data(), width, s0 == 0 ? T(0) : T(1), dW, K, threads);
-    if (!dx) continue;
-    gemm(true, false, K, width, op.co, W, K, dyChunk, P, T(0), ws.dcols.data(), width, threads);
-    col2imAdd(op, n, s0, count, ws.dcols.data(), dx, threads);
+    T* cols = ws.cols[thread].data();
+    im2col(op, n, s0, count, x, cols, 1);
+    gemm(false, true, op.co, K, width, dyChunk, P, cols, width, T(0), ws.partials.data() + k * size, K, 1);
+    if (!dx) return;
+    T* dcols = ws.dcols[thread].data();
+    gemm(true, false, K, width, op.co, W, K, dyChunk, P, T(0), dcols, width, 1);
+    col2imAdd(op, n, s0, count, dcols, dx, 1);
+  });
+  // dW = Σ_k partial_k, chunks in order.
+  const T* partials = ws.partials.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(size); i++) {
+    T sum = partials[i];
+    for (size_t k = 1; k < chunks; k++) sum += partials[k * size + i];
+    dW[i] = sum;
   }
 }
 

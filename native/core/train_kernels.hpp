@@ -14,11 +14,15 @@
 
 namespace clf::train {
 
-/** Scratch space of the convolutions (im2col columns and their gradient), grown on demand and reused. */
+/**
+ * Scratch space of the convolutions, grown on demand and reused: im2col columns and their gradient per thread, and
+ * the per-chunk weight-gradient partials.
+ */
 template <typename T>
 struct ConvWorkspace {
-  std::vector<T> cols;
-  std::vector<T> dcols;
+  std::vector<std::vector<T>> cols;
+  std::vector<std::vector<T>> dcols;
+  std::vector<T> partials;
 };
 
 /** Per-channel batch statistics saved by a training-mode batch-norm for its backward pass and the running update. */
