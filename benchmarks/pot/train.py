@@ -1,13 +1,13 @@
 """Baseline for benchmarks/cases/train.ts: one SGD training step of an example model in torch on the CPU.
 
-usage: python3 train.py <model name> <batch size> <threads> <repetitions>
+usage: python3 train.py <model name> <batch size> <threads>
 Builds the model's architecture with the constructor of scripts/train_fixtures.py (the script that trained the
-examples; weights do not matter for timing), runs one warm-up step, then times `repetitions` steps of
-zero_grad + forward + cross-entropy + backward + SGD(lr 0.01, momentum 0.9, weight decay 5e-4) in train mode on random
-inputs [batch, 1, 28, 28] with torch.set_num_threads(threads), and prints the median step time in ms.
+examples; weights do not matter for timing) and runs one warm-up step, prints "ready", then serves one timing per
+stdin line: zero_grad + forward + cross-entropy + backward + SGD(lr 0.01, momentum 0.9, weight decay 5e-4) in train
+mode on random inputs [batch, 1, 28, 28] with torch.set_num_threads(threads); the reply is the step's wall time in
+ms. The case interleaves these with its own steps, so load from other jobs hits both sides alike. EOF ends it.
 """
 import os
-import statistics
 import sys
 import time
 
@@ -19,7 +19,7 @@ import train_fixtures  # noqa: E402
 
 
 def main():
-    name, batch, threads, repetitions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    name, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = train_fixtures.MODELS[name][4]()
@@ -34,12 +34,11 @@ def main():
         optimiser.step()
 
     step()
-    times = []
-    for _ in range(repetitions):
+    print("ready", flush=True)
+    for _ in sys.stdin:
         start = time.perf_counter()
         step()
-        times.append((time.perf_counter() - start) * 1e3)
-    print(statistics.median(times), flush=True)
+        print((time.perf_counter() - start) * 1e3, flush=True)
 
 
 main()
