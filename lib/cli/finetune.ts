@@ -55,7 +55,7 @@ export function addTrainOptions(command: Command): Command {
     .option('--momentum <m>', 'SGD momentum', nonNegativeNumber, 0.9)
     .option('--weight-decay <w>', 'L2 weight decay (torch SGD convention)', nonNegativeNumber, 5e-4)
     .option('--batch-size <n>', 'samples per SGD step', positiveInteger, 128)
-    .option('--schedule <spec>', `learning-rate schedule per epoch: ${SCHEDULE_HELP}`, scheduleArg, { kind: 'constant' } as LrSchedule)
+    .addOption(new Option('--schedule <spec>', `learning-rate schedule per epoch: ${SCHEDULE_HELP}`).argParser(scheduleArg).default({ kind: 'constant' } as LrSchedule, 'constant'))
     .option('--seed <s>', 'seed of the per-epoch shuffles', nonNegativeInteger, 42)
     .option('--bn-momentum <m>', 'batch-norm running-statistics momentum (torch convention)', nonNegativeNumber, 0.1)
     .addOption(new Option('--keep <which>', "return the last epoch's weights or the best on --eval-data").choices(['last', 'best']).default('last'))
