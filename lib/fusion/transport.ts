@@ -109,3 +109,42 @@ export function mapOutputs(values: ArrayLike<number>, map: UnitMap): Float64Arra
   }
   return result;
 }
+
+/** The nonzeros of each column of T̂, in ascending row order (the order in which mapOutputs adds them). */
+function columnNonzeros(map: UnitMap): { starts: Int32Array; order: Int32Array } {
+  const { col } = map.nonzeros;
+  const starts = new Int32Array(map.cols + 1);
+  for (let k = 0; k < col.length; k++) starts[col[k] + 1]++;
+  for (let j = 0; j < map.cols; j++) starts[j + 1] += starts[j];
+  const next = starts.slice(0, map.cols);
+  const order = new Int32Array(col.length);
+  for (let k = 0; k < col.length; k++) order[next[col[k]]++] = k;
+  return { starts, order };
+}
+
+/**
+ * total += weight · T̂ᵀ·V, equal to the bit to `accumulate(total, mapOutputs(values, map), weight)` (the same additions
+ * in the same order) without materialising T̂ᵀ·V, a float64 copy of the layer: per target unit j, the rows of V with a
+ * nonzero in column j of T̂ are summed into a scratch row, which is then weighted into total.
+ */
+export function accumulateMappedOutputs(total: Float64Array, values: ArrayLike<number>, map: UnitMap, weight: number): void {
+  const inner = values.length / map.rows;
+  if (!Number.isInteger(inner) || total.length !== map.cols * inner) {
+    throw new ClafusionError('E_SHAPE', `${values.length} values over ${map.rows} source units do not map onto ${total.length} values over ${map.cols} target units`);
+  }
+  const { row, value } = map.nonzeros;
+  const { starts, order } = columnNonzeros(map);
+  const scratch = new Float64Array(inner);
+  for (let j = 0; j < map.cols; j++) {
+    scratch.fill(0);
+    for (let n = starts[j]; n < starts[j + 1]; n++) {
+      const k = order[n];
+      const from = row[k] * inner;
+      const v = value[k];
+      for (let r = 0; r < inner; r++) scratch[r] += v * values[from + r];
+    }
+    const to = j * inner;
+    for (let r = 0; r < inner; r++) total[to + r] += weight * scratch[r];
+  }
+}
+

@@ -21,7 +21,7 @@ import type { BatchNorm, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
 import { type Activations, preactTap, tensorAt, unitRows } from '../activations.js';
 import { type UnitStatistics, channelStatistics } from '../repair.js';
-import { type UnitMap, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
+import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
 import { type Marginals, type PlanOptions, type Points, type Solver, transportMap } from './solve.js';
 import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
 import type { DistanceMetric } from '../../solvers/linalg.js';
@@ -101,16 +101,29 @@ function layerVectors(layer: Layer, withBias: boolean, withBatchNorm: boolean): 
   return vectors;
 }
 
-/** Rows = units: [weight row | vectors at that unit]. */
-function unitFeatureRows(weight: ArrayLike<number>, width: number, vectors: Float64Array[]): Float64Array {
-  const inner = weight.length / width;
-  const dim = inner + vectors.length;
-  const rows = new Float64Array(width * dim);
-  for (let u = 0; u < width; u++) {
-    for (let k = 0; k < inner; k++) rows[u * dim + k] = weight[u * inner + k];
-    vectors.forEach((v, j) => { rows[u * dim + inner + j] = v[u]; });
+/** One cost slot's description of a layer's units: its weight rows and its per-unit vectors. */
+interface FeaturePart {
+  weight: ArrayLike<number>;
+  vectors: Float64Array[];
+}
+
+/**
+ * Points = units: row u = [part₁ weight row u | part₁ vectors at u | part₂ …], written straight into float32 (each
+ * value rounds once, as Float32Array.from would round the float64 rows).
+ */
+function featurePoints(parts: FeaturePart[], units: number): Points {
+  const inners = parts.map((p) => p.weight.length / units);
+  const dim = parts.reduce((sum, p, k) => sum + inners[k] + p.vectors.length, 0);
+  const data = new Float32Array(units * dim);
+  let at = 0;
+  for (let u = 0; u < units; u++) {
+    parts.forEach(({ weight, vectors }, k) => {
+      const inner = inners[k];
+      for (let i = u * inner; i < (u + 1) * inner; i++) data[at++] = weight[i];
+      for (const v of vectors) data[at++] = v[u];
+    });
   }
-  return rows;
+  return { data, rows: units, dim };
 }
 
 class PairFusion {
@@ -167,20 +180,17 @@ class PairFusion {
 
   private async weightPoints(index: number): Promise<{ source: Points; target: Points }> {
     const node = this.target.topology.nodes[index];
-    const sourceParts: Float64Array[] = [];
-    const targetParts: Float64Array[] = [];
+    const sourceParts: FeaturePart[] = [];
+    const targetParts: FeaturePart[] = [];
     for (const slot of node.costSlots) {
       const bias = this.withBias(slot);
       const bn = this.withBatchNorm(slot);
       const s = this.source.topology.slots[slot].layer;
       const t = this.target.topology.slots[slot].layer;
-      sourceParts.push(unitFeatureRows(await this.alignedInputs(slot), s.op.weight.shape[0], layerVectors(s, bias, bn)));
-      targetParts.push(unitFeatureRows(t.op.weight.data, t.op.weight.shape[0], layerVectors(t, bias, bn)));
+      sourceParts.push({ weight: await this.alignedInputs(slot), vectors: layerVectors(s, bias, bn) });
+      targetParts.push({ weight: t.op.weight.data, vectors: layerVectors(t, bias, bn) });
     }
-    return {
-      source: asPoints(concatRows(sourceParts, this.source.topology.nodes[index].width), this.source.topology.nodes[index].width),
-      target: asPoints(concatRows(targetParts, node.width), node.width),
-    };
+    return { source: featurePoints(sourceParts, this.source.topology.nodes[index].width), target: featurePoints(targetParts, node.width) };
   }
 
   private activationPoints(index: number): { source: Points; target: Points } {
@@ -241,22 +251,6 @@ function matchingOf(map: UnitMap): number[] {
   });
 }
 
-function concatRows(parts: Float64Array[], units: number): Float64Array {
-  const dims = parts.map((p) => p.length / units);
-  const dim = dims.reduce((a, b) => a + b, 0);
-  const rows = new Float64Array(units * dim);
-  let offset = 0;
-  parts.forEach((p, k) => {
-    for (let u = 0; u < units; u++) rows.set(p.subarray(u * dims[k], (u + 1) * dims[k]), u * dim + offset);
-    offset += dims[k];
-  });
-  return rows;
-}
-
-function asPoints(rows: Float64Array, units: number): Points {
-  return { data: Float32Array.from(rows), rows: units, dim: rows.length / units };
-}
-
 /** Weighted sum of the target's and the aligned sources' values for one parameter. */
 function accumulate(total: Float64Array, values: ArrayLike<number>, weight: number): void {
   for (let k = 0; k < total.length; k++) total[k] += weight * values[k];
@@ -279,7 +273,7 @@ async function fuseSlot(slot: number, pairs: PairFusion[], sources: Side[], targ
   for (let s = 0; s < pairs.length; s++) {
     const slotS = sources[s].topology.slots[slot];
     const out = await pairs[s].map(slotS.output);
-    accumulate(fused.weight, mapOutputs(await pairs[s].alignedInputs(slot), out), weights[s]);
+    accumulateMappedOutputs(fused.weight, await pairs[s].alignedInputs(slot), out, weights[s]);
     pairs[s].release(slot);
     layerVectors(slotS.layer, withBias, withBatchNorm).forEach((v, k) => accumulate(vectors[k], mapOutputs(v, out), weights[s]));
   }
