@@ -70,7 +70,7 @@ describe('bit-exact fast paths', () => {
       permutation: (i: number, j: number) => (i === [2, 0, 5, 1][j] ? 1 : 0),
       sparse: (i: number, j: number) => ((i + 2 * j) % 3 === 0 ? random() : 0),
       dense: () => random(),
-      'empty column': (i: number, j: number) => (j === 3 ? 0 : random()),
+      'empty column': (_: number, j: number) => (j === 3 ? 0 : random()),
     };
     for (const [name, entry] of Object.entries(plans)) {
       const plan = Float64Array.from({ length: rows * cols }, (_, k) => entry(Math.floor(k / cols), k % cols));
