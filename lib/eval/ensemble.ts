@@ -12,7 +12,7 @@ import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import { batchSizeOf, forward } from './forward.js';
 import { datasetForModel, planInput } from './input.js';
 import { argmaxRows, classesOf, countCorrect, labelsOf, result, scoresOutput, type EvaluateOptions, type EvaluateResult, type ModelInput } from './evaluate.js';
-import { ModelRunner } from './runner.js';
+import { ModelRunner, sharedThreads } from './runner.js';
 
 export type EnsembleMode = 'logits' | 'probabilities';
 
@@ -51,9 +51,13 @@ function accumulate(sum: Float64Array, z: Float32Array, classes: number, weight:
   }
 }
 
-/** Opens every model at once (or uses the open runners), runs `work`, closes what it opened. */
+/**
+ * Opens every model at once (or uses the open runners), runs `work`, closes what it opened. The models run side by
+ * side, so without a thread count each session gets its share of the cores.
+ */
 async function withRunners<T>(models: readonly ModelInput[], options: EvaluateOptions, work: (runners: ModelRunner[]) => Promise<T>): Promise<T> {
-  const opened = await Promise.allSettled(models.map((model) => (model instanceof ModelRunner ? model : ModelRunner.open(model, options))));
+  const runnerOptions = { ...options, threads: options.threads ?? sharedThreads(models.length) };
+  const opened = await Promise.allSettled(models.map((model) => (model instanceof ModelRunner ? model : ModelRunner.open(model, runnerOptions))));
   const ours = opened.flatMap((o, i) => (o.status === 'fulfilled' && !(models[i] instanceof ModelRunner) ? [o.value] : []));
   try {
     const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');

@@ -1,5 +1,5 @@
 /** Evaluation with ONNX Runtime (CPU, in worker threads): accuracy, logits, intermediate outputs, ensembles. */
-export { ModelRunner, type ModelSource, type RunnerOptions } from './runner.js';
+export { ModelRunner, sharedThreads, type ModelSource, type RunnerOptions } from './runner.js';
 export { configureWorkerPool, type WorkerPoolOptions } from './pool.js';
 export { collectOutputs, evaluate, predictLogits, type EvaluateOptions, type EvaluateResult, type ModelInput } from './evaluate.js';
 export { ensembleAccuracy, type EnsembleMode, type EnsembleOptions, type EnsembleResult } from './ensemble.js';

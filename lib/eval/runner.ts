@@ -6,6 +6,7 @@
  * pending).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ClafusionError } from '../errors.js';
 import { decodeModel } from '../onnx/proto.js';
 import { type InferenceWorker, workerPool } from './pool.js';
@@ -17,6 +18,14 @@ export type ModelSource = Uint8Array | string;
 export interface RunnerOptions {
   /** ORT intra-op threads for this session; 0 or absent: ONNX Runtime's default (all cores). */
   threads?: number;
+}
+
+/**
+ * Intra-op threads for each of `sessions` sessions that run at once: the cores split between them (at least 1 each).
+ * On 2 cores, two passes with one thread each beat two passes with two each (fusion activations 460 -> 330 ms).
+ */
+export function sharedThreads(sessions: number): number {
+  return Math.max(1, Math.floor(availableParallelism() / Math.max(1, sessions)));
 }
 
 function readModelBytes(source: ModelSource): Uint8Array {

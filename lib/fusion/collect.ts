@@ -18,13 +18,16 @@ export function activationSamples(dataset: Dataset, samples: number, seed: numbe
   return dataset.select(sampleIndices(dataset.count, Math.min(samples, dataset.count), seed));
 }
 
-/** The network's activations at `taps` (duplicates allowed) on every sample of `dataset`. */
-export async function collectActivations(network: Network, taps: Tap[], dataset: Dataset, signal?: AbortSignal): Promise<Activations> {
+/**
+ * The network's activations at `taps` (duplicates allowed) on every sample of `dataset`. `threads`: ORT intra-op
+ * threads (0: all cores; pass sharedThreads(k) when k passes run at once).
+ */
+export async function collectActivations(network: Network, taps: Tap[], dataset: Dataset, signal?: AbortSignal, threads = 0): Promise<Activations> {
   const unique = [...new Map(taps.map((tap) => [tapKey(tap), tap])).values()];
   const activations: Activations = new Map();
   if (unique.length === 0) return activations;
   const { bytes, tapOutputs } = emitModel(network, { taps: unique });
-  const outputs = await collectOutputs(bytes, dataset, [...new Set(tapOutputs)], { signal });
+  const outputs = await collectOutputs(bytes, dataset, [...new Set(tapOutputs)], { signal, threads });
   unique.forEach((tap, k) => {
     const tensor = outputs[tapOutputs[k]];
     activations.set(tapKey(tap), { data: tensor.data, shape: tensor.shape });

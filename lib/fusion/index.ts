@@ -11,6 +11,7 @@ import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
 import { workerPool } from '../eval/pool.js';
+import { sharedThreads } from '../eval/runner.js';
 import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
 import { type Network, allLayers } from '../ir/network.js';
@@ -220,11 +221,11 @@ export class FusionContext {
     return this.timed('repair', () => recalibrateBatchNorm(network, samples, this.options.signal));
   }
 
-  /** Activations of `network` at `taps`, or undefined without data. */
-  async activations(network: Network, taps: Tap[]): Promise<Activations | undefined> {
+  /** Activations of `network` at `taps`, or undefined without data. `concurrent`: passes started together with it. */
+  async activations(network: Network, taps: Tap[], concurrent = 1): Promise<Activations | undefined> {
     const samples = this.samples;
     if (!samples) return undefined;
-    return this.timed('activations', () => collectActivations(network, taps, samples, this.options.signal));
+    return this.timed('activations', () => collectActivations(network, taps, samples, this.options.signal, sharedThreads(concurrent)));
   }
 }
 
@@ -330,8 +331,9 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
     ...(context.otNeedsActivations && (i !== changed || balance === 'add') ? context.otTaps(pair[i]) : []),
     ...(context.otNeedsActivations && i === changed && balance === 'add' ? derivationTaps(pair[i]) : []),
   ];
-  // Both runs at once: most of a run is starting its ONNX Runtime worker.
-  const acts = await Promise.all([0, 1].map((i) => (tapsOf(i).length > 0 ? context.activations(pair[i], tapsOf(i)) : undefined)));
+  // Both runs at once, each with its share of the cores (one pass alone leaves gaps that the other fills).
+  const passes = [0, 1].filter((i) => tapsOf(i).length > 0).length;
+  const acts = await Promise.all([0, 1].map((i) => (tapsOf(i).length > 0 ? context.activations(pair[i], tapsOf(i), passes) : undefined)));
   const models: [Network, Network] = [pair[0], pair[1]];
   let alignment: PairAlignment | undefined;
   if (!equalDepth) {

@@ -50,7 +50,7 @@ async function manyToOne(networks: Network[], context: FusionContext): Promise<M
   const sources = models.map((_, i) => i).filter((i) => i !== anchor);
   const weights = options.weights ?? models.map(() => 1 / models.length);
   const acts = context.otNeedsActivations
-    ? { sources: await Promise.all(sources.map(async (i) => (await context.activations(models[i], context.otTaps(models[i])))!)), target: anchorActs! }
+    ? { sources: await Promise.all(sources.map(async (i) => (await context.activations(models[i], context.otTaps(models[i]), sources.length))!)), target: anchorActs! }
     : undefined;
   const fused = await context.timed('fusion', () =>
     otFuse(sources.map((i) => models[i]), models[anchor], [...sources.map((i) => weights[i]), weights[anchor]], context.otFuseOptions(), acts));

@@ -7,7 +7,8 @@ import type { Dataset } from '../data/dataset.js';
 import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
 import { ensembleAccuracy } from '../eval/ensemble.js';
-import { evaluate } from '../eval/evaluate.js';
+import { type EvaluateResult, evaluate } from '../eval/evaluate.js';
+import { sharedThreads } from '../eval/runner.js';
 import { emitModel } from '../graph/emit.js';
 import type { Layer, Network } from '../ir/network.js';
 import { allLayers, cloneNetwork } from '../ir/network.js';
@@ -84,30 +85,33 @@ export function vanillaAverage(networks: Network[], weights: number[] = networks
 
 /**
  * Accuracies of the inputs (`models`: paths or bytes, as given to `fuse`), the fused model, the ensemble and
- * vanilla averaging, on `data` (a spec or a Dataset with labels).
+ * vanilla averaging, on `data` (a spec or a Dataset with labels). The three evaluations run at once, every session
+ * with its share of the cores; `onProgress` reports each as it finishes.
  */
 export async function validateFusion(models: (string | Uint8Array)[], result: FuseResult, data: string | Dataset, options: ValidationOptions = {}): Promise<Validation> {
   const dataset = typeof data === 'string' ? await openDataset(data) : data;
-  const step = (label: string, done: number) => {
+  const total = models.length + 3;
+  let done = models.length - 1;
+  const step = <T>(label: string) => (value: T): T => {
     throwIfAborted(options.signal);
-    options.onProgress?.(label, done, models.length + 3);
+    options.onProgress?.(label, ++done, total);
+    return value;
   };
-  const ensemble = await ensembleAccuracy(models, dataset, { mode: 'logits', weights: options.weights, signal: options.signal });
-  step('ensemble', models.length);
-  const fused = await evaluate(result.bytes, dataset, { signal: options.signal });
-  step('fused', models.length + 1);
   const obstacle = averagingObstacle(result.models);
-  let vanilla: number | null = null;
-  if (!obstacle) {
-    vanilla = (await evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset, { signal: options.signal })).accuracy;
-  }
-  step('vanilla', models.length + 2);
+  const threads = sharedThreads(models.length + (obstacle ? 1 : 2));
+  const run = { signal: options.signal, threads };
+  const averaged: Promise<EvaluateResult | null> = obstacle ? Promise.resolve(null) : evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset, run);
+  const [ensemble, fused, vanilla] = await Promise.all([
+    ensembleAccuracy(models, dataset, { ...run, mode: 'logits', weights: options.weights }).then(step('ensemble')),
+    evaluate(result.bytes, dataset, run).then(step('fused')),
+    averaged.then(step('vanilla')),
+  ]);
   return {
     samples: ensemble.count,
     models: ensemble.modelAccuracies,
     fused: fused.accuracy,
     ensemble: ensemble.accuracy,
-    vanilla,
+    vanilla: vanilla?.accuracy ?? null,
     ...(obstacle ? { vanillaNote: `not applicable: ${obstacle}` } : {}),
   };
 }
