@@ -3,9 +3,10 @@
 // tests. Backward kernels ADD their input gradient into `dx` (a slot may feed several ops, e.g. a residual block's
 // input feeds the branch and the shortcut) and WRITE their parameter gradients (each parameter belongs to one op).
 //
-// Determinism: work is split over channels or (channel, sample) planes; each output element is produced by one
-// thread with a fixed summation order, and the GEMMs are thread-count invariant (gemm.hpp), so results are
-// bit-identical for any thread count.
+// Determinism: work is split over channels, (channel, sample) planes or, for convolutions, fixed chunks of samples
+// (sized from the shapes alone; the per-chunk weight-gradient partials are summed in chunk order); each output element
+// is produced by one thread with a fixed summation order, and the GEMMs are thread-count invariant (gemm.hpp), so
+// results are bit-identical for any thread count.
 #pragma once
 #include <cstddef>
 #include <vector>
