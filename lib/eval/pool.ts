@@ -6,7 +6,7 @@
  * therefore borrows a worker from the pool and gives it back when it closes; the worker releases that session before
  * it serves the next one. Bounds: at most `maxIdle` idle workers are kept (others stop), and an idle worker stops after
  * `idleMs` without use (its ORT allocator holds memory). Idle workers are unref'd: they never keep the process alive.
- * A worker that may still be computing (a request was aborted or is pending) or that has failed is never reused.
+ * A worker that has failed is never reused; one still computing for a closed runner goes back once it has finished.
  *
  * The worker file sits next to this module: worker.js in the compiled dist/, worker.ts under tsx (tests, dev), in
  * which case the worker registers tsx's loader before importing it.
@@ -44,12 +44,22 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-/** One worker thread: numbered requests, their replies, and whether the thread can serve another runner. */
+/**
+ * One worker thread: numbered requests, their replies, and whether the thread can serve another runner.
+ *
+ * The thread is never stopped while ONNX Runtime works in it: stopping a thread inside ORT aborts the whole process
+ * ("terminate called after throwing an instance of 'Napi::Error'"), which the first version of ModelRunner did when
+ * a runner closed during an aborted batch. An aborted batch therefore finishes first; the thread is ref'd while any
+ * request is in flight (a batch ends in bounded time), so the process does not exit under it either.
+ */
 export class InferenceWorker {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  /** Requests posted and not yet answered, including those whose waiter was aborted. */
+  /** Requests posted and not yet answered, including aborted ones and session releases. */
   private inFlight = 0;
+  /** Session releases among them. */
+  private releasing = 0;
+  private readonly onQuiet: (() => void)[] = [];
   private failure: ClafusionError | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
   /** The model the worker serves now; used in messages. */
@@ -62,9 +72,19 @@ export class InferenceWorker {
     worker.on('exit', () => this.fail('E_NATIVE', `the ONNX Runtime worker for ${this.label} has stopped; open a new ModelRunner`));
   }
 
-  /** True when the thread is alive and has nothing left to compute: it can serve another runner. */
+  /** True when the thread is alive and computes nothing (a session release may still be queued): it can serve again. */
   get reusable(): boolean {
-    return this.failure === null && this.inFlight === 0;
+    return this.failure === null && this.inFlight === this.releasing;
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** Resolves once nothing is in flight (at once when nothing is), or the thread has failed. */
+  quiet(): Promise<void> {
+    if (this.inFlight === 0 || this.failure) return Promise.resolve();
+    return new Promise((resolve) => this.onQuiet.push(resolve));
   }
 
   /** Posts a request; the promise settles with the worker's reply, or rejects when `signal` fires (E_ABORTED). */
@@ -78,7 +98,7 @@ export class InferenceWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
-        this.forget(id);
+        this.pending.delete(id);
         reject(new ClafusionError('E_ABORTED', 'the operation was aborted by its AbortSignal'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -87,29 +107,29 @@ export class InferenceWorker {
         resolve: (value) => (done(), resolve(value)),
         reject: (err) => (done(), reject(err)),
       });
-      if (this.pending.size === 1) this.worker.ref();
-      this.inFlight++;
-      this.worker.postMessage({ ...body, id } as WorkerRequest, transfer);
+      this.post({ ...body, id } as WorkerRequest, transfer);
     });
   }
 
-  /** Asks the worker to drop its session (no reply; the worker handles requests in order, so a later load waits). */
+  /** Asks the worker to drop its session (answered without a waiter; a later load queues behind it). */
   releaseSession(): void {
     if (this.failure) return;
-    this.worker.postMessage({ op: 'release', id: 0 } satisfies WorkerRequest);
+    this.releasing++;
+    this.post({ op: 'release', id: this.nextId++ }, []);
   }
 
-  /** Rejects every waiting request with `err` (the worker may go on computing them). */
+  /** Rejects every waiting request with `err` (the worker still finishes what it computes). */
   rejectPending(err: ClafusionError): void {
     for (const [id, waiter] of this.pending) {
-      this.forget(id);
+      this.pending.delete(id);
       waiter.reject(err);
     }
   }
 
-  /** Stops the thread; waiting requests reject. */
+  /** Stops the thread once it is quiet (see the class comment); waiting requests reject. */
   async terminate(): Promise<void> {
     this.cancelIdleTimer();
+    await this.quiet();
     this.fail('E_ABORTED', `the ONNX Runtime worker for ${this.label} was stopped`);
     await this.worker.terminate();
   }
@@ -126,23 +146,30 @@ export class InferenceWorker {
     this.idleTimer = null;
   }
 
-  private forget(id: number): void {
-    this.pending.delete(id);
-    if (this.pending.size === 0) this.worker.unref();
+  private post(request: WorkerRequest, transfer: ArrayBuffer[]): void {
+    if (this.inFlight++ === 0) this.worker.ref();
+    this.worker.postMessage(request, transfer);
   }
 
   private settle(response: WorkerResponse): void {
-    this.inFlight--;
     const waiter = this.pending.get(response.id);
-    if (!waiter) return; // aborted meanwhile
-    this.forget(response.id);
+    if (!waiter && response.ok && 'released' in response.result) this.releasing--;
+    if (--this.inFlight === 0) this.becameQuiet();
+    if (!waiter) return; // aborted meanwhile, or a release
+    this.pending.delete(response.id);
     if (response.ok) waiter.resolve(response.result);
     else waiter.reject(new ClafusionError(response.code, `${this.label}: ${response.message}`));
+  }
+
+  private becameQuiet(): void {
+    this.worker.unref();
+    for (const resolve of this.onQuiet.splice(0)) resolve();
   }
 
   private fail(code: ErrorCode, message: string): void {
     this.failure ??= new ClafusionError(code, message);
     this.rejectPending(this.failure);
+    this.becameQuiet();
   }
 }
 
@@ -182,8 +209,12 @@ class WorkerPool {
     return new InferenceWorker();
   }
 
-  /** Takes back a worker whose runner has closed: kept idle if it can serve again and there is room, else stopped. */
+  /**
+   * Takes back a worker whose runner has closed: kept idle if it can serve again and there is room, else stopped. A
+   * worker still computing (an aborted batch) is taken back when it has finished (see InferenceWorker).
+   */
   async release(worker: InferenceWorker): Promise<void> {
+    if (!worker.reusable && !worker.failed) await worker.quiet();
     if (!worker.reusable || this.idle.length >= this.maxIdle) {
       await worker.terminate();
       return;

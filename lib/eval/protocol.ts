@@ -22,11 +22,11 @@ export interface SessionInfo {
 export type WorkerRequestBody =
   | { op: 'load'; model: Uint8Array | string; threads: number }
   | { op: 'run'; feeds: Record<string, TensorData>; outputs: string[] }
-  /** Drops the session (the worker goes back to the pool); not answered. */
+  /** Drops the session (the worker goes back to the pool); answered with { released: true }. */
   | { op: 'release' };
 
 export type WorkerRequest = WorkerRequestBody & { id: number };
 
 export type WorkerResponse =
-  | { id: number; ok: true; result: SessionInfo | Record<string, TensorData> }
+  | { id: number; ok: true; result: SessionInfo | Record<string, TensorData> | { released: true } }
   | { id: number; ok: false; code: ErrorCode; message: string };

@@ -88,12 +88,18 @@ export class ModelRunner {
     return this.request({ op: 'run', feeds: copies, outputs: [...outputNames] }, signal, transfer) as Promise<Record<string, TensorData>>;
   }
 
-  /** Ends the session and gives the worker back (or stops it while it computes); pending and later calls reject. */
+  /**
+   * Ends the session and gives the worker back; pending and later calls reject. A batch still running (aborted) ends
+   * in the background first, and the worker goes back then.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = new ClafusionError('E_ABORTED', `the ModelRunner for ${this.name} was closed`);
     this.worker.rejectPending(this.closed);
-    await workerPool.release(this.worker);
+    const computing = !this.worker.reusable && !this.worker.failed;
+    const released = workerPool.release(this.worker);
+    if (!computing) return released;
+    released.catch(() => undefined);
   }
 
   private request(body: WorkerRequestBody, signal?: AbortSignal, transfer: ArrayBuffer[] = []): Promise<unknown> {

@@ -64,7 +64,8 @@ async function release(): Promise<void> {
 
 function reply(response: WorkerResponse): void {
   // A Set: two outputs may share one buffer, and a buffer may be listed only once.
-  const transfer = response.ok && !('inputs' in response.result) ? [...new Set(Object.values(response.result).map((t) => t.data.buffer as ArrayBuffer))] : [];
+  const outputs = response.ok && !('inputs' in response.result) && !('released' in response.result) ? (response.result as Record<string, TensorData>) : {};
+  const transfer = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
   parentPort!.postMessage(response, transfer);
 }
 
@@ -78,7 +79,11 @@ function failureCode(request: WorkerRequest, err: unknown): ErrorCode {
 let queue: Promise<void> = Promise.resolve();
 parentPort!.on('message', (request: WorkerRequest) => {
   queue = queue.then(async () => {
-    if (request.op === 'release') return release().catch(() => undefined);
+    if (request.op === 'release') {
+      await release().catch(() => undefined); // a session that fails to release is dropped all the same
+      reply({ id: request.id, ok: true, result: { released: true } });
+      return;
+    }
     try {
       const result = request.op === 'load' ? await load(request.model, request.threads) : await run(request.feeds, request.outputs);
       reply({ id: request.id, ok: true, result });

@@ -48,17 +48,17 @@ const BLOCK_COPY_MIN = 256;
 
 /**
  * Unit rows of several taps of one network, concatenated per channel: row c = [tap₁ channel c over (N, H, W), tap₂ …].
- * Every tap must have the same channel count. Returns a C x dim matrix (row-major). Values are copied bit for bit
- * (through integer views).
+ * Every tap must have the same channel count. Returns a C x dim matrix (row-major) in `allocate(C · dim)` (default: a
+ * new array; every element is written). Values are copied bit for bit (through integer views).
  */
-export function unitRows(tensors: ActivationTensor[]): { data: Float32Array; rows: number; dim: number } {
+export function unitRows(tensors: ActivationTensor[], allocate: (length: number) => Float32Array = (length) => new Float32Array(length)): { data: Float32Array; rows: number; dim: number } {
   const channels = tensors[0].shape[1];
   for (const t of tensors) {
     if (t.shape[1] !== channels) throw new ClafusionError('E_SHAPE', `taps with ${channels} and ${t.shape[1]} channels cannot share one transport map`);
   }
   const dims = tensors.map((t) => t.data.length / channels);
   const dim = dims.reduce((a, b) => a + b, 0);
-  const data = new Float32Array(channels * dim);
+  const data = allocate(channels * dim);
   const rows = new Int32Array(data.buffer);
   let offset = 0;
   tensors.forEach((t, k) => {

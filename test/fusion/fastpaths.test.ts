@@ -60,6 +60,11 @@ describe('bit-exact fast paths', () => {
       }
       expect([rows, dim]).to.deep.equal([channels, 5 * spatial]);
       expect(Array.from(data), `S = ${spatial}`).to.deep.equal(expected);
+      // Into reused storage (what the OT stage passes): every element is written, whatever was there.
+      const dirty = new Float32Array(data.length + 5).fill(Number.NaN);
+      const reused = unitRows(taps, (length) => dirty.subarray(0, length));
+      expect(reused.data.buffer).to.equal(dirty.buffer);
+      expect(Array.from(reused.data), `S = ${spatial}, reused`).to.deep.equal(expected);
     }
   });
 

@@ -22,7 +22,7 @@ import { cloneNetwork } from '../../ir/network.js';
 import { type Activations, preactTap, tensorAt, unitRows } from '../activations.js';
 import { type UnitStatistics, channelStatistics } from '../repair.js';
 import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
-import { type Marginals, type PlanOptions, type Points, type Solver, transportMap } from './solve.js';
+import { type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap } from './solve.js';
 import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
 import type { DistanceMetric } from '../../solvers/linalg.js';
 
@@ -126,10 +126,24 @@ function featurePoints(parts: FeaturePart[], units: number): Points {
   return { data, rows: units, dim };
 }
 
+interface RowBuffers {
+  busy: boolean;
+  source: { array: Float32Array };
+  target: { array: Float32Array };
+}
+
+/** The first `length` elements of `buffer`'s array, grown first when it is shorter. */
+function reuse(buffer: { array: Float32Array }, length: number): Float32Array {
+  if (buffer.array.length < length) buffer.array = new Float32Array(length);
+  return buffer.array.subarray(0, length);
+}
+
 class PairFusion {
   private readonly maps = new Map<number, UnitMap>();
   /** Ŵ per slot: weight mode reads it for the cost, then the fusion for the average. */
   private readonly aligned = new Map<number, Float64Array>();
+  /** Unit-row storage reused from one activation-mode solve to the next. */
+  private readonly rowBuffers: RowBuffers = { busy: false, source: { array: new Float32Array(0) }, target: { array: new Float32Array(0) } };
   readonly diagnostics: LayerDiagnostics[] = [];
 
   constructor(
@@ -193,23 +207,40 @@ class PairFusion {
     return { source: featurePoints(sourceParts, this.source.topology.nodes[index].width), target: featurePoints(targetParts, node.width) };
   }
 
-  private activationPoints(index: number): { source: Points; target: Points } {
-    const points = (side: Side): Points => {
+  /**
+   * Unit rows of both sides at node `index`, in `buffers` when given (see `solve`), else in new arrays. The rows of a
+   * conv layer over N samples are large (C·N·H·W values), and writing a fresh array costs its page faults every time.
+   */
+  private activationPoints(index: number, buffers?: RowBuffers): { source: Points; target: Points } {
+    const points = (side: Side, buffer?: { array: Float32Array }): Points => {
       if (!side.acts) throw new ClafusionError('E_ARG', 'activation-based fusion needs activations; give data or use weight mode');
-      return unitRows(side.topology.nodes[index].taps.map((tap) => tensorAt(side.acts as Activations, tap)));
+      const allocate = buffer ? (length: number) => reuse(buffer, length) : undefined;
+      return unitRows(side.topology.nodes[index].taps.map((tap) => tensorAt(side.acts as Activations, tap)), allocate);
     };
-    return { source: points(this.source), target: points(this.target) };
+    return { source: points(this.source, buffers?.source), target: points(this.target, buffers?.target) };
   }
 
   private async solve(index: number): Promise<UnitMap> {
     const node = this.target.topology.nodes[index];
-    const { source, target } = this.options.mode === 'activations' ? this.activationPoints(index) : await this.weightPoints(index);
-    const weightRows = this.options.marginals === 'uniform' ? undefined : this.importanceRows(node);
-    const { map, diagnostics } = await transportMap(source, target, this.planOptions, weightRows);
+    // Solves run one after another except where a slot reads several maps; only one at a time uses the shared buffers.
+    const buffers = this.rowBuffers.busy ? undefined : this.rowBuffers;
+    if (buffers) buffers.busy = true;
+    try {
+      const { source, target } = this.options.mode === 'activations' ? this.activationPoints(index, buffers) : await this.weightPoints(index);
+      const weightRows = this.options.marginals === 'uniform' ? undefined : this.importanceRows(node);
+      const { map, diagnostics } = await transportMap(source, target, this.planOptions, weightRows);
+      this.record(index, map, diagnostics);
+      return map;
+    } finally {
+      if (buffers) buffers.busy = false;
+    }
+  }
+
+  private record(index: number, map: UnitMap, diagnostics: PlanDiagnostics): void {
+    const node = this.target.topology.nodes[index];
     this.diagnostics.push({
       layer: this.target.topology.slots[node.costSlots[0]].layer.name, source: this.sourceIndex, rows: map.rows, cols: map.cols, ...diagnostics, matching: matchingOf(map),
     });
-    return map;
   }
 
   /** Each model's own weights at the node's first cost slot, for importance marginals. */
