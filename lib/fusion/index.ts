@@ -122,12 +122,12 @@ export class FusionContext {
     const start = performance.now();
     let samples: Dataset | undefined;
     if (options.data !== undefined) {
-      // Every run with data records activations of two models at once: start their workers while the models load.
-      workerPool.prestart(2);
       const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
       samples = activationSamples(dataset, options.samples ?? 200, options.seed ?? 21);
     }
     const context = new FusionContext(options, samples);
+    // A run that reads activations records two models' at once: start their workers while the models load.
+    if (samples && (context.claNeedsActivations || context.otNeedsActivations)) workerPool.prestart(2);
     context.timings.load += performance.now() - start;
     return context;
   }
