@@ -21,6 +21,8 @@ export interface BuildInfo {
 export interface NativeAddon {
   buildInfo(): BuildInfo;
   claAlignSync(cost: Float64Array, m: number, n: number, s: number, f: number): { mapping: Int32Array; totalCost: number };
+  /** Index of the first NaN or ±Infinity, or -1. */
+  firstNonFiniteF32(values: Float32Array): number;
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Promise<Float32Array>;
   sgemmSync(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Float32Array;
   pairwiseDistances(X: Float32Array, n: number, Y: Float32Array, m: number, d: number, metric: string, threads: number): Promise<Float32Array>;

@@ -9,6 +9,7 @@
 #include "addon/napi_job.hpp"
 #include "core/cka.hpp"
 #include "core/distance.hpp"
+#include "core/finite.hpp"
 #include "core/gemm.hpp"
 
 namespace clf::addon {
@@ -171,9 +172,17 @@ void exportTwins(Napi::Env env, Napi::Object exports, const std::string& name) {
   exports.Set(name + "Sync", Napi::Function::New(env, syncTwin<binding>, name + "Sync"));
 }
 
+// firstNonFiniteF32(values: Float32Array) -> index of the first NaN/±Infinity, or -1. Memory-bound: sync only.
+Napi::Value firstNonFiniteBinding(const Napi::CallbackInfo& info) {
+  Span<float> values = typedSpan<float>(info[0], "values");
+  size_t index = firstNonFinite(values.data, values.length);
+  return Napi::Number::New(info.Env(), index == values.length ? -1.0 : static_cast<double>(index));
+}
+
 }  // namespace
 
 void registerLinalg(Napi::Env env, Napi::Object exports) {
+  exports.Set("firstNonFiniteF32", Napi::Function::New(env, firstNonFiniteBinding, "firstNonFiniteF32"));
   exportTwins<sgemmBinding>(env, exports, "sgemm");
   exportTwins<distancesBinding>(env, exports, "pairwiseDistances");
   exportTwins<gramBinding>(env, exports, "gram");

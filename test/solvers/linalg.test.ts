@@ -209,6 +209,23 @@ describe('pairwiseDistances', () => {
     expectCode(() => pairwiseDistancesSync(Float32Array.from([NaN]), 1, y, m, 1));
     expectCode(() => pairwiseDistancesSync(x, n, y, m, d, { threads: -1 }));
   });
+
+  it('names the first non-finite value of a large input, past the scan blocks', () => {
+    const rows = 100;
+    const cols = 1000;
+    const big = new Float32Array(rows * cols).fill(0.5);
+    for (const [index, value] of [[0, NaN], [4095, Infinity], [4096, -Infinity], [rows * cols - 1, NaN]] as const) {
+      const copy = big.slice();
+      copy[index] = value;
+      let message = '';
+      try {
+        pairwiseDistancesSync(copy, rows, big, rows, cols);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).to.equal(`X[${index}] is ${value}; every value must be finite`);
+    }
+  });
 });
 
 /** Column-centred copy of the n x d matrix, in double. */
