@@ -5,18 +5,9 @@
  */
 import type { BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit } from '../../lib/ir/network.js';
 import { cloneNetwork } from '../../lib/ir/network.js';
+import { rng } from '../support/random.js';
 
-/** mulberry32: a small seeded generator, enough for test weights. */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
