@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only emd,sinkhorn]`: runs every benchmarks/cases/*.ts, each measuring our native
  * core against a baseline (POT / numpy via Debian's python3, when present) in the same run, prints a table of
- * medians and ratios, and writes benchmarks/results/latest.json. Never part of `npm test`.
+ * medians and ratios, and writes benchmarks/results/latest.json (a full run; partial runs write beside it).
+ * Never part of `npm test`.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -44,7 +45,8 @@ async function main(): Promise<void> {
       console.log(formatRow(record));
     }
   }
-  const out = join(here, 'results', ctx.quick ? 'quick.json' : 'latest.json');
+  // Only a full run replaces latest.json (the figures the README quotes); partial and quick runs go beside it.
+  const out = join(here, 'results', ctx.quick ? 'quick.json' : only ? `only-${only.join('-')}.json` : 'latest.json');
   mkdirSync(dirname(out), { recursive: true });
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version };
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, records }, null, 2) + '\n');
