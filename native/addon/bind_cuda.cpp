@@ -116,9 +116,6 @@ Napi::Value cudaSinkhornImpl(const Napi::CallbackInfo& info, bool async) {
       [result, planRef](Napi::Env e) { return sinkhornResultObject(e, *result, planRef->Value()); });
 }
 
-Napi::Value cudaSinkhorn(const Napi::CallbackInfo& info) { return cudaSinkhornImpl(info, true); }
-Napi::Value cudaSinkhornSync(const Napi::CallbackInfo& info) { return cudaSinkhornImpl(info, false); }
-
 DistanceMetric metricArgument(const Napi::Value& value) {
   const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
   if (name == "sqeuclidean") return DistanceMetric::SqEuclidean;
@@ -148,17 +145,12 @@ Napi::Value cudaPairwiseDistancesImpl(const Napi::CallbackInfo& info, bool async
       [ref](Napi::Env) -> Napi::Value { return ref->Value(); });
 }
 
-Napi::Value cudaPairwiseDistances(const Napi::CallbackInfo& info) { return cudaPairwiseDistancesImpl(info, true); }
-Napi::Value cudaPairwiseDistancesSync(const Napi::CallbackInfo& info) { return cudaPairwiseDistancesImpl(info, false); }
-
 }  // namespace
 
 void registerCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfo, "cudaInfo"));
-  exports.Set("cudaSinkhorn", Napi::Function::New(env, cudaSinkhorn, "cudaSinkhorn"));
-  exports.Set("cudaSinkhornSync", Napi::Function::New(env, cudaSinkhornSync, "cudaSinkhornSync"));
-  exports.Set("cudaPairwiseDistances", Napi::Function::New(env, cudaPairwiseDistances, "cudaPairwiseDistances"));
-  exports.Set("cudaPairwiseDistancesSync", Napi::Function::New(env, cudaPairwiseDistancesSync, "cudaPairwiseDistancesSync"));
+  exportTwins<cudaSinkhornImpl>(env, exports, "cudaSinkhorn");
+  exportTwins<cudaPairwiseDistancesImpl>(env, exports, "cudaPairwiseDistances");
 }
 #else
 void registerCuda(Napi::Env, Napi::Object) {}

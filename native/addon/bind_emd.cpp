@@ -71,14 +71,10 @@ Napi::Value emdJob(const Napi::CallbackInfo& info, bool async) {
       });
 }
 
-Napi::Value emd(const Napi::CallbackInfo& info) { return emdJob(info, true); }
-Napi::Value emdSync(const Napi::CallbackInfo& info) { return emdJob(info, false); }
-
 }  // namespace
 
 void registerEmd(Napi::Env env, Napi::Object exports) {
-  exports.Set("emd", Napi::Function::New(env, emd, "emd"));
-  exports.Set("emdSync", Napi::Function::New(env, emdSync, "emdSync"));
+  exportTwins<emdJob>(env, exports, "emd");
 }
 
 }  // namespace clf::addon

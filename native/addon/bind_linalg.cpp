@@ -159,19 +159,6 @@ Napi::Value costMatrixBinding(const Napi::CallbackInfo& info, bool async) {
                 returning(out));
 }
 
-using Binding = Napi::Value (*)(const Napi::CallbackInfo&, bool);
-
-template <Binding binding>
-Napi::Value asyncTwin(const Napi::CallbackInfo& info) { return binding(info, true); }
-template <Binding binding>
-Napi::Value syncTwin(const Napi::CallbackInfo& info) { return binding(info, false); }
-
-template <Binding binding>
-void exportTwins(Napi::Env env, Napi::Object exports, const std::string& name) {
-  exports.Set(name, Napi::Function::New(env, asyncTwin<binding>, name));
-  exports.Set(name + "Sync", Napi::Function::New(env, syncTwin<binding>, name + "Sync"));
-}
-
 // firstNonFiniteF32(values: Float32Array) -> index of the first NaN/±Infinity, or -1. Memory-bound: sync only.
 Napi::Value firstNonFiniteBinding(const Napi::CallbackInfo& info) {
   Span<float> values = typedSpan<float>(info[0], "values");

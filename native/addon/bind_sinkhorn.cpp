@@ -93,14 +93,10 @@ Napi::Value dispatch(const Napi::CallbackInfo& info, bool async) {
   return solve<double>(info, async);
 }
 
-Napi::Value sinkhornAsync(const Napi::CallbackInfo& info) { return dispatch(info, true); }
-Napi::Value sinkhornSync(const Napi::CallbackInfo& info) { return dispatch(info, false); }
-
 }  // namespace
 
 void registerSinkhorn(Napi::Env env, Napi::Object exports) {
-  exports.Set("sinkhorn", Napi::Function::New(env, sinkhornAsync, "sinkhorn"));
-  exports.Set("sinkhornSync", Napi::Function::New(env, sinkhornSync, "sinkhornSync"));
+  exportTwins<dispatch>(env, exports, "sinkhorn");
 }
 
 }  // namespace clf::addon

@@ -195,20 +195,13 @@ Napi::Value trainForwardBinding(const Napi::CallbackInfo& info, bool async) {
   return isFloat64(info[1]) ? forwardTyped<double>(info, async) : forwardTyped<float>(info, async);
 }
 
-template <Napi::Value (*Binding)(const Napi::CallbackInfo&, bool)>
-void exportPair(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Binding(info, true); }, name));
-  const std::string sync = std::string(name) + "Sync";
-  exports.Set(sync, Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Binding(info, false); }, sync));
-}
-
 }  // namespace
 
 void registerTrain(Napi::Env env, Napi::Object exports) {
   exports.Set("trainWorkspace", Napi::Function::New(env, trainWorkspace, "trainWorkspace"));
-  exportPair<trainStepBinding>(env, exports, "trainStep");
-  exportPair<trainGradientsBinding>(env, exports, "trainGradients");
-  exportPair<trainForwardBinding>(env, exports, "trainForward");
+  exportTwins<trainStepBinding>(env, exports, "trainStep");
+  exportTwins<trainGradientsBinding>(env, exports, "trainGradients");
+  exportTwins<trainForwardBinding>(env, exports, "trainForward");
 }
 
 }  // namespace clf::addon

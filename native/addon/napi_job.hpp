@@ -47,6 +47,16 @@ using Finish = std::function<Napi::Value(Napi::Env)>;
  */
 Napi::Value runJob(Napi::Env env, bool async, Pins pins, Compute compute, Finish finish);
 
+/** A binding body that runs its job on a worker thread (Promise) when `async`, else on the calling thread. */
+using TwinBinding = Napi::Value (*)(const Napi::CallbackInfo& info, bool async);
+
+/** Exports `name` (returns a Promise) and `nameSync` (returns the value), both running `binding`. */
+template <TwinBinding binding>
+void exportTwins(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return binding(info, true); }, name));
+  exports.Set(name + "Sync", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return binding(info, false); }, name + "Sync"));
+}
+
 /** Option readers for a plain JS options object (missing -> fallback). */
 double numberOption(const Napi::Object& options, const char* key, double fallback);
 bool boolOption(const Napi::Object& options, const char* key, bool fallback);
