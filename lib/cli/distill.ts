@@ -8,7 +8,8 @@ import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeNetwork } from '../graph/emit.js';
 import { distill } from '../train/index.js';
 import type { CliStreams } from './align.js';
-import { addTrainOptions, checkOutputPath, reportTraining, type TrainFlags, trainOptionsOf, trainReporter } from './finetune.js';
+import { checkOutputPath } from './output.js';
+import { addTrainOptions, reportTraining, type TrainFlags, trainOptionsOf, trainReporter } from './finetune.js';
 
 interface DistillFlags extends TrainFlags {
   teacher: string[];
@@ -30,7 +31,7 @@ function positiveNumber(text: string): number {
 }
 
 async function run(student: string, flags: DistillFlags, io: CliStreams): Promise<void> {
-  checkOutputPath(flags.output, [student, ...flags.teacher]);
+  checkOutputPath(flags.output, [student, ...flags.teacher], [flags.data, flags.evalData]);
   const started = performance.now();
   const result = await distill(student, flags.teacher, {
     ...trainOptionsOf(flags),

@@ -4,14 +4,12 @@
  * an input; nothing is written when anything fails). Progress on stderr; `--json` prints the history on stdout.
  * The training options (shared with `distill`) are defined here.
  */
-import { existsSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
-import { ClafusionError } from '../errors.js';
 import { writeNetwork } from '../graph/emit.js';
 import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
 import { type CliStreams, nonNegativeInteger, positiveInteger } from './align.js';
+import { checkOutputPath } from './output.js';
 
 export interface TrainFlags {
   output: string;
@@ -80,18 +78,6 @@ export function trainOptionsOf(flags: TrainFlags): TrainOptions {
   };
 }
 
-/** The same file, also through links; a missing file is only equal to itself. */
-function samePath(a: string, b: string): boolean {
-  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
-  return real(a) === real(b);
-}
-
-/** E_ARG before any work when the output would replace an input model. */
-export function checkOutputPath(output: string, inputs: string[]): void {
-  const clash = inputs.find((input) => samePath(input, output));
-  if (clash) throw new ClafusionError('E_ARG', `the output ${output} is the input model ${clash}; choose another output path (-o)`);
-}
-
 /** Progress on stderr: a rewritten line on a terminal, one line per phase and epoch otherwise. */
 export function trainReporter(stderr: CliStreams['stderr'], label: string): (progress: TrainProgress) => void {
   let last = '';
@@ -126,7 +112,7 @@ export function reportTraining(flags: TrainFlags, result: TrainResult, totalMs: 
 }
 
 async function run(model: string, flags: TrainFlags, io: CliStreams): Promise<void> {
-  checkOutputPath(flags.output, [model]);
+  checkOutputPath(flags.output, [model], [flags.data, flags.evalData]);
   const started = performance.now();
   const result = await finetune(model, { ...trainOptionsOf(flags), onProgress: trainReporter(io.stderr, 'finetune') });
   writeNetwork(flags.output, result.network); // last: a failure above leaves no file behind

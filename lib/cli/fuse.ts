@@ -4,15 +4,14 @@
  * written when anything fails), then, with --eval-data, the accuracy table: each input, the fused model, the
  * prediction ensemble and vanilla averaging. Progress on stderr; `--json` prints everything on stdout.
  */
-import { existsSync, realpathSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
-import { ClafusionError } from '../errors.js';
 import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
 import { type Validation, validateFusion } from '../fusion/validate.js';
 import { writeNetwork } from '../graph/emit.js';
 import { parameterCount } from '../ir/network.js';
+import { checkOutputPath } from './output.js';
 import { type AlignFlags, type CliStreams, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
 
 interface FuseFlags extends AlignFlags {
@@ -51,17 +50,6 @@ function targetChoice(text: string): 'shallow' | 'deep' | number {
   const index = Number(text);
   if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`expected 'shallow', 'deep' or a model index, got '${text}'`);
   return index;
-}
-
-/** The same file, also through links; a missing file is only equal to itself. */
-function samePath(a: string, b: string): boolean {
-  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
-  return real(a) === real(b);
-}
-
-function checkOutput(output: string, models: string[]): void {
-  const clash = models.find((m) => samePath(m, output));
-  if (clash) throw new ClafusionError('E_ARG', `the output ${output} is the input model ${clash}; choose another output path (-o)`);
 }
 
 function fuseOptionsOf(flags: FuseFlags): FuseOptions {
@@ -120,7 +108,7 @@ function report(models: string[], flags: FuseFlags, result: FuseResult, validati
 }
 
 async function run(models: string[], flags: FuseFlags, io: CliStreams): Promise<void> {
-  checkOutput(flags.output, models);
+  checkOutputPath(flags.output, models, [flags.data, flags.evalData]);
   const start = performance.now();
   const progress = stageReporter(io.stderr, 'fuse');
   const result = await fuse(models, { ...fuseOptionsOf(flags), onProgress: progress });

@@ -81,6 +81,21 @@ export interface OpenDataOptions {
 }
 
 /** Opens a spec (string or parsed) as a Dataset, with the optional normalisation and limit applied. */
+/** The files a spec names (a directory spec names none: its files are found when it is opened). */
+export function dataSpecFiles(spec: string | DataSpec): string[] {
+  const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
+  switch (parsed.kind) {
+    case 'idx':
+      return [parsed.images, ...(parsed.labels ? [parsed.labels] : [])];
+    case 'npy':
+      return [parsed.samples, ...(parsed.labels ? [parsed.labels] : [])];
+    case 'dir':
+      return [];
+    default:
+      return parsed.batches;
+  }
+}
+
 export async function openDataset(spec: string | DataSpec, options: OpenDataOptions = {}): Promise<Dataset> {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   let dataset = await openParsed(parsed);

@@ -39,10 +39,15 @@ export function checkPositive(value: unknown, name: string): number {
   return value;
 }
 
-/** A thread count: a positive integer, or undefined for the default. */
+/** Thread counts above this are refused (the native kernels also clamp to 4x the cores). */
+const MAX_THREADS = 1024;
+
+/** A thread count: a positive integer up to 1024, or undefined for the default. */
 export function checkThreads(value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  return checkDim(value, 'threads');
+  const threads = checkDim(value, 'threads');
+  if (threads > MAX_THREADS) fail(`threads must be at most ${MAX_THREADS}, got ${threads}`);
+  return threads;
 }
 
 /** Float64 view of `values` (copied only when it is Float32). */

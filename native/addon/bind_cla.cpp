@@ -10,11 +10,11 @@ namespace {
 Napi::Value claAlignSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Span<double> cost = typedSpan<double>(info[0], "cost");
-  auto m = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
-  auto n = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
-  auto s = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
-  auto f = static_cast<size_t>(info[4].As<Napi::Number>().Int64Value());
-  if (cost.length != m * n) throw codedError(env, "E_ARG", "claAlign: cost has the wrong length");
+  size_t m = sizeArgument(info[1], "claAlign: m");
+  size_t n = sizeArgument(info[2], "claAlign: n");
+  size_t s = sizeArgument(info[3], "claAlign: s");
+  size_t f = sizeArgument(info[4], "claAlign: f");
+  if (cost.length != checkedProduct(env, m, n, "claAlign: m x n")) throw codedError(env, "E_ARG", "claAlign: cost has the wrong length");
   ClaAlignment alignment;
   return runJob(env, false, Pins(), [&] { alignment = claAlign(cost.data, m, n, s, f); }, [&](Napi::Env e) {
     auto mapping = newTyped<int32_t>(e, alignment.mapping.size());

@@ -25,8 +25,6 @@ namespace clf::addon {
 #ifdef CLAFUSION_WITH_CUDA
 namespace {
 
-size_t sizeArgument(const Napi::Value& value) { return static_cast<size_t>(value.As<Napi::Number>().Int64Value()); }
-
 Napi::Value cudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -127,13 +125,13 @@ DistanceMetric metricArgument(const Napi::Value& value) {
 Napi::Value cudaPairwiseDistancesImpl(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Span<float> x = typedSpan<float>(info[0], "X");
-  const size_t n = sizeArgument(info[1]);
+  const size_t n = sizeArgument(info[1], "cudaPairwiseDistances: n");
   Span<float> y = typedSpan<float>(info[2], "Y");
-  const size_t m = sizeArgument(info[3]);
-  const size_t d = sizeArgument(info[4]);
+  const size_t m = sizeArgument(info[3], "cudaPairwiseDistances: m");
+  const size_t d = sizeArgument(info[4], "cudaPairwiseDistances: d");
   const DistanceMetric metric = metricArgument(info[5]);
-  if (x.length != n * d || y.length != m * d) throw codedError(env, "E_ARG", "cudaPairwiseDistances: X must be n x d and Y m x d");
-  auto distances = newTyped<float>(env, n * m);
+  if (x.length != checkedProduct(env, n, d, "n x d") || y.length != checkedProduct(env, m, d, "m x d")) throw codedError(env, "E_ARG", "cudaPairwiseDistances: X must be n x d and Y m x d");
+  auto distances = newTyped<float>(env, checkedProduct(env, n, m, "n x m"));
   float* out = distances.Data();
   Pins pins;
   pins.add(info[0]);

@@ -16,12 +16,7 @@ namespace clf::addon {
 
 namespace {
 
-size_t sizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
-  if (!info[index].IsNumber()) throw codedError(info.Env(), "E_ARG", std::string(what) + " must be a number");
-  int64_t value = info[index].As<Napi::Number>().Int64Value();
-  if (value < 0) throw codedError(info.Env(), "E_ARG", std::string(what) + " must not be negative");
-  return static_cast<size_t>(value);
-}
+size_t sizeArg(const Napi::CallbackInfo& info, size_t index, const char* what) { return sizeArgument(info[index], what); }
 
 void requireLength(Napi::Env env, size_t actual, size_t expected, const char* what) {
   if (actual < expected) {
@@ -36,7 +31,9 @@ Finish returning(const Napi::Value& value) {
 }
 
 /** Elements a row-major operand needs: rows of stored length `ld`, the last one only `cols` long. */
-size_t storedLength(size_t rows, size_t cols, size_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+size_t storedLength(Napi::Env env, size_t rows, size_t cols, size_t ld) {
+  return rows == 0 || cols == 0 ? 0 : checkedProduct(env, rows - 1, ld, "stride x rows") + cols;
+}
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C | null, ldc, threads) -> new Float32Array (M x ldc)
 Napi::Value sgemmBinding(const Napi::CallbackInfo& info, bool async) {
@@ -52,13 +49,14 @@ Napi::Value sgemmBinding(const Napi::CallbackInfo& info, bool async) {
   auto beta = static_cast<float>(info[10].As<Napi::Number>().DoubleValue());
   size_t ldc = sizeArg(info, 12, "ldc");
   int threads = static_cast<int>(info[13].As<Napi::Number>().Int32Value());
-  requireLength(env, A.length, ta == Transpose::No ? storedLength(M, K, lda) : storedLength(K, M, lda), "A");
-  requireLength(env, B.length, tb == Transpose::No ? storedLength(K, N, ldb) : storedLength(N, K, ldb), "B");
-  auto out = newTyped<float>(env, M * ldc);
+  requireLength(env, A.length, ta == Transpose::No ? storedLength(env, M, K, lda) : storedLength(env, K, M, lda), "A");
+  requireLength(env, B.length, tb == Transpose::No ? storedLength(env, K, N, ldb) : storedLength(env, N, K, ldb), "B");
+  const size_t cLength = checkedProduct(env, M, ldc, "M x ldc");
+  auto out = newTyped<float>(env, cLength);
   if (!info[11].IsNull() && !info[11].IsUndefined()) {
     Span<float> C = typedSpan<float>(info[11], "C");
-    requireLength(env, C.length, M * ldc, "C");
-    std::copy(C.data, C.data + M * ldc, out.Data());
+    requireLength(env, C.length, cLength, "C");
+    std::copy(C.data, C.data + cLength, out.Data());
   }
   Pins pins;
   pins.add(info[6]);
@@ -85,9 +83,9 @@ Napi::Value distancesBinding(const Napi::CallbackInfo& info, bool async) {
   size_t m = sizeArg(info, 3, "m"), d = sizeArg(info, 4, "d");
   DistanceMetric metric = metricArg(info, 5);
   int threads = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
-  requireLength(env, X.length, n * d, "X");
-  requireLength(env, Y.length, m * d, "Y");
-  auto out = newTyped<float>(env, n * m);
+  requireLength(env, X.length, checkedProduct(env, n, d, "n x d"), "X");
+  requireLength(env, Y.length, checkedProduct(env, m, d, "m x d"), "Y");
+  auto out = newTyped<float>(env, checkedProduct(env, n, m, "n x m"));
   Pins pins;
   pins.add(info[0]);
   pins.add(info[2]);
@@ -103,8 +101,8 @@ Napi::Value gramBinding(const Napi::CallbackInfo& info, bool async) {
   size_t n = sizeArg(info, 1, "n"), d = sizeArg(info, 2, "d");
   bool centered = info[3].ToBoolean().Value();
   int threads = static_cast<int>(info[4].As<Napi::Number>().Int32Value());
-  requireLength(env, X.length, n * d, "X");
-  auto out = newTyped<double>(env, n * n);
+  requireLength(env, X.length, checkedProduct(env, n, d, "n x d"), "X");
+  auto out = newTyped<double>(env, checkedProduct(env, n, n, "n x n"));
   Pins pins;
   pins.add(info[0]);
   double* K = out.Data();
@@ -119,8 +117,8 @@ Napi::Value linearCkaBinding(const Napi::CallbackInfo& info, bool async) {
   size_t n = sizeArg(info, 2, "n"), dx = sizeArg(info, 3, "dx"), dy = sizeArg(info, 4, "dy");
   bool debiased = info[5].ToBoolean().Value();
   int threads = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
-  requireLength(env, X.length, n * dx, "X");
-  requireLength(env, Y.length, n * dy, "Y");
+  requireLength(env, X.length, checkedProduct(env, n, dx, "n x dx"), "X");
+  requireLength(env, Y.length, checkedProduct(env, n, dy, "n x dy"), "Y");
   Pins pins;
   pins.add(info[0]);
   pins.add(info[1]);
@@ -137,7 +135,7 @@ std::vector<const double*> gramList(const Napi::Value& value, size_t n, const ch
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value item = array.Get(i);
     Span<double> gram = typedSpan<double>(item, what);
-    requireLength(value.Env(), gram.length, n * n, what);
+    requireLength(value.Env(), gram.length, checkedProduct(value.Env(), n, n, "n x n"), what);
     pins.add(item);
     grams.push_back(gram.data);
   }

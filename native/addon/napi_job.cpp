@@ -13,6 +13,22 @@ Napi::Error codedError(Napi::Env env, const std::string& code, const std::string
   return error;
 }
 
+size_t checkedProduct(Napi::Env env, size_t a, size_t b, const char* what) {
+  size_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product)) throw codedError(env, "E_ARG", std::string(what) + ": the sizes overflow");
+  return product;
+}
+
+size_t sizeArgument(const Napi::Value& value, const char* what) {
+  if (!value.IsNumber()) throw codedError(value.Env(), "E_ARG", std::string(what) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  // 2^53: every integer below it is exact in a double, and no array is that long.
+  if (!(number >= 0) || number != static_cast<double>(static_cast<int64_t>(number)) || number > 9007199254740992.0) {
+    throw codedError(value.Env(), "E_ARG", std::string(what) + " must be a non-negative integer");
+  }
+  return static_cast<size_t>(number);
+}
+
 template <typename T>
 Span<T> typedSpan(const Napi::Value& value, const char* what) {
   if (!value.IsTypedArray()) throw codedError(value.Env(), "E_ARG", std::string(what) + " must be a typed array");
@@ -80,6 +96,8 @@ class Job : public Napi::AsyncWorker {
       deferred_.Resolve(finish_(Env()));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
+    } catch (const std::exception& e) {  // e.g. bad_alloc while building the result: settle the Promise anyway
+      deferred_.Reject(codedError(Env(), "E_NATIVE", e.what()).Value());
     }
   }
 

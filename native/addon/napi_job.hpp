@@ -23,6 +23,12 @@ class Pins {
   std::vector<std::shared_ptr<Napi::Reference<Napi::Value>>> refs_;
 };
 
+/** a * b, or an E_ARG error naming `what` when the product does not fit in size_t (lengths from JS numbers). */
+size_t checkedProduct(Napi::Env env, size_t a, size_t b, const char* what);
+
+/** A non-negative integer argument (a dimension or a count); E_ARG naming `what` otherwise. */
+size_t sizeArgument(const Napi::Value& value, const char* what);
+
 /** A typed array's memory, read in place (no copy). */
 template <typename T>
 struct Span {

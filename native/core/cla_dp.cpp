@@ -13,7 +13,7 @@ void checkArguments(size_t m, size_t n, size_t s, size_t f) {
   if (n == 0 || m == 0) throw argError("claAlign: the cost matrix is empty");
   if (n > m) throw argError("claAlign: the shallow network (" + std::to_string(n) + " layers) must not be deeper than the deep one (" + std::to_string(m) + ")");
   if (s < 1) throw argError("claAlign: startLayer (s) must be >= 1");
-  if (s - 1 + f > n && n > 1) throw argError("claAlign: the pins (s-1 = " + std::to_string(s - 1) + " first, f = " + std::to_string(f) + " last) exceed the " + std::to_string(n) + " shallow layers");
+  if (n > 1 && (f > n || s - 1 > n - f)) throw argError("claAlign: the pins (s-1 = " + std::to_string(s - 1) + " first, f = " + std::to_string(f) + " last) exceed the " + std::to_string(n) + " shallow layers");
 }
 
 double totalCost(const double* C, size_t n, const std::vector<int>& mapping) {
