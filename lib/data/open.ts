@@ -27,6 +27,7 @@ export async function openIdx(imagesPath: string, labelsPath?: string): Promise<
   }
   const shape = sampleShape(images.dims);
   const sampleSize = shape.reduce((a, b) => a * b, 1);
+  if (sampleSize === 0) throw dataError(imagesPath, 4, `IDX images have an empty sample shape [${images.dims.join(', ')}]`);
   return Dataset.fromSource(new MemorySource(images.data, sampleSize), shape, labels, imagesPath);
 }
 

@@ -66,7 +66,12 @@ function parseExternalInteger(tensor: TensorProto, key: string): number | undefi
  */
 function resolveInside(tensor: TensorProto, baseDir: string, location: string): string {
   if (isAbsolute(location) || /^[a-zA-Z]:/.test(location)) throw externalError(tensor, `location '${location}' is absolute; it must be relative to the model's folder`);
-  const realBase = realpathSync(baseDir);
+  let realBase: string;
+  try {
+    realBase = realpathSync(baseDir);
+  } catch (err) {
+    throw new ClafusionError('E_IO', `cannot resolve the model folder '${baseDir}' for external data: ${(err as Error).message}`, { cause: err });
+  }
   const target = resolve(realBase, location);
   let realTarget: string;
   try {

@@ -74,7 +74,12 @@ function prepare(a: FloatArray, b: FloatArray, M: FloatArray, options: EmdOption
   return [asFloat64(a), asFloat64(b), asFloat64(M), { method, maxIterations, threads }];
 }
 
+/** The solver's result; a plan it could not prove optimal (e.g. costs whose range overflows) is an E_SOLVER error. */
 function wrap(raw: ReturnType<ReturnType<typeof native>['emdSync']>): EmdResult {
+  if (!raw.optimal) {
+    throw new ClafusionError('E_SOLVER', `emd: the ${raw.method} solver could not prove its plan optimal (cost ${raw.cost}); ` +
+      'check that the costs have a finite range (max - min), or rescale them');
+  }
   return { ...raw, method: raw.method as EmdResult['method'] };
 }
 

@@ -207,6 +207,8 @@ StepResult computeGradients(const Program& program, const T* params, T* running,
   pass.forward(params, nullptr, true);
   std::vector<T> dlogits;
   const StepResult result = lossGradient(pass.logits(), program.classes(), n, labels, loss, dlogits);
+  // A diverged step changes nothing: not the gradients' consumers, not the running statistics.
+  if (!std::isfinite(result.loss)) throw Error("E_SOLVER", "train: the loss is not finite (diverged); lower the learning rate");
   std::fill(grad, grad + program.paramCount, T(0));
   pass.backward(params, std::move(dlogits), grad);
   if (running) pass.updateRunning(running, bnMomentum);
@@ -242,7 +244,6 @@ StepResult trainStep(const Program& program, float* params, float* running, floa
   workspace.paramGrad.resize(program.paramCount);
   float* grad = workspace.paramGrad.data();
   const StepResult result = computeGradients(program, params, running, bnMomentum, input, n, labels, loss, grad, threads, &workspace);
-  if (!std::isfinite(result.loss)) throw Error("E_SOLVER", "train: the loss is not finite (diverged); lower the learning rate");
   sgdUpdate(params, grad, velocity, program.paramCount, sgd, threads);
   return result;
 }

@@ -306,4 +306,9 @@ describe('emd: errors', () => {
     const pivots = emdSync(va, vb, vM).iterations;
     expect(emdSync(va, vb, vM, { maxIterations: pivots }).optimal).to.equal(true);
   });
+
+  it('throws E_SOLVER instead of returning a plan it cannot prove optimal (costs whose range overflows)', () => {
+    const huge = Float64Array.from([1.7e308, -1.7e308, -1.7e308, 1.7e308]);
+    expectCode(() => emdSync(Float64Array.from([0.3, 0.7]), Float64Array.from([0.6, 0.4]), huge), 'E_SOLVER', /could not prove its plan optimal/);
+  });
 });
