@@ -3,27 +3,11 @@
  * which unit of the deeper model each unit of the shallower one is matched to, per segment, with the layer-cost
  * matrix. Results on stdout (`--json` for machines), progress on stderr.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { type AlignResult, type FuseStage, align } from '../fusion/index.js';
 import type { GroupAlignment } from '../fusion/cla/index.js';
-
-export interface CliStreams {
-  stdout: Pick<NodeJS.WriteStream, 'write'>;
-  stderr: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean };
-}
-
-export function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`expected a positive integer, got '${text}'`);
-  return value;
-}
-
-export function nonNegativeInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`expected a non-negative integer, got '${text}'`);
-  return value;
-}
+import { type CliStreams, nonNegativeInteger, positiveInteger } from './args.js';
 
 /** Stage progress on stderr: one line per stage (a rewritten line on a terminal). */
 export function stageReporter(stderr: CliStreams['stderr'], label: string): (stage: FuseStage, done: number, total: number) => void {

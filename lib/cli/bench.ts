@@ -9,7 +9,7 @@ import {
 } from '../bench/index.js';
 import { requireArg } from '../errors.js';
 import type { DeviceOption } from '../solvers/device.js';
-import type { CliStreams } from './align.js';
+import type { CliStreams } from './args.js';
 
 interface BenchFlags {
   solver?: string;

@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeNetwork } from '../graph/emit.js';
 import { distill } from '../train/index.js';
-import type { CliStreams } from './align.js';
+import { type CliStreams, positiveNumber } from './args.js';
 import { checkOutputPath } from './output.js';
 import { addTrainOptions, reportTraining, type TrainFlags, trainOptionsOf, trainReporter } from './finetune.js';
 
@@ -21,12 +21,6 @@ interface DistillFlags extends TrainFlags {
 function unitInterval(text: string): number {
   const value = Number(text);
   if (text.trim() === '' || !(value >= 0 && value <= 1)) throw new InvalidArgumentError(`expected a number in [0, 1], got '${text}'`);
-  return value;
-}
-
-function positiveNumber(text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`expected a positive number, got '${text}'`);
   return value;
 }
 

@@ -8,11 +8,7 @@ import { basename } from 'node:path';
 import { DATA_SPEC_HELP, openDataset, sampleIndices, type Dataset, type Normalization } from '../data/index.js';
 import { ensembleAccuracy, evaluate, type EnsembleMode, type EnsembleResult, type EvaluateResult } from '../eval/index.js';
 import { ClafusionError } from '../errors.js';
-
-export interface CliStreams {
-  stdout: Pick<NodeJS.WriteStream, 'write'>;
-  stderr: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean };
-}
+import { type CliStreams, nonNegativeInteger, positiveInteger } from './args.js';
 
 interface EvalFlags {
   data: string;
@@ -26,18 +22,6 @@ interface EvalFlags {
   output?: string;
   ensemble?: EnsembleMode;
   json?: boolean;
-}
-
-function positiveInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`expected a positive integer, got '${text}'`);
-  return value;
-}
-
-function nonNegativeInteger(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`expected a non-negative integer, got '${text}'`);
-  return value;
 }
 
 function numberList(text: string): number[] {

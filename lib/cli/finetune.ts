@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeNetwork } from '../graph/emit.js';
 import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
-import { type CliStreams, nonNegativeInteger, positiveInteger } from './align.js';
+import { type CliStreams, nonNegativeInteger, nonNegativeNumber, percent, positiveInteger } from './args.js';
 import { checkOutputPath } from './output.js';
 
 export interface TrainFlags {
@@ -26,12 +26,6 @@ export interface TrainFlags {
   keep: 'last' | 'best';
   threads?: number;
   json?: boolean;
-}
-
-function nonNegativeNumber(text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0) throw new InvalidArgumentError(`expected a number >= 0, got '${text}'`);
-  return value;
 }
 
 function scheduleArg(text: string): LrSchedule {
@@ -88,10 +82,6 @@ export function trainReporter(stderr: CliStreams['stderr'], label: string): (pro
     else if (where !== last) stderr.write(`${label}: ${where}\n`);
     last = where;
   };
-}
-
-function percent(value: number | null): string {
-  return value === null ? 'n/a' : `${(100 * value).toFixed(2)}%`;
 }
 
 /** The per-epoch table (or JSON) on stdout. */

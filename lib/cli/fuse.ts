@@ -12,7 +12,8 @@ import { type Validation, validateFusion } from '../fusion/validate.js';
 import { writeNetwork } from '../graph/emit.js';
 import { parameterCount } from '../ir/network.js';
 import { checkOutputPath } from './output.js';
-import { type AlignFlags, type CliStreams, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
+import { type CliStreams, percent, positiveNumber } from './args.js';
+import { type AlignFlags, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
 
 interface FuseFlags extends AlignFlags {
   output: string;
@@ -39,12 +40,6 @@ function weightList(text: string): number[] {
   return values;
 }
 
-function positiveNumber(text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`expected a positive number, got '${text}'`);
-  return value;
-}
-
 function targetChoice(text: string): 'shallow' | 'deep' | number {
   if (text === 'shallow' || text === 'deep') return text;
   const index = Number(text);
@@ -69,10 +64,6 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     batchNorm: flags.batchNorm,
     ...(flags.repair ? {} : { repair: false }),
   };
-}
-
-function percent(value: number | null): string {
-  return value === null ? 'n/a' : `${(100 * value).toFixed(2)}%`;
 }
 
 function accuracyTable(models: string[], validation: Validation): string {

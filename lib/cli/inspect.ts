@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { readNetwork } from '../graph/recognise.js';
 import { networkShapes, type SampleShape } from '../graph/shapes.js';
 import { allLayers, parameterCount, type Layer, type Network } from '../ir/network.js';
-import type { CliStreams } from './eval.js';
+import type { CliStreams } from './args.js';
 
 export interface InspectLayer {
   name: string;
