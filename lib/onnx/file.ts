@@ -150,12 +150,14 @@ export function writeModel(path: string, model: ModelProto, options: WriteOption
   const dataPath = join(dirname(target), dataName);
   refuseInputOverwrite(dataPath);
   const { inlineModel, chunks } = splitExternal(model, dataName, options.externalMinTensorBytes ?? 1024);
+  // Encode before writing anything, so that only the final rename can fail between the two files.
+  const modelBytes = encodeModel(inlineModel);
   atomicWrite(dataPath, chunks);
   try {
-    atomicWrite(target, [encodeModel(inlineModel)]);
+    atomicWrite(target, [modelBytes]);
   } catch (err) {
-    unlinkSync(dataPath); // a data file without its model is a half-written output
-    throw err;
+    try { unlinkSync(dataPath); } catch { /* keep the write error, which says what went wrong */ }
+    throw err; // a data file without its model would be a half-written output
   }
 }
 
