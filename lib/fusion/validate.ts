@@ -90,8 +90,8 @@ export function vanillaAverage(networks: Network[], weights: number[] = networks
  */
 export async function validateFusion(models: (string | Uint8Array)[], result: FuseResult, data: string | Dataset, options: ValidationOptions = {}): Promise<Validation> {
   const dataset = typeof data === 'string' ? await openDataset(data) : data;
-  const total = models.length + 3;
-  let done = models.length - 1;
+  const total = 3; // the ensemble (with each input's own accuracy), the fused model, vanilla averaging
+  let done = 0;
   const step = <T>(label: string) => (value: T): T => {
     throwIfAborted(options.signal);
     options.onProgress?.(label, ++done, total);
