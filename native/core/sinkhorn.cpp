@@ -42,6 +42,15 @@ namespace {
 
 /** Below this many rows one iteration takes a few µs, comparable to an OpenMP fork/join: run on one thread. */
 constexpr size_t kMinRowsPerThreadedRun = 512;
+/** Rows per column-sum part, and the most parts: the partition depends on n alone, never on the thread count, so
+ *  the per-part column sums, added in part order, give the same bits for any thread count. */
+constexpr size_t kRowsPerPart = 256;
+constexpr size_t kMaxParts = 32;
+
+/** Row parts of an n-row problem: one below the threading threshold, else n / 256 capped at 32. */
+int rowParts(size_t n) {
+  return n < kMinRowsPerThreadedRun ? 1 : static_cast<int>(std::min(kMaxParts, n / kRowsPerPart));
+}
 /** Auto ε-scaling starts when (max M - min M) / ε exceeds this. */
 constexpr double kAutoEpsilonScalingRatio = 200;
 /** ε-scaling: ε_{k+1} = kEpsilonDecay ε_k from (max M - min M) down to the target ε. */
@@ -85,9 +94,10 @@ class Solver {
  public:
   Solver(const double* a, size_t n, const double* b, size_t m, const T* cost, T* kernel, int threads)
       : a_(a), b_(b), cost_(cost), kernel_(kernel), n_(n), m_(m),
-        threads_(n >= kMinRowsPerThreadedRun ? resolveThreads(threads) : 1),
+        parts_(rowParts(n)),
+        threads_(std::min(parts_, resolveThreads(threads))),
         f_(n, 0.0), g_(m, 0.0), u_(n, 0.0), v_(m, 0.0), colsum_(m, 0.0),
-        partials_(threads_ > 1 ? static_cast<size_t>(threads_) * m : 0),
+        partials_(parts_ > 1 ? static_cast<size_t>(parts_) * m : 0),
         vSingle_(std::is_same_v<T, float> ? m : 0) {}
 
   /** Runs the ε schedule from g = columnMinima (the c-transform of f = 0: every row and column of the first
@@ -119,35 +129,36 @@ class Solver {
   const T* cost_;
   T* kernel_;  // K̃ during the iterations, the plan at the end
   size_t n_, m_;
-  int threads_;
+  int parts_;    // row parts (rowParts(n)): fixed by n, so the results do not depend on the thread count
+  int threads_;  // at most parts_
   double epsilon_ = 0;
   std::vector<double> f_, g_, u_, v_, colsum_;
-  std::vector<double> partials_;  // per-thread column sums, combined in thread order
+  std::vector<double> partials_;  // per-part column sums, combined in part order
   std::vector<float> vSingle_;     // v rounded to float, for the float row dots
 };
 
-/** Rows of part `part` of threads_: contiguous, boundaries on multiples of 4 so the 4-row blocks never depend on
- *  the thread count (only the final column-sum combination does). */
+/** Rows of part `part` of parts_: contiguous, boundaries on multiples of 4 so the 4-row blocks are the same for
+ *  every partition. */
 template <typename T>
 size_t Solver<T>::rowBegin(int part) const {
-  if (part >= threads_) return n_;
-  return (n_ / 4 * static_cast<size_t>(part) / static_cast<size_t>(threads_)) * 4;
+  if (part >= parts_) return n_;
+  return (n_ / 4 * static_cast<size_t>(part) / static_cast<size_t>(parts_)) * 4;
 }
 
 /** Runs rows(begin, end, colsum) over all rows, in parallel over row parts; colsum_ gets the column sums. */
 template <typename T>
 template <typename RowsFn>
 bool Solver<T>::sweep(RowsFn rows) {
-  if (threads_ == 1) {
+  if (parts_ == 1) {
     std::fill(colsum_.begin(), colsum_.end(), 0.0);
     return rows(0, n_, colsum_.data());
   }
   bool ok = true;
-#pragma omp parallel num_threads(threads_) reduction(&& : ok)
+#pragma omp parallel num_threads(threads_) reduction(&& : ok) if (threads_ > 1)
   {
     // The team may be smaller than asked for (thread limits): each member takes every team-th part.
     const int team = omp_get_num_threads();
-    for (int part = omp_get_thread_num(); part < threads_; part += team) {
+    for (int part = omp_get_thread_num(); part < parts_; part += team) {
       double* partial = partials_.data() + static_cast<size_t>(part) * m_;
       std::fill(partial, partial + m_, 0.0);
       ok = rows(rowBegin(part), rowBegin(part + 1), partial) && ok;
@@ -155,7 +166,7 @@ bool Solver<T>::sweep(RowsFn rows) {
   }
   for (size_t j = 0; j < m_; ++j) {
     double sum = 0;
-    for (int part = 0; part < threads_; ++part) sum += partials_[static_cast<size_t>(part) * m_ + j];
+    for (int part = 0; part < parts_; ++part) sum += partials_[static_cast<size_t>(part) * m_ + j];
     colsum_[j] = sum;
   }
   return ok;
