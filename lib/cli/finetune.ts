@@ -7,23 +7,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeNetwork } from '../graph/emit.js';
-import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
+import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type ResolvedTrainOptions, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
 import { type CliStreams, nonNegativeInteger, nonNegativeNumber, percent, positiveInteger } from './args.js';
 import { checkOutputPath } from './output.js';
 
-export interface TrainFlags {
+export interface TrainFlags extends Omit<ResolvedTrainOptions, 'threads'> {
   output: string;
   data: string;
   evalData?: string;
-  epochs: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  batchSize: number;
-  schedule: LrSchedule;
-  seed: number;
-  bnMomentum: number;
-  keep: 'last' | 'best';
   threads?: number;
   json?: boolean;
 }

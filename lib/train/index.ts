@@ -20,7 +20,7 @@ import { readNetwork } from '../graph/recognise.js';
 import { cloneNetwork, type Network } from '../ir/network.js';
 import { resolveTrainOptions, trainNetwork, type TrainOptions, type TrainResult } from './trainer.js';
 
-export type { EpochRecord, TrainOptions, TrainPhase, TrainProgress, TrainResult } from './trainer.js';
+export type { EpochRecord, ResolvedTrainOptions, TrainOptions, TrainPhase, TrainProgress, TrainResult } from './trainer.js';
 export { compileNetwork, networkWithParameters, type CompiledNetwork, type TrainProgram } from './program.js';
 export { learningRateAt, parseSchedule, SCHEDULE_HELP, type LrSchedule } from './schedule.js';
 

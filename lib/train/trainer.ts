@@ -83,18 +83,11 @@ export interface TrainResult {
   bestAccuracy: number | null;
 }
 
-interface Resolved {
-  epochs: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  batchSize: number;
-  schedule: LrSchedule;
-  seed: number;
-  bnMomentum: number;
-  keep: 'last' | 'best';
-  threads: number;
-}
+/** The numeric and schedule options of training, every one set (defaults applied and checked). */
+export type ResolvedTrainOptions = Required<Pick<TrainOptions, 'epochs' | 'lr' | 'momentum' | 'weightDecay' | 'batchSize' |
+  'schedule' | 'seed' | 'bnMomentum' | 'keep' | 'threads'>>;
+
+type Resolved = ResolvedTrainOptions;
 
 function nonNegative(value: number, name: string): number {
   requireArg(Number.isFinite(value) && value >= 0, `${name} must be a finite number >= 0, got ${value}`);
