@@ -12,6 +12,7 @@
 #include <string>
 
 #include "addon/napi_job.hpp"
+#include "addon/sinkhorn_js.hpp"
 #include "core/distance.hpp"
 #include "core/error.hpp"
 #include "core/sinkhorn.hpp"
@@ -53,46 +54,13 @@ Napi::Value cudaInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-RegMode regModeOption(const Napi::Env& env, const Napi::Object& options) {
-  const std::string mode = stringOption(options, "regMode", "absolute");
-  if (mode == "absolute") return RegMode::Absolute;
-  if (mode == "median") return RegMode::Median;
-  if (mode == "max") return RegMode::Max;
-  throw codedError(env, "E_ARG", "cudaSinkhorn: regMode must be 'absolute', 'median' or 'max', got '" + mode + "'");
-}
-
-Napi::Value sinkhornResultObject(Napi::Env env, const SinkhornResult& result, Napi::Float32Array plan) {
-  Napi::Object out = Napi::Object::New(env);
-  auto f = newTyped<double>(env, result.f.size());
-  auto g = newTyped<double>(env, result.g.size());
-  std::copy(result.f.begin(), result.f.end(), f.Data());
-  std::copy(result.g.begin(), result.g.end(), g.Data());
-  out.Set("plan", plan);
-  out.Set("f", f);
-  out.Set("g", g);
-  out.Set("iterations", Napi::Number::New(env, result.iterations));
-  out.Set("error", Napi::Number::New(env, result.error));
-  out.Set("converged", Napi::Boolean::New(env, result.converged));
-  out.Set("cost", Napi::Number::New(env, result.cost));
-  out.Set("epsilon", Napi::Number::New(env, result.epsilon));
-  out.Set("logSteps", Napi::Number::New(env, result.logSteps));
-  return out;
-}
-
 Napi::Value cudaSinkhornImpl(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Span<double> a = typedSpan<double>(info[0], "a");
   Span<double> b = typedSpan<double>(info[1], "b");
   Span<float> cost = typedSpan<float>(info[2], "M");
   if (cost.length != a.length * b.length) throw codedError(env, "E_ARG", "cudaSinkhorn: M must have a.length x b.length elements");
-  Napi::Object options = info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env);
-  SinkhornOptions solverOptions;
-  solverOptions.reg = numberOption(options, "reg", 0);
-  solverOptions.regMode = regModeOption(env, options);
-  solverOptions.maxIterations = static_cast<int>(numberOption(options, "maxIterations", solverOptions.maxIterations));
-  solverOptions.tolerance = numberOption(options, "tolerance", solverOptions.tolerance);
-  solverOptions.checkEvery = static_cast<int>(numberOption(options, "checkEvery", solverOptions.checkEvery));
-  solverOptions.throwOnNonConvergence = boolOption(options, "throwOnNonConvergence", solverOptions.throwOnNonConvergence);
+  SinkhornOptions solverOptions = sinkhornOptionsFrom(info[3]);  // epsilonScaling and threads do not apply on the GPU
 
   auto plan = newTyped<float>(env, cost.length);
   float* planData = plan.Data();
@@ -100,9 +68,8 @@ Napi::Value cudaSinkhornImpl(const Napi::CallbackInfo& info, bool async) {
   pins.add(info[0]);
   pins.add(info[1]);
   pins.add(info[2]);
-  pins.add(plan);
   auto result = std::make_shared<SinkhornResult>();
-  auto planRef = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(plan));
+  Kept planRef = keep(plan);
   return runJob(
       env, async, std::move(pins),
       [a, b, cost, planData, solverOptions, result]() mutable {
@@ -136,11 +103,9 @@ Napi::Value cudaPairwiseDistancesImpl(const Napi::CallbackInfo& info, bool async
   Pins pins;
   pins.add(info[0]);
   pins.add(info[2]);
-  pins.add(distances);
-  auto ref = std::make_shared<Napi::Reference<Napi::Float32Array>>(Napi::Persistent(distances));
   return runJob(
       env, async, std::move(pins), [x, n, y, m, d, metric, out] { cuda::pairwiseDistances(x.data, n, y.data, m, d, metric, out); },
-      [ref](Napi::Env) -> Napi::Value { return ref->Value(); });
+      returning(distances));
 }
 
 }  // namespace

@@ -32,12 +32,6 @@ EmdOptions parseOptions(Napi::Env env, const Napi::Value& value) {
   return options;
 }
 
-Napi::Float64Array copyOut(Napi::Env env, const std::vector<double>& values) {
-  auto out = newTyped<double>(env, values.size());
-  std::copy(values.begin(), values.end(), out.Data());
-  return out;
-}
-
 Napi::Value emdJob(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Span<double> a = typedSpan<double>(info[0], "a");
@@ -51,10 +45,9 @@ Napi::Value emdJob(const Napi::CallbackInfo& info, bool async) {
   pins.add(info[0]);
   pins.add(info[1]);
   pins.add(info[2]);
-  pins.add(plan);
   double* planData = plan.Data();
   auto result = std::make_shared<EmdResult>();
-  auto planRef = std::make_shared<Napi::Reference<Napi::Float64Array>>(Napi::Persistent(plan));
+  Kept planRef = keep(plan);
   return runJob(
       env, async, std::move(pins),
       [=] { *result = solveEmd(a.data, a.length, b.data, b.length, M.data, options, planData); },
@@ -65,8 +58,8 @@ Napi::Value emdJob(const Napi::CallbackInfo& info, bool async) {
         out.Set("iterations", Napi::Number::New(e, static_cast<double>(result->iterations)));
         out.Set("optimal", Napi::Boolean::New(e, result->optimal));
         out.Set("method", Napi::String::New(e, result->method));
-        out.Set("u", copyOut(e, result->u));
-        out.Set("v", copyOut(e, result->v));
+        out.Set("u", float64Array(e, result->u));
+        out.Set("v", float64Array(e, result->v));
         return out;
       });
 }

@@ -24,12 +24,6 @@ void requireLength(Napi::Env env, size_t actual, size_t expected, const char* wh
   }
 }
 
-/** A `finish` that returns `value`; the reference also keeps it alive while the job writes into it. */
-Finish returning(const Napi::Value& value) {
-  auto ref = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value));
-  return [ref](Napi::Env) { return ref->Value(); };
-}
-
 /** Elements a row-major operand needs: rows of stored length `ld`, the last one only `cols` long. */
 size_t storedLength(Napi::Env env, size_t rows, size_t cols, size_t ld) {
   return rows == 0 || cols == 0 ? 0 : checkedProduct(env, rows - 1, ld, "stride x rows") + cols;

@@ -7,47 +7,12 @@
 
 #include "addon/bindings.hpp"
 #include "addon/napi_job.hpp"
+#include "addon/sinkhorn_js.hpp"
 #include "core/sinkhorn.hpp"
 
 namespace clf::addon {
 
 namespace {
-
-RegMode regModeOption(Napi::Env env, const std::string& name) {
-  if (name == "absolute") return RegMode::Absolute;
-  if (name == "median") return RegMode::Median;
-  if (name == "max") return RegMode::Max;
-  throw codedError(env, "E_ARG", "sinkhorn: regMode must be 'absolute', 'median' or 'max', got '" + name + "'");
-}
-
-EpsilonScaling epsilonScalingOption(Napi::Env env, const std::string& name) {
-  if (name == "auto") return EpsilonScaling::Auto;
-  if (name == "on") return EpsilonScaling::On;
-  if (name == "off") return EpsilonScaling::Off;
-  throw codedError(env, "E_ARG", "sinkhorn: epsilonScaling must be 'auto', 'on' or 'off', got '" + name + "'");
-}
-
-SinkhornOptions readOptions(const Napi::Value& value) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject()) throw codedError(env, "E_ARG", "sinkhorn: options must be an object");
-  const auto object = value.As<Napi::Object>();
-  SinkhornOptions options;
-  options.reg = numberOption(object, "reg", 0);
-  options.regMode = regModeOption(env, stringOption(object, "regMode", "absolute"));
-  options.maxIterations = static_cast<int>(numberOption(object, "maxIterations", options.maxIterations));
-  options.tolerance = numberOption(object, "tolerance", options.tolerance);
-  options.checkEvery = static_cast<int>(numberOption(object, "checkEvery", options.checkEvery));
-  options.epsilonScaling = epsilonScalingOption(env, stringOption(object, "epsilonScaling", "auto"));
-  options.threads = static_cast<int>(numberOption(object, "threads", 0));
-  options.throwOnNonConvergence = boolOption(object, "throwOnNonConvergence", true);
-  return options;
-}
-
-Napi::Float64Array toFloat64Array(Napi::Env env, const std::vector<double>& values) {
-  auto array = newTyped<double>(env, values.size());
-  std::copy(values.begin(), values.end(), array.Data());
-  return array;
-}
 
 /** Validates, pins the inputs and the preallocated plan, and runs the solver for cost element type T. */
 template <typename T>
@@ -56,33 +21,21 @@ Napi::Value solve(const Napi::CallbackInfo& info, bool async) {
   const Span<double> a = typedSpan<double>(info[0], "a");
   const Span<double> b = typedSpan<double>(info[1], "b");
   const Span<T> cost = typedSpan<T>(info[2], "M");
-  const SinkhornOptions options = readOptions(info[3]);
+  const SinkhornOptions options = sinkhornOptionsFrom(info[3]);
   if (cost.length != a.length * b.length) {
     throw codedError(env, "E_ARG", "sinkhorn: M must have a.length x b.length = " + std::to_string(a.length * b.length) +
                                        " elements, got " + std::to_string(cost.length));
   }
   auto plan = newTyped<T>(env, cost.length);
   Pins pins;
-  for (size_t k = 0; k < 3; ++k) pins.add(info[k]);  // the plan stays alive through planRef
+  for (size_t k = 0; k < 3; ++k) pins.add(info[k]);
   T* planData = plan.Data();
   auto result = std::make_shared<SinkhornResult>();
-  auto planRef = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(Napi::Value(plan)));
+  Kept planRef = keep(plan);
   return runJob(
       env, async, std::move(pins),
       [=] { *result = sinkhorn<T>(a.data, a.length, b.data, b.length, cost.data, planData, options); },
-      [=](Napi::Env e) {
-        Napi::Object out = Napi::Object::New(e);
-        out.Set("plan", planRef->Value());
-        out.Set("f", toFloat64Array(e, result->f));
-        out.Set("g", toFloat64Array(e, result->g));
-        out.Set("iterations", Napi::Number::New(e, result->iterations));
-        out.Set("error", Napi::Number::New(e, result->error));
-        out.Set("converged", Napi::Boolean::New(e, result->converged));
-        out.Set("cost", Napi::Number::New(e, result->cost));
-        out.Set("epsilon", Napi::Number::New(e, result->epsilon));
-        out.Set("logSteps", Napi::Number::New(e, result->logSteps));
-        return out;
-      });
+      [=](Napi::Env e) { return sinkhornResultObject(e, *result, planRef->Value()); });
 }
 
 Napi::Value dispatch(const Napi::CallbackInfo& info, bool async) {

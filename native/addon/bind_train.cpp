@@ -151,9 +151,8 @@ Napi::Value gradientsTyped(const Napi::CallbackInfo& info, bool async) {
   const int threads = static_cast<int>(numberOption(options, "threads", 0));
   auto gradient = newTyped<T>(env, program->paramCount);
   Pins pins = pinArrays(info, 1, 6);
-  pins.add(gradient);
   T* gradientData = gradient.Data();
-  auto gradientRef = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(static_cast<Napi::Value>(gradient)));
+  Kept gradientRef = keep(gradient);
   auto result = std::make_shared<train::StepResult>();
   return runJob(
       env, async, std::move(pins),
@@ -185,10 +184,9 @@ Napi::Value forwardTyped(const Napi::CallbackInfo& info, bool async) {
   auto logits = newTyped<T>(env, n * program->classes());
   Pins pins = pinArrays(info, 1, 3);
   T* out = logits.Data();
-  auto logitsRef = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(static_cast<Napi::Value>(logits)));
   return runJob(
       env, async, std::move(pins), [=] { train::forwardLogits<T>(*program, params.data, running.data, input.data, n, out, threads); },
-      [=](Napi::Env) { return logitsRef->Value(); });
+      returning(logits));
 }
 
 Napi::Value trainForwardBinding(const Napi::CallbackInfo& info, bool async) {

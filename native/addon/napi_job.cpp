@@ -1,5 +1,6 @@
 #include "addon/napi_job.hpp"
 
+#include <algorithm>
 #include <new>
 #include <type_traits>
 
@@ -11,6 +12,19 @@ Napi::Error codedError(Napi::Env env, const std::string& code, const std::string
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));
   return error;
+}
+
+Napi::Float64Array float64Array(Napi::Env env, const std::vector<double>& values) {
+  auto array = Napi::Float64Array::New(env, values.size());
+  std::copy(values.begin(), values.end(), array.Data());
+  return array;
+}
+
+Kept keep(const Napi::Value& value) { return std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value)); }
+
+Finish returning(const Napi::Value& value) {
+  Kept kept = keep(value);
+  return [kept](Napi::Env) { return kept->Value(); };
 }
 
 size_t checkedProduct(Napi::Env env, size_t a, size_t b, const char* what) {

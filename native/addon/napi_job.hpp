@@ -47,6 +47,16 @@ Napi::TypedArrayOf<T> newTyped(Napi::Env env, size_t length);
 using Compute = std::function<void()>;
 using Finish = std::function<Napi::Value(Napi::Env)>;
 
+/** A new Float64Array holding a copy of `values` (small results: potentials, duals). */
+Napi::Float64Array float64Array(Napi::Env env, const std::vector<double>& values);
+
+/** A JS value kept alive until the job's `finish` has read it back: an output the job writes into. */
+using Kept = std::shared_ptr<Napi::Reference<Napi::Value>>;
+Kept keep(const Napi::Value& value);
+
+/** A `finish` that returns `value` (kept alive until then). */
+Finish returning(const Napi::Value& value);
+
 /**
  * Runs `compute` (which must not touch JS) and returns `finish(env)`: synchronously when `async` is false,
  * otherwise on a worker thread, returning a Promise. `pins` holds every JS value `compute` reads or writes.
