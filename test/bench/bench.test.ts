@@ -5,17 +5,10 @@ import { benchCommand } from '../../lib/cli/bench.js';
 import { main } from '../../lib/cli/main.js';
 import { isClafusionError } from '../../lib/errors.js';
 import { gpuAvailable } from '../../lib/solvers/device.js';
+import { runCommand } from '../support/cli.js';
 
-/** Runs `clafusion bench` with captured output streams; resolves to what it wrote, or the error it threw. */
-async function runBench(args: string[]): Promise<{ stdout: string; stderr: string; error: unknown }> {
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: { write: (s: string) => ((stdout += s), true) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false } };
-  const command = benchCommand(io as never)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
-  const error = await command.parseAsync(args, { from: 'user' }).then(() => null, (e: unknown) => e);
-  return { stdout, stderr, error };
+function runBench(args: string[]) {
+  return runCommand(benchCommand, args);
 }
 
 const SMALL = ['--sizes', '16,24x12', '--repeat', '2', '--threads', '1', '--device', 'cpu'];

@@ -5,17 +5,10 @@ import { evalCommand } from '../../lib/cli/eval.js';
 import { isClafusionError } from '../../lib/errors.js';
 import { pseudoRandomBytes, tempDir, writeIdx } from '../data/files.js';
 import { fixturePath } from './models.js';
+import { runCommand } from '../support/cli.js';
 
-/** Runs `clafusion eval` with captured output streams; resolves to what it wrote, or the error it threw. */
-async function runEval(args: string[]): Promise<{ stdout: string; stderr: string; error: unknown }> {
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: { write: (s: string) => ((stdout += s), true) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false } };
-  const command = evalCommand(io as never)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
-  const error = await command.parseAsync(args, { from: 'user' }).then(() => null, (e: unknown) => e);
-  return { stdout, stderr, error };
+function runEval(args: string[]) {
+  return runCommand(evalCommand, args);
 }
 
 describe('clafusion eval', () => {
