@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { distillCommand } from '../../lib/cli/distill.js';
 import { finetuneCommand } from '../../lib/cli/finetune.js';
+import { runCommand } from '../support/cli.js';
 import { openDataset } from '../../lib/data/index.js';
 import { isClafusionError } from '../../lib/errors.js';
 import { fuse } from '../../lib/fusion/index.js';
@@ -104,18 +105,9 @@ describe('train: finetune and distill on Fashion-MNIST', () => {
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    async function run(factory: typeof finetuneCommand, args: string[]): Promise<{ stdout: string; stderr: string; error: unknown }> {
-      let stdout = '';
-      let stderr = '';
-      const io = { stdout: { write: (s: string) => ((stdout += s), true) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false } };
-      const command = factory(io as never).exitOverride().configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
-      const error = await command.parseAsync(args, { from: 'user' }).then(() => null, (e: unknown) => e);
-      return { stdout, stderr, error };
-    }
-
     it('finetune writes the model and prints the history as JSON', async () => {
       const output = join(dir, 'ft.onnx');
-      const { stdout, stderr, error } = await run(finetuneCommand, [`${models}mlp_shallow.onnx`, '-o', output, '--data', TRAIN_1K, '--eval-data', TEST_2K,
+      const { stdout, stderr, error } = await runCommand(finetuneCommand, [`${models}mlp_shallow.onnx`, '-o', output, '--data', TRAIN_1K, '--eval-data', TEST_2K,
         '--epochs', '2', '--lr', '0.001', '--schedule', 'step:1:0.5', '--json']);
       expect(error).to.equal(null);
       const parsed = JSON.parse(stdout) as { history: { learningRate: number; evalAccuracy: number }[]; initialAccuracy: number };
@@ -127,12 +119,12 @@ describe('train: finetune and distill on Fashion-MNIST', () => {
 
     it('distill writes nothing when it fails, and never writes over an input', async () => {
       const output = join(dir, 'kd.onnx');
-      const failed = await run(distillCommand, [`${models}mlp_shallow.onnx`, '--teacher', `${models}mlp_deep.onnx`, '-o', output, '--data', `idx:${join(dir, 'missing.gz')}`]);
+      const failed = await runCommand(distillCommand, [`${models}mlp_shallow.onnx`, '--teacher', `${models}mlp_deep.onnx`, '-o', output, '--data', `idx:${join(dir, 'missing.gz')}`]);
       expect(isClafusionError(failed.error)).to.equal(true);
       expect(existsSync(output)).to.equal(false);
-      const clash = await run(distillCommand, [`${models}mlp_shallow.onnx`, '--teacher', `${models}mlp_deep.onnx`, '-o', `${models}mlp_deep.onnx`, '--data', TRAIN_1K]);
+      const clash = await runCommand(distillCommand, [`${models}mlp_shallow.onnx`, '--teacher', `${models}mlp_deep.onnx`, '-o', `${models}mlp_deep.onnx`, '--data', TRAIN_1K]);
       expect(isClafusionError(clash.error, 'E_ARG')).to.equal(true);
-      const bad = await run(distillCommand, [`${models}mlp_shallow.onnx`, '--teacher', `${models}mlp_deep.onnx`, '-o', output, '--data', TRAIN_1K, '--alpha', '2']);
+      const bad = await runCommand(distillCommand, [`${models}mlp_shallow.onnx`, '--teacher', `${models}mlp_deep.onnx`, '-o', output, '--data', TRAIN_1K, '--alpha', '2']);
       expect((bad.error as { code?: string }).code).to.equal('commander.invalidArgument');
       expect(existsSync(output)).to.equal(false);
     });
