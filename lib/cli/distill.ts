@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
-import { writeNetwork } from '../graph/emit.js';
+import { writeModelBytes } from '../onnx/file.js';
 import { distill } from '../train/index.js';
 import { type CliStreams, positiveNumber } from './args.js';
 import { checkOutputPath } from './output.js';
@@ -34,7 +34,7 @@ async function run(student: string, flags: DistillFlags, io: CliStreams): Promis
     kdReduction: flags.kdReduction,
     onProgress: trainReporter(io.stderr, 'distill'),
   });
-  writeNetwork(flags.output, result.network); // last: a failure above leaves no file behind
+  writeModelBytes(flags.output, result.bytes); // last: a failure above leaves no file behind
   reportTraining(flags, result, performance.now() - started, io, { student, teachers: flags.teacher, alpha: flags.alpha, temperature: flags.temperature, kdReduction: flags.kdReduction });
 }
 

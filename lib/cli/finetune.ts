@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
-import { writeNetwork } from '../graph/emit.js';
+import { writeModelBytes } from '../onnx/file.js';
 import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type ResolvedTrainOptions, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
 import { type CliStreams, nonNegativeInteger, nonNegativeNumber, percent, positiveInteger } from './args.js';
 import { checkOutputPath } from './output.js';
@@ -96,7 +96,7 @@ async function run(model: string, flags: TrainFlags, io: CliStreams): Promise<vo
   checkOutputPath(flags.output, [model], [flags.data, flags.evalData]);
   const started = performance.now();
   const result = await finetune(model, { ...trainOptionsOf(flags), onProgress: trainReporter(io.stderr, 'finetune') });
-  writeNetwork(flags.output, result.network); // last: a failure above leaves no file behind
+  writeModelBytes(flags.output, result.bytes); // last: a failure above leaves no file behind
   reportTraining(flags, result, performance.now() - started, io, { model });
 }
 

@@ -9,7 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
 import { type Validation, validateFusion } from '../fusion/validate.js';
-import { writeNetwork } from '../graph/emit.js';
+import { writeModelBytes } from '../onnx/file.js';
 import { parameterCount } from '../ir/network.js';
 import { checkOutputPath } from './output.js';
 import { type CliStreams, percent, positiveNumber } from './args.js';
@@ -110,7 +110,7 @@ async function run(models: string[], flags: FuseFlags, io: CliStreams): Promise<
     validation = await validateFusion(models, result, flags.evalData, { weights: flags.weights });
   }
   // Written last: a failure anywhere above leaves no file behind.
-  writeNetwork(flags.output, result.network);
+  writeModelBytes(flags.output, result.bytes);
   report(models, flags, result, validation, totalMs, io);
 }
 

@@ -161,6 +161,16 @@ export function writeModel(path: string, model: ModelProto, options: WriteOption
   }
 }
 
+/**
+ * Writes already-encoded model bytes (`fuse`, `finetune` and `distill` results) atomically, with the same refusal to
+ * overwrite an input as writeModel; no second encoding.
+ */
+export function writeModelBytes(path: string, bytes: Uint8Array): void {
+  const target = resolve(path);
+  refuseInputOverwrite(target);
+  atomicWrite(target, [bytes]);
+}
+
 function refuseInputOverwrite(target: string): void {
   let real: string;
   try {
