@@ -73,7 +73,7 @@ export function normalizationFromMetadata(metadata: Readonly<Record<string, stri
  * The dataset as this model should see it: an explicitly chosen normalisation wins; otherwise uint8 data gets the
  * model's metadata normalisation (or none), and float data is fed as stored.
  */
-export function datasetForModel(runner: ModelRunner, dataset: Dataset): Dataset {
+export function datasetForModel(runner: Pick<ModelRunner, 'metadata' | 'name'>, dataset: Dataset): Dataset {
   if (dataset.normalization || dataset.encoding === 'f32') return dataset;
   return dataset.withNormalization(normalizationFromMetadata(runner.metadata, runner.name));
 }

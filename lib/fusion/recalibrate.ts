@@ -14,7 +14,6 @@ import { withRunner } from '../eval/evaluate.js';
 import { datasetForModel, planInput } from '../eval/input.js';
 import { buildModel } from '../graph/emit.js';
 import type { BatchNorm, Layer, Network } from '../ir/network.js';
-import type { ModelRunner } from '../eval/runner.js';
 import { gemmSync } from '../solvers/linalg.js';
 import { allLayers, cloneNetwork } from '../ir/network.js';
 import { floatAttr, floatValueInfo, intAttr } from '../onnx/build.js';
@@ -99,7 +98,7 @@ function isDenseChain(network: Network): boolean {
  */
 async function denseBatchStatistics(network: Network, samples: Dataset): Promise<Map<string, BatchStatistics>> {
   // The model's own input normalisation, read from its metadata as evaluation does (only `metadata` is used).
-  const view = datasetForModel({ metadata: network.meta.metadata, name: 'the fused model' } as unknown as ModelRunner, samples);
+  const view = datasetForModel({ metadata: network.meta.metadata, name: 'the fused model' }, samples);
   const batch = await view.take(Int32Array.from({ length: view.count }, (_, i) => i));
   const n = view.count;
   let x = batch.data;
