@@ -158,7 +158,10 @@ describe('evaluation with ONNX Runtime', () => {
       // 4x the shared input: with a pooled (already started) worker, the inference alone must take the time.
       const long = { data: Float32Array.from({ length: 4 * input.data.length }, (_, i) => input.data[i % input.data.length]!), shape: [4 * input.shape[0]!, 16] };
       try {
-        await collectOutputs(heavy, long, ['logits'], { batchSize: 64, threads: 1 });
+        // Repeat until the inference has run long enough to judge, however fast this machine is (at most 20 runs).
+        for (let run = 0; run < 20 && performance.now() - started < 300; run++) {
+          await collectOutputs(heavy, long, ['logits'], { batchSize: 64, threads: 1 });
+        }
       } finally {
         clearInterval(timer);
       }
