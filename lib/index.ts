@@ -6,7 +6,7 @@
  * Heavy calls return Promises (native work runs off the JS thread); errors are `ClafusionError`s with a stable `code`.
  */
 export { ClafusionError, isClafusionError, type ErrorCode } from './errors.js';
-export { native, defaultThreads, type BuildInfo } from './native.js';
+export { defaultThreads, type BuildInfo } from './native.js';
 
 export * from './solvers/emd.js';
 export * from './solvers/sinkhorn.js';
@@ -20,7 +20,7 @@ export { readModel, writeModel, type ReadOptions, type WriteOptions } from './on
 export { readNetwork, recogniseModel } from './graph/recognise.js';
 export { emitModel, buildModel, writeNetwork, type Tap, type EmitOptions, type EmittedModel } from './graph/emit.js';
 export { networkShapes, unitOutputShapes } from './graph/shapes.js';
-export { inspectModel, inspectNetwork, formatInspect, type InspectReport } from './cli/inspect.js';
+export { inspectModel, inspectNetwork, formatInspect, type InspectReport } from './inspect/index.js';
 
 export * from './data/index.js';
 export * from './eval/index.js';

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatInspect, inspectCommand, inspectModel } from '../../lib/cli/inspect.js';
+import { formatInspect, inspectModel } from '../../lib/inspect/index.js';
+import { inspectCommand } from '../../lib/cli/inspect.js';
 import { Sketch } from './support.js';
 
 /** A BasicBlock ResNet: stem conv, identity block, projection block (stride 2), global pool, linear. */
