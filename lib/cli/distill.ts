@@ -1,6 +1,6 @@
 /**
  * `clafusion distill student.onnx --teacher T1.onnx [T2.onnx ...] -o out.onnx --data <spec> [--alpha a]
- * [--temperature T] [--kd-reduction batchmean|mean]`: knowledge distillation from the teachers' mean logits into the
+ * [--temperature T] [--kd-reduction mean|batchmean]`: knowledge distillation from the teachers' mean logits into the
  * student (spec §4.3), with the training options of `finetune`. Written atomically at the end, never over an input.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -45,7 +45,7 @@ export function distillCommand(io: CliStreams = { stdout: process.stdout, stderr
     .requiredOption('--teacher <models...>', 'teacher ONNX model files (their logits are averaged)'))
     .option('--alpha <a>', 'weight of the KD term; 1 - alpha weighs the cross-entropy with the labels', unitInterval, 0.5)
     .option('--temperature <T>', 'softmax temperature', positiveNumber, 20)
-    .addOption(new Option('--kd-reduction <r>', "KL averaging: per sample ('batchmean') or per sample and class ('mean', as the published code)").choices(['batchmean', 'mean']).default('batchmean'))
+    .addOption(new Option('--kd-reduction <r>', "KL averaging: per sample and class ('mean', as the published code; stable with T 20) or per sample ('batchmean')").choices(['mean', 'batchmean']).default('mean'))
     .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
       'Example: clafusion distill examples/models/vgg_shallow.onnx --teacher examples/models/vgg_deep.onnx -o student.onnx \\\n' +
       '  --data idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz,examples/data/fashion-mnist-train-1k-labels-idx1-ubyte.gz --epochs 2')

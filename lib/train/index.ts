@@ -5,8 +5,10 @@
  *   distill(student, teachers, { ..., alpha, temperature })
  *       L = α T² · KL(softmax(t̄/T) ‖ softmax(s/T)) + (1 − α) · CE(s, y),   t̄ = (1/K) Σ_k t_k
  *     the teachers' logits t_k come from ONNX Runtime, once per training sample, before training. The KL term is
- *     divided by the batch size ('batchmean', default) or by batch size × classes ('mean', as the published code's
- *     KLDivLoss(reduction="mean"); it weakens the KD term by the number of classes).
+ *     divided by batch size × classes ('mean', the default: the published code's KLDivLoss(reduction="mean")) or by
+ *     the batch size ('batchmean', the textbook form). With the published T = 20, 'batchmean' weighs the KD gradient
+ *     T²/classes = 40 times the cross-entropy's scale and distilling a fused model collapses (a fused BN-free ResNet:
+ *     20 % train accuracy after one epoch against 68 % with 'mean' and 64 % for plain finetuning); 'mean' is stable.
  *
  * Logits are the classifier's outputs before the model's output transform; a teacher that outputs log-probabilities
  * or probabilities is read as logits (its transform dropped), which changes nothing under the softmax.
@@ -33,7 +35,7 @@ export interface DistillOptions extends TrainOptions {
   alpha?: number;
   /** Softmax temperature T (default 20, as the published scripts). */
   temperature?: number;
-  /** How the KL term is averaged (see the module comment; default 'batchmean'). */
+  /** How the KL term is averaged (see the module comment; default 'mean', as published). */
   kdReduction?: 'batchmean' | 'mean';
 }
 
@@ -82,7 +84,7 @@ export async function distill(student: ModelArg, teachers: ModelArg[], options: 
   requireArg(Array.isArray(teachers) && teachers.length > 0, 'distill needs at least one teacher model');
   const alpha = options?.alpha ?? 0.5;
   const temperature = options?.temperature ?? 20;
-  const kdReduction = options?.kdReduction ?? 'batchmean';
+  const kdReduction = options?.kdReduction ?? 'mean';
   requireArg(Number.isFinite(alpha) && alpha >= 0 && alpha <= 1, `alpha must be in [0, 1], got ${alpha}`);
   requireArg(Number.isFinite(temperature) && temperature > 0, `temperature must be a positive number, got ${temperature}`);
   requireArg(kdReduction === 'batchmean' || kdReduction === 'mean', `kdReduction must be 'batchmean' or 'mean', got ${JSON.stringify(kdReduction)}`);
