@@ -11,6 +11,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   clf::addon::registerSinkhorn(env, exports);
   clf::addon::registerLinalg(env, exports);
   clf::addon::registerCla(env, exports);
+  clf::addon::registerStats(env, exports);
   clf::addon::registerCuda(env, exports);
   clf::addon::registerTrain(env, exports);
   return exports;

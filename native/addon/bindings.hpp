@@ -10,6 +10,7 @@ void registerEmd(Napi::Env env, Napi::Object exports);       // bind_emd.cpp: ex
 void registerSinkhorn(Napi::Env env, Napi::Object exports);  // bind_sinkhorn.cpp: entropic OT
 void registerLinalg(Napi::Env env, Napi::Object exports);    // bind_linalg.cpp: GEMM, pairwise distances, Gram, CKA
 void registerCla(Napi::Env env, Napi::Object exports);       // bind_cla.cpp: the cross-layer alignment DP
+void registerStats(Napi::Env env, Napi::Object exports);     // bind_stats.cpp: streaming statistics accumulators
 void registerCuda(Napi::Env env, Napi::Object exports);      // bind_cuda.cpp: GPU kernels (CUDA builds only)
 void registerTrain(Napi::Env env, Napi::Object exports);     // bind_train.cpp: finetuning / distillation steps
 

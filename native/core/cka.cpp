@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <string>
 
 #include "core/error.hpp"
@@ -16,25 +15,6 @@ namespace {
 // Features per sgemm call. Each chunk's float Gram is added to the double total, so float rounding grows with
 // 512 products per element at most, whatever d is. Fixed, so the result does not depend on the thread count.
 constexpr size_t kGramChunk = 512;
-
-/**
- * body(i) for i in [0, count) on up to `threads` threads. An exception must not leave an OpenMP region (it would
- * abort the process), so each index keeps its own and the first is rethrown after the loop.
- */
-template <typename Body>
-void parallelFor(size_t count, int threads, Body body) {
-  std::vector<std::exception_ptr> failures(count);
-#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1 && count > 1)
-  for (size_t i = 0; i < count; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-      failures[i] = std::current_exception();
-    }
-  }
-  for (const std::exception_ptr& failure : failures)
-    if (failure) std::rethrow_exception(failure);
-}
 
 /** Column means of X in double (zeros when not centring). */
 std::vector<double> columnMeans(const float* X, size_t n, size_t d, bool centered) {

@@ -10,6 +10,7 @@ import { native, type NativeAddon } from '../../lib/native.js';
 import { AUTO_GPU_MIN_ELEMENTS, gpuAvailable, gpuInfo, useGpu } from '../../lib/solvers/device.js';
 import { pairwiseDistances, pairwiseDistancesSync, type DistanceOptions } from '../../lib/solvers/linalg.js';
 import { sinkhorn, sinkhornSync, type SinkhornOptions } from '../../lib/solvers/sinkhorn.js';
+import { maxRelativeDifference } from '../support/compare.js';
 
 type FloatArray = Float32Array | Float64Array;
 const onCpu = { device: 'cpu' } as const;
@@ -34,16 +35,6 @@ function uniform(n: number): Float64Array {
 
 function expectArgError(run: () => unknown, pattern: RegExp): void {
   expectCode(run, 'E_ARG', pattern);
-}
-
-function maxRelativeDifference(got: Float32Array, want: Float32Array): number {
-  let largest = 0;
-  let difference = 0;
-  for (let i = 0; i < want.length; i++) {
-    largest = Math.max(largest, Math.abs(want[i]));
-    difference = Math.max(difference, Math.abs(got[i] - want[i]));
-  }
-  return difference / largest;
 }
 
 describe('device selection (lib/solvers/device.ts)', () => {

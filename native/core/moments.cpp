@@ -1,0 +1,134 @@
+#include "core/moments.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/gemm.hpp"
+#include "core/parallel.hpp"
+
+namespace clf {
+
+namespace {
+
+// Features per float32 dot product of the Gram: rounding grows with at most 512 products before the float64 sum.
+constexpr size_t kGramBlock = 512;
+// From this many positions per channel, a sample's cross term is one sgemm dot product (else float64 products).
+constexpr size_t kCrossFloatMin = 16;
+
+/** [begin, end) of part p of `count` rows split into `parts`; `triangle` spaces them evenly by area of a lower triangle. */
+std::pair<size_t, size_t> partRange(size_t count, size_t parts, size_t p, bool triangle) {
+  auto boundary = [&](size_t q) {
+    if (!triangle) return count * q / parts;
+    return static_cast<size_t>(std::lround(count * std::sqrt(static_cast<double>(q) / parts)));
+  };
+  return {boundary(p), boundary(p + 1)};
+}
+
+/** Rows [row0, row1) of A against B: the Gram block entries on or below the diagonal (accumulateGramBlock). */
+void gramStrip(const float* A, size_t a0, const float* B, size_t rowsB, size_t b0, size_t d, const float* shift,
+               size_t n, double* K, size_t row0, size_t row1) {
+  size_t lastSample = a0 + row1 - 1;
+  if (row1 <= row0 || lastSample < b0) return;
+  size_t rows = row1 - row0;
+  size_t cols = std::min(rowsB, lastSample - b0 + 1);
+  size_t width = std::min(d, kGramBlock);
+  std::vector<float> a(rows * width), b(cols * width), partial(rows * cols);
+  for (size_t f0 = 0; f0 < d; f0 += kGramBlock) {
+    size_t fc = std::min(kGramBlock, d - f0);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t k = 0; k < fc; ++k) a[r * fc + k] = A[(row0 + r) * d + f0 + k] - shift[f0 + k];
+    for (size_t j = 0; j < cols; ++j)
+      for (size_t k = 0; k < fc; ++k) b[j * fc + k] = B[j * d + f0 + k] - shift[f0 + k];
+    sgemm(Transpose::No, Transpose::Yes, rows, cols, fc, 1.0f, a.data(), fc, b.data(), fc, 0.0f, partial.data(), cols,
+          1);
+    for (size_t r = 0; r < rows; ++r) {
+      size_t i = a0 + row0 + r;
+      double* row = K + i * n + b0;
+      size_t limit = std::min(cols, i - b0 + 1);  // columns b0 + j <= i only
+      for (size_t j = 0; j < limit; ++j) row[j] += partial[r * cols + j];
+    }
+  }
+}
+
+/** Rows [row0, row1) of M over every sample, in sample order (accumulateCross). */
+void crossStrip(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
+                size_t row0, size_t row1) {
+  size_t rows = row1 - row0;
+  if (rows == 0) return;
+  if (spatial >= kCrossFloatMin) {
+    std::vector<float> partial(rows * cy);
+    for (size_t s = 0; s < samples; ++s) {
+      const float* x = X + (s * cx + row0) * spatial;
+      const float* y = Y + s * cy * spatial;
+      sgemm(Transpose::No, Transpose::Yes, rows, cy, spatial, 1.0f, x, spatial, y, spatial, 0.0f, partial.data(), cy, 1);
+      for (size_t r = 0; r < rows; ++r) {
+        double* row = M + (row0 + r) * cy;
+        for (size_t j = 0; j < cy; ++j) row[j] += partial[r * cy + j];
+      }
+    }
+    return;
+  }
+  for (size_t s = 0; s < samples; ++s) {
+    for (size_t r = 0; r < rows; ++r) {
+      double* row = M + (row0 + r) * cy;
+      const float* x = X + (s * cx + row0 + r) * spatial;
+      for (size_t p = 0; p < spatial; ++p) {
+        const double value = x[p];  // float x float is exact in float64
+        const float* y = Y + s * cy * spatial + p;
+        for (size_t j = 0; j < cy; ++j) row[j] += value * y[j * spatial];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void accumulateGramBlock(const float* A, size_t rowsA, size_t a0, const float* B, size_t rowsB, size_t b0, size_t d,
+                         const float* shift, size_t n, double* K, int threads) {
+  if (n == 0 || d == 0) throw argError("accumulateGramBlock: n and d must be positive");
+  if (a0 + rowsA > n || b0 + rowsB > n) throw argError("accumulateGramBlock: the sample blocks run past n");
+  if (rowsA == 0 || rowsB == 0) return;
+  bool triangle = a0 == b0;
+  size_t parts = std::min<size_t>(resolveThreads(threads), (rowsA + 11) / 12);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t p) {
+    auto [row0, row1] = partRange(rowsA, parts, p, triangle);
+    gramStrip(A, a0, B, rowsB, b0, d, shift, n, K, row0, row1);
+  });
+}
+
+void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
+                     int threads) {
+  if (cx == 0 || cy == 0 || spatial == 0) throw argError("accumulateCross: channels and positions must be positive");
+  if (samples == 0) return;
+  size_t parts = std::min<size_t>(resolveThreads(threads), (cx + 7) / 8);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t p) {
+    auto [row0, row1] = partRange(cx, parts, p, false);
+    crossStrip(X, cx, Y, cy, samples, spatial, M, row0, row1);
+  });
+}
+
+void accumulateChannels(const float* X, size_t samples, size_t channels, size_t spatial, double* sums, double* squares,
+                        double* positives, int threads) {
+  if (channels == 0 || spatial == 0) throw argError("accumulateChannels: channels and positions must be positive");
+  int nt = resolveThreads(threads);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && samples * channels * spatial > 65536)
+  for (size_t c = 0; c < channels; ++c) {
+    double sum = sums[c], square = squares[c], positive = positives[c];
+    for (size_t s = 0; s < samples; ++s) {
+      const float* x = X + (s * channels + c) * spatial;
+      for (size_t p = 0; p < spatial; ++p) {
+        const double value = x[p];
+        sum += value;
+        square += value * value;
+        positive += value > 0 ? 1.0 : 0.0;
+      }
+    }
+    sums[c] = sum;
+    squares[c] = square;
+    positives[c] = positive;
+  }
+}
+
+}  // namespace clf

@@ -1,0 +1,44 @@
+// Streaming statistics of activations (DESIGN "Activations are statistics, not arrays"): what the fusion stages read,
+// accumulated chunk by chunk of samples, in float64, so no stage needs every sample's activations at once.
+//
+// Every accumulator sums each output element's terms in one fixed order that depends only on the data (samples in
+// ascending order, positions ascending, features in fixed blocks), never on where the chunks were cut or how many
+// threads ran: threads split the output elements, never one element's sum. The results are therefore bit-identical
+// for any chunk size and any thread count.
+#pragma once
+#include <cstddef>
+
+namespace clf {
+
+/**
+ * One block of the shifted sample Gram K~ = (X - 1 s^T)(X - 1 s^T)^T (n x n, float64, row-major, lower triangle):
+ *   K[(a0 + i) n + (b0 + j)] += sum_f (A[i, f] - s[f]) (B[j, f] - s[f])   for every a0 + i >= b0 + j,
+ * where A (rowsA x d) holds samples a0 .. a0 + rowsA - 1 and B (rowsB x d) samples b0 .. b0 + rowsB - 1, row-major
+ * float32 (a chunk's tap output read in place). Entries above the diagonal are not touched.
+ *
+ * The shift s (any fixed vector, e.g. the first sample) leaves the centred Gram H K~ H = H X X^T H unchanged while
+ * keeping the products small, so features with a large mean (post-ReLU) lose no digits to cancellation. Each entry
+ * is the float64 sum, over feature blocks of kGramBlock in ascending order, of the block's float32 dot product from
+ * sgemm (k ascending, one FMA per product): the same bits whichever blocks of samples it is computed in.
+ */
+void accumulateGramBlock(const float* A, size_t rowsA, size_t a0, const float* B, size_t rowsB, size_t b0, size_t d,
+                         const float* shift, size_t n, double* K, int threads);
+
+/**
+ * Cross second moments between the channels of two taps recorded on the same samples (X: samples x cx x spatial,
+ * Y: samples x cy x spatial, row-major float32):
+ *   M[i cy + j] += sum_n sum_p X[n, i, p] Y[n, j, p]        (M: cx x cy, float64)
+ * Per sample the sum over positions is one float32 sgemm dot product when spatial >= kCrossFloatMin (positions
+ * ascending), else exact float64 products; the per-sample terms are added to M in ascending sample order.
+ */
+void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
+                     int threads);
+
+/**
+ * Per-channel sums over samples and positions of X (samples x channels x spatial, float32):
+ *   sums[c] += sum x,  squares[c] += sum x^2,  positives[c] += #{x > 0}     (float64, samples then positions ascending)
+ */
+void accumulateChannels(const float* X, size_t samples, size_t channels, size_t spatial, double* sums, double* squares,
+                        double* positives, int threads);
+
+}  // namespace clf

@@ -1,0 +1,131 @@
+/**
+ * The streaming accumulators (lib/stats/accumulators.ts, native/core/moments.cpp): bit-identical for any chunk size
+ * and thread count, and equal to the whole-matrix kernels (centred Gram, pairwise distances, two-pass channel
+ * statistics) to float tolerance.
+ */
+import { expect } from 'chai';
+import { centeredGram, pairwiseDistances } from '../../lib/solvers/linalg.js';
+import { ChannelAccumulator, CrossAccumulator, GramAccumulator } from '../../lib/stats/accumulators.js';
+import { momentDistances } from '../../lib/stats/ground.js';
+import { maxRelativeDifference } from '../support/compare.js';
+import { expectRejects } from '../support/errors.js';
+import { rng } from '../support/random.js';
+
+/** Values with a large common mean (post-ReLU-like) where `offset` > 0. */
+function randomData(length: number, seed: number, offset = 0): Float32Array {
+  const random = rng(seed);
+  return Float32Array.from({ length }, () => offset + (random() - 0.5) * 2);
+}
+
+function bits(values: Float64Array): string {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
+}
+
+/** The Gram from panels of `panel` samples against streamed chunks of `chunk` (as the streaming pass adds them). */
+async function blockedGram(x: Float32Array, n: number, d: number, panel: number, chunk: number, threads?: number): Promise<Float64Array> {
+  const gram = new GramAccumulator(n, d, threads);
+  const rows = (from: number, to: number) => x.subarray(from * d, Math.min(n, to) * d);
+  for (let p0 = 0; p0 < n; p0 += panel) {
+    const held = rows(p0, p0 + panel);
+    await gram.add(held, p0, held, p0);
+    for (let q0 = p0 + panel; q0 < n; q0 += chunk) await gram.add(rows(q0, q0 + chunk), q0, held, p0);
+  }
+  return gram.gram();
+}
+
+function doubleCentre(k: Float64Array, n: number): Float64Array {
+  const rowMeans = Array.from({ length: n }, (_, i) => k.subarray(i * n, (i + 1) * n).reduce((a, b) => a + b, 0) / n);
+  const grand = rowMeans.reduce((a, b) => a + b, 0) / n;
+  return k.map((v, idx) => v - rowMeans[Math.floor(idx / n)] - rowMeans[idx % n] + grand);
+}
+
+describe('streaming statistics accumulators', () => {
+  const n = 23;
+  const d = 1100; // three feature blocks of the Gram (512, 512, 76)
+
+  it('sample Gram: bit-identical for panels/chunks 1, 7 and all, and for 1-3 threads', async () => {
+    const x = randomData(n * d, 1, 3);
+    const reference = bits(await blockedGram(x, n, d, n, n, 1));
+    for (const [panel, chunk] of [[1, 1], [7, 7], [7, 3], [5, 11], [n, n]]) {
+      for (const threads of [1, 2, 3]) expect(bits(await blockedGram(x, n, d, panel, chunk, threads)), `${panel}/${chunk}/${threads}`).to.equal(reference);
+    }
+  });
+
+  it('sample Gram: its double centring is the centred Gram H X Xᵀ H (features with a large mean)', async () => {
+    const x = randomData(n * d, 2, 20);
+    const centred = doubleCentre(await blockedGram(x, n, d, 7, 7), n);
+    expect(maxRelativeDifference(centred, await centeredGram(x, n, d))).to.be.below(1e-6);
+  });
+
+  for (const spatial of [1, 5, 40]) {
+    it(`cross moments (${spatial} positions): bit-identical over chunks and threads, and the pairwise distances`, async () => {
+      const [cx, cy] = [13, 9];
+      const x = randomData(n * cx * spatial, 3, 0.5);
+      const y = randomData(n * cy * spatial, 4, 0.5);
+      const run = async (chunk: number, threads: number) => {
+        const acc = new CrossAccumulator(cx, cy, spatial, threads);
+        for (let s = 0; s < n; s += chunk) {
+          const end = Math.min(n, s + chunk);
+          await acc.add(x.subarray(s * cx * spatial, end * cx * spatial), y.subarray(s * cy * spatial, end * cy * spatial));
+        }
+        return acc.moments;
+      };
+      const reference = await run(n, 1);
+      for (const chunk of [1, 7, n]) for (const threads of [1, 2, 3]) expect(bits(await run(chunk, threads))).to.equal(bits(reference));
+      // Unit rows: channel c over (sample, position), as the stored-activation path laid them out.
+      const unitRows = (t: Float32Array, c: number) => {
+        const rows = new Float32Array(c * n * spatial);
+        for (let s = 0; s < n; s++) for (let k = 0; k < c; k++) for (let p = 0; p < spatial; p++) rows[k * n * spatial + s * spatial + p] = t[(s * c + k) * spatial + p];
+        return rows;
+      };
+      const squares = async (t: Float32Array, c: number) => {
+        const acc = new ChannelAccumulator(c, spatial);
+        await acc.add(t);
+        return acc.squares;
+      };
+      const moments = { cross: reference, rowSquares: await squares(x, cx), colSquares: await squares(y, cy) };
+      for (const metric of ['sqeuclidean', 'euclidean', 'cosine'] as const) {
+        const expected = await pairwiseDistances(unitRows(x, cx), cx, unitRows(y, cy), cy, n * spatial, { metric, device: 'cpu' });
+        expect(maxRelativeDifference(momentDistances(moments, metric), expected), metric).to.be.below(1e-5);
+      }
+    });
+  }
+
+  it('channel sums: bit-identical over chunks and threads; mean and std as the two-pass loop', async () => {
+    const [channels, spatial] = [6, 49];
+    const x = randomData(n * channels * spatial, 5, 4);
+    const run = async (chunk: number, threads: number) => {
+      const acc = new ChannelAccumulator(channels, spatial, threads);
+      for (let s = 0; s < n; s += chunk) await acc.add(x.subarray(s * channels * spatial, Math.min(n, s + chunk) * channels * spatial));
+      return acc;
+    };
+    const reference = await run(n, 1);
+    for (const chunk of [1, 7]) {
+      for (const threads of [1, 3]) {
+        const acc = await run(chunk, threads);
+        expect([bits(acc.sums), bits(acc.squares), bits(acc.positives)]).to.deep.equal([bits(reference.sums), bits(reference.squares), bits(reference.positives)]);
+      }
+    }
+    const { mean, std } = reference.moments();
+    for (let c = 0; c < channels; c++) {
+      const values: number[] = [];
+      for (let s = 0; s < n; s++) for (let p = 0; p < spatial; p++) values.push(x[(s * channels + c) * spatial + p]);
+      const m = values.reduce((a, b) => a + b, 0) / values.length;
+      const sd = Math.sqrt(values.reduce((a, b) => a + (b - m) ** 2, 0) / values.length);
+      expect(mean[c]).to.be.closeTo(m, 1e-12);
+      expect(std[c]).to.be.closeTo(sd, 1e-9);
+      expect(reference.positives[c]).to.equal(values.filter((v) => v > 0).length);
+    }
+  });
+
+  it('bad blocks and shapes are coded errors', async () => {
+    const gram = new GramAccumulator(4, 3);
+    await expectRejects(gram.add(new Float32Array(6), 2, new Float32Array(6), 0), 'E_ARG'); // shift block first
+    await expectRejects(gram.add(new Float32Array(6), 0, new Float32Array(6), 2), 'E_ARG'); // above the diagonal
+    await expectRejects(gram.add(new Float32Array(7), 0, new Float32Array(6), 0), 'E_SHAPE');
+    await expectRejects(gram.add(Float32Array.of(0, 0, NaN), 0, new Float32Array(3), 0), 'E_ARG');
+    await expectRejects(new CrossAccumulator(2, 3, 1).add(new Float32Array(4), new Float32Array(9)), 'E_SHAPE');
+    expect(() => new ChannelAccumulator(0, 1)).to.throw().with.property('code', 'E_ARG');
+    expect(() => new ChannelAccumulator(2, 1).moments()).to.throw().with.property('code', 'E_ARG');
+  });
+});
