@@ -82,6 +82,12 @@ def normalise(images):
     return (x / 255.0 - MEAN) / STD
 
 
+def tensor_split(data_dir, split):
+    """A split as model inputs and int64 labels."""
+    images, labels = load_split(data_dir, split)
+    return normalise(images), torch.from_numpy(labels.astype(np.int64))
+
+
 def write_subsets(data_dir, out_dir):
     """The first TEST_SUBSET_SIZE test images, and TRAIN_SUBSET_SIZE training images drawn without replacement
     (indices sorted, so the subset keeps the original order)."""
@@ -113,20 +119,21 @@ def make_mlp(hidden):
 
 
 class VGG(nn.Module):
-    """conv3x3(pad 1) + ReLU per number in cfg, MaxPool 2 per "M"; Flatten; one Linear classifier. No biases."""
+    """conv3x3(pad 1) + ReLU per number in cfg, MaxPool 2 per "M"; Flatten; one Linear classifier. No biases unless
+    `bias` (then every conv and the classifier have one)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, bias=False):
         super().__init__()
         layers, channels = [], 1
         for item in cfg:
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
-                layers += [nn.Conv2d(channels, item, 3, padding=1, bias=False), nn.ReLU()]
+                layers += [nn.Conv2d(channels, item, 3, padding=1, bias=bias), nn.ReLU()]
                 channels = item
         self.features = nn.Sequential(*layers)
         side = 28 // 2 ** cfg.count("M")
-        self.classifier = nn.Linear(channels * side * side, NUM_CLASSES, bias=False)
+        self.classifier = nn.Linear(channels * side * side, NUM_CLASSES, bias=bias)
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.features(x), 1))
@@ -398,10 +405,7 @@ def main():
     models_dir = os.path.join(out, "models")
     os.makedirs(models_dir, exist_ok=True)
 
-    train_x, train_y = load_split(args.data_dir, "train")
-    test_x, test_y = load_split(args.data_dir, "t10k")
-    train_x, train_y = normalise(train_x), torch.from_numpy(train_y.astype(np.int64))
-    test_x, test_y = normalise(test_x), torch.from_numpy(test_y.astype(np.int64))
+    (train_x, train_y), (test_x, test_y) = tensor_split(args.data_dir, "train"), tensor_split(args.data_dir, "t10k")
 
     models_json_path = os.path.join(models_dir, "models.json")
     pairs_json_path = os.path.join(models_dir, "pairs.json")
