@@ -11,6 +11,7 @@ import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
 import { type Validation, validateFusion } from '../fusion/validate.js';
 import { writeModelBytes } from '../onnx/file.js';
 import { parameterCount } from '../ir/network.js';
+import { VERSION } from '../version.js';
 import { checkOutputPath } from './output.js';
 import { type CliStreams, percent, positiveNumber } from './args.js';
 import { type AlignFlags, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
@@ -84,8 +85,10 @@ function timingLine(result: FuseResult, totalMs: number): string {
 
 function report(models: string[], flags: FuseFlags, result: FuseResult, validation: Validation | undefined, totalMs: number, io: CliStreams): void {
   if (flags.json) {
-    const { alignments, layers, timings, target } = result;
-    const summary = { output: flags.output, inputs: models, parameters: parameterCount(result.network), target, alignments, layers, timings, totalMs, validation };
+    const { alignments, layers, timings, target, options } = result;
+    const summary = {
+      version: VERSION, output: flags.output, inputs: models, options, parameters: parameterCount(result.network), target, alignments, layers, timings, totalMs, validation,
+    };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }

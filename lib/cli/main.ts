@@ -3,8 +3,8 @@
  * progress and logs to stderr. Exit codes: 0 ok, 1 failure (an Error with a stable code), 2 usage error.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
 import { isClafusionError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { inspectCommand } from './inspect.js';
 import { evalCommand } from './eval.js';
 import { alignCommand } from './align.js';
@@ -13,15 +13,10 @@ import { finetuneCommand } from './finetune.js';
 import { distillCommand } from './distill.js';
 import { benchCommand } from './bench.js';
 
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 function program(): Command {
   const root = new Command('clafusion')
     .description('Fuse trained neural networks stored as ONNX, including networks of different depths (CLAFusion + OTFusion).')
-    .version(packageVersion())
+    .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand(), finetuneCommand(), distillCommand(), benchCommand()]) {

@@ -29,6 +29,7 @@ import { type UnitStatistics, repairStatistics } from './repair.js';
 import type { Marginals, Solver } from './otfuse/solve.js';
 import { activationTaps } from './otfuse/topology.js';
 import { type MultiFusion, fuseMany } from './multi.js';
+import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOptions, withProvenance } from './provenance.js';
 
 export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'repair' | 'emit';
 
@@ -102,6 +103,10 @@ export interface FuseResult {
   models: Network[];
   /** Input index of the model whose basis and widths the fused model has. */
   target: number;
+  /** The options as the run used them (given and defaults); recorded in the model's metadata too. */
+  options: EffectiveFuseOptions;
+  /** The version and the inputs (names, sha256, architecture) recorded in the model's metadata. */
+  provenance: Provenance;
 }
 
 export interface AlignResult {
@@ -377,14 +382,21 @@ export async function fuse(models: (string | Uint8Array)[], options: FuseOptions
   checkWeights(options.weights, networks.length);
   const outcome = networks.length === 2 ? asMulti(await fusePair([networks[0], networks[1]], context, options.weights)) : await fuseMany(networks, context);
   throwIfAborted(options.signal);
-  const { bytes } = await context.timed('emit', () => emitModel(outcome.network));
+  const effective = effectiveOptions(context);
+  const { bytes, network, provenance } = await context.timed('emit', () => {
+    const provenance = describeInputs(models, networks, options.data);
+    const network = withProvenance(outcome.network, provenance, effective);
+    return { ...emitModel(network), network, provenance };
+  });
   return {
     bytes,
-    network: outcome.network,
+    network,
     alignments: outcome.alignments,
     layers: outcome.layers,
     timings: context.timings,
     models: outcome.models,
     target: outcome.target,
+    options: effective,
+    provenance,
   };
 }

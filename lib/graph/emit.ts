@@ -126,7 +126,7 @@ class Emitter {
       irVersion: Math.max(meta.irVersion, minIrVersion(opset)),
       opsetImport: [{ domain: '', version: opset }],
       producerName: meta.producerName || 'clafusion',
-      producerVersion: '',
+      producerVersion: meta.producerVersion ?? '',
       domain: '',
       modelVersion: 0,
       docString: '',

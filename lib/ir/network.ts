@@ -111,8 +111,8 @@ export interface Network {
   classifierFlatten?: FlattenStep;
   /** Applied to the classifier's logits in the graph output. */
   output: TensorSpec & { transform: 'none' | 'logsoftmax' | 'softmax' };
-  /** ONNX facts carried through so the written model looks like its source. */
-  meta: { opset: number; irVersion: number; producerName: string; metadata: Record<string, string> };
+  /** ONNX facts carried through so the written model looks like its source (a fused model: its provenance). */
+  meta: { opset: number; irVersion: number; producerName: string; producerVersion?: string; metadata: Record<string, string> };
 }
 
 /** Output channels (conv) or features (dense) of a layer. */
