@@ -11,13 +11,17 @@ import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
 import { type Validation, validateFusion } from '../fusion/validate.js';
 import { writeModelBytes } from '../onnx/file.js';
 import { parameterCount } from '../ir/network.js';
+import { ClafusionError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { checkOutputPath } from './output.js';
 import { type CliStreams, percent, positiveNumber } from './args.js';
+import { type PathKeys, applyRecipe, effectiveRecipe, readRecipe, recipePathFor, writeRecipe } from './recipe.js';
 import { type AlignFlags, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
 
 interface FuseFlags extends AlignFlags {
-  output: string;
+  /** Required, from the command line or the recipe. */
+  output?: string;
+  config?: string;
   evalData?: string;
   mode?: 'activations' | 'weights';
   solver: 'emd' | 'sinkhorn';
@@ -101,8 +105,28 @@ function report(models: string[], flags: FuseFlags, result: FuseResult, validati
   io.stdout.write(`${timingLine(result, totalMs)}\n`);
 }
 
-async function run(models: string[], flags: FuseFlags, io: CliStreams): Promise<void> {
-  checkOutputPath(flags.output, models, [flags.data, flags.evalData]);
+/** The recipe keys that hold paths (relative to the recipe's folder in the file). */
+const RECIPE_PATHS: PathKeys = { files: ['output'], specs: ['data', 'evalData'] };
+
+/** The models and flags of the run: the command line over the recipe (--config) over the defaults. */
+function withRecipe(command: Command, cliModels: string[], io: CliStreams): { models: string[]; flags: FuseFlags & { output: string } } {
+  const config = (command.opts() as FuseFlags).config;
+  let models = cliModels;
+  if (config) {
+    const recipe = readRecipe(config, command, RECIPE_PATHS);
+    if (recipe.version && recipe.version !== VERSION) io.stderr.write(`fuse: ${config} was written by clafusion ${recipe.version}; this is ${VERSION}, the result may differ\n`);
+    models = applyRecipe(command, recipe, cliModels);
+  }
+  const flags = command.opts() as FuseFlags;
+  if (models.length < 2) throw new ClafusionError('E_ARG', `fuse needs at least two models (on the command line or as models in --config), got ${models.length}`);
+  if (!flags.output) throw new ClafusionError('E_ARG', 'fuse needs an output file: -o fused.onnx (or output in --config)');
+  return { models, flags: { ...flags, output: flags.output } };
+}
+
+async function run(command: Command, cliModels: string[], io: CliStreams): Promise<void> {
+  const { models, flags } = withRecipe(command, cliModels, io);
+  const recipeFile = recipePathFor(flags.output);
+  for (const output of [flags.output, recipeFile]) checkOutputPath(output, models, [flags.data, flags.evalData]);
   const start = performance.now();
   const progress = stageReporter(io.stderr, 'fuse');
   const result = await fuse(models, { ...fuseOptionsOf(flags), onProgress: progress });
@@ -114,14 +138,16 @@ async function run(models: string[], flags: FuseFlags, io: CliStreams): Promise<
   }
   // Written last: a failure anywhere above leaves no file behind.
   writeModelBytes(flags.output, result.bytes);
+  writeRecipe(recipeFile, effectiveRecipe(command, models, recipeFile, RECIPE_PATHS));
   report(models, flags, result, validation, totalMs, io);
 }
 
 export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
   return addAlignOptions(new Command('fuse')
     .description('Fuse two or more ONNX models (of equal or different depths) into one with CLA + layer-wise optimal transport.')
-    .argument('<models...>', 'ONNX model files (at least two)')
-    .requiredOption('-o, --output <file>', 'where to write the fused ONNX model (never one of the inputs)'))
+    .argument('[models...]', 'ONNX model files (at least two; or models in --config)')
+    .option('-o, --output <file>', 'where to write the fused ONNX model (never one of the inputs); its recipe goes beside it')
+    .option('--config <recipe>', 'a recipe (.json, .yaml): models and any of these options; flags given here win'))
     .option('--eval-data <spec>', 'labelled data for the accuracy table (inputs, fused, ensemble, vanilla average)')
     .addOption(new Option('--mode <mode>', 'OT ground cost from activations or weights (default: activations with --data)').choices(['activations', 'weights']))
     .addOption(new Option('--solver <solver>', 'OT solver').choices(['emd', 'sinkhorn']).default('emd'))
@@ -138,8 +164,10 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+      'Every run writes its effective recipe beside the output (fused.onnx -> fused.recipe.json);\n' +
+      '`clafusion fuse --config fused.recipe.json` repeats the fusion bit for bit.\n\n' +
       'Example: clafusion fuse examples/models/mlp_deep.onnx examples/models/mlp_shallow.onnx -o fused.onnx \\\n' +
       '  --data idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz \\\n' +
       '  --eval-data idx:examples/data/fashion-mnist-test-2k-images-idx3-ubyte.gz,examples/data/fashion-mnist-test-2k-labels-idx1-ubyte.gz')
-    .action((models: string[], flags: FuseFlags) => run(models, flags, io));
+    .action((models: string[], _flags: FuseFlags, command: Command) => run(command, models, io));
 }

@@ -80,7 +80,35 @@ export interface OpenDataOptions {
   limit?: number;
 }
 
-/** Opens a spec (string or parsed) as a Dataset, with the optional normalisation and limit applied. */
+/** The spec string of a parsed spec (a directory as `test:<dir>` / `train:<dir>`). */
+export function formatDataSpec(spec: DataSpec): string {
+  switch (spec.kind) {
+    case 'idx':
+      return `idx:${[spec.images, ...(spec.labels ? [spec.labels] : [])].join(',')}`;
+    case 'npy':
+      return `npy:${[spec.samples, ...(spec.labels ? [spec.labels] : [])].join(',')}`;
+    case 'dir':
+      return `${spec.split}:${spec.directory}`;
+    default:
+      return `${spec.kind}:${spec.batches.join(',')}`;
+  }
+}
+
+/** The spec with every path it names (files or directory) replaced by `map(path)`, e.g. made relative. */
+export function mapDataSpecPaths(spec: string, map: (path: string) => string): string {
+  const parsed = parseDataSpec(spec);
+  switch (parsed.kind) {
+    case 'idx':
+      return formatDataSpec({ ...parsed, images: map(parsed.images), ...(parsed.labels ? { labels: map(parsed.labels) } : {}) });
+    case 'npy':
+      return formatDataSpec({ ...parsed, samples: map(parsed.samples), ...(parsed.labels ? { labels: map(parsed.labels) } : {}) });
+    case 'dir':
+      return formatDataSpec({ ...parsed, directory: map(parsed.directory) });
+    default:
+      return formatDataSpec({ ...parsed, batches: parsed.batches.map(map) });
+  }
+}
+
 /** The files a spec names (a directory spec names none: its files are found when it is opened). */
 export function dataSpecFiles(spec: string | DataSpec): string[] {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
@@ -96,6 +124,7 @@ export function dataSpecFiles(spec: string | DataSpec): string[] {
   }
 }
 
+/** Opens a spec (string or parsed) as a Dataset, with the optional normalisation and limit applied. */
 export async function openDataset(spec: string | DataSpec, options: OpenDataOptions = {}): Promise<Dataset> {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   let dataset = await openParsed(parsed);
