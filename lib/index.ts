@@ -33,3 +33,6 @@ export {
   finetune, distill, compileNetwork, networkWithParameters, learningRateAt, parseSchedule,
   type FinetuneOptions, type DistillOptions, type TrainOptions, type TrainResult, type TrainProgress, type EpochRecord, type LrSchedule, type ModelArg,
 } from './train/index.js';
+export {
+  compress, modelCost, type CompressOptions, type CompressResult, type CompressProgress, type CompressFuseOptions, type ModelCost,
+} from './compress/index.js';

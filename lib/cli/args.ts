@@ -29,6 +29,10 @@ export function nonNegativeNumber(text: string): number {
   return parsed(text, (v) => Number.isFinite(v) && v >= 0, 'a number >= 0');
 }
 
+export function unitInterval(text: string): number {
+  return parsed(text, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+}
+
 /** An accuracy in [0, 1] as "12.34%", or "n/a". */
 export function percent(value: number | null): string {
   return value === null ? 'n/a' : `${(100 * value).toFixed(2)}%`;

@@ -11,6 +11,7 @@ import { alignCommand } from './align.js';
 import { fuseCommand } from './fuse.js';
 import { finetuneCommand } from './finetune.js';
 import { distillCommand } from './distill.js';
+import { compressCommand } from './compress.js';
 import { benchCommand } from './bench.js';
 
 function program(): Command {
@@ -19,7 +20,7 @@ function program(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand(), finetuneCommand(), distillCommand(), benchCommand()]) {
+  for (const command of [inspectCommand(), evalCommand(), alignCommand(), fuseCommand(), finetuneCommand(), distillCommand(), compressCommand(), benchCommand()]) {
     root.addCommand(command.exitOverride());
   }
   return root;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { distillCommand } from '../../lib/cli/distill.js';
 import { finetuneCommand } from '../../lib/cli/finetune.js';
 import { runCommand } from '../support/cli.js';
+import { expectRejects } from '../support/errors.js';
 import { openDataset } from '../../lib/data/index.js';
 import { isClafusionError } from '../../lib/errors.js';
 import { fuse } from '../../lib/fusion/index.js';
@@ -20,13 +21,6 @@ const models = new URL('../../examples/models/', import.meta.url).pathname;
 const data = new URL('../../examples/data/', import.meta.url).pathname;
 const TRAIN_1K = `idx:${data}fashion-mnist-train-1k-images-idx3-ubyte.gz,${data}fashion-mnist-train-1k-labels-idx1-ubyte.gz`;
 const TEST_2K = `idx:${data}fashion-mnist-test-2k-images-idx3-ubyte.gz,${data}fashion-mnist-test-2k-labels-idx1-ubyte.gz`;
-
-async function expectRejects(promise: Promise<unknown>, code: string, pattern?: RegExp): Promise<void> {
-  const error = await promise.then(() => null, (e: unknown) => e);
-  expect(isClafusionError(error), String(error)).to.equal(true);
-  expect((error as { code: string }).code).to.equal(code);
-  if (pattern) expect((error as Error).message).to.match(pattern);
-}
 
 const percent = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`);
 

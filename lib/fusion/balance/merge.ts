@@ -70,6 +70,11 @@ function emit(layer: Layer, pending: Pending, keepBias: boolean): void {
   if (keepBias) layer.op.bias = Float32Array.from(bias);
 }
 
+/** True when `network` is an MLP that merging supports: every hidden unit a dense layer without batch-norm. */
+export function canMerge(network: Network): boolean {
+  return network.segments.every((s) => s.units.every((u) => u.type === 'layer' && u.op.kind === 'dense' && !u.batchNorm));
+}
+
 function requireMergeable(network: Network): Layer[] {
   const layers: Layer[] = [];
   for (const unit of network.segments.flatMap((s) => s.units)) {
