@@ -1,8 +1,11 @@
-# Picks CLAFUSION_ARCH_FLAGS. The addon is compiled on the machine that installs it, so "auto" targets
-# x86-64-v3 (AVX2 + FMA) when this CPU has both, and the compiler's baseline otherwise.
+# Picks CLAFUSION_ARCH_FLAGS. A local build is compiled on the machine that runs it, so "auto" targets
+# x86-64-v3 (AVX2 + FMA) when this CPU has both, and the compiler's baseline otherwise. The shipped prebuilt asks
+# for "x86-64-v3" explicitly, whatever CPU builds it (its manifest lists the CPU flags that implies).
 set(CLAFUSION_ARCH_FLAGS "")
 if(CLAFUSION_ARCH STREQUAL "native")
   set(CLAFUSION_ARCH_FLAGS -march=native)
+elseif(CLAFUSION_ARCH STREQUAL "x86-64-v3")
+  set(CLAFUSION_ARCH_FLAGS -march=x86-64-v3)
 elseif(CLAFUSION_ARCH STREQUAL "auto" AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   if(EXISTS /proc/cpuinfo)
     file(READ /proc/cpuinfo _cpuinfo)

@@ -1,9 +1,10 @@
 /**
  * Loads the native addon once and types its surface. Like node-llama-cpp, the CUDA build is chosen at run time
- * only when it loads and sees a device; otherwise the CPU build is used. A missing or broken addon gives one
+ * only when it loads and sees a device; otherwise a local CPU build, and otherwise the prebuilt shipped in the
+ * package (prebuilds/<platform>-<arch>/, as prebuildify lays them out). A missing or broken addon gives one
  * error (code E_NATIVE) that lists where it looked and what to run.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -90,25 +91,70 @@ export type TrainWorkspace = { readonly __trainWorkspace: unique symbol };
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const requireAddon = createRequire(import.meta.url);
 
-/** Where the builds land: CUDA (cmake-js), CPU (cmake-js), CPU (node-gyp fallback). */
-function candidatePaths(): { path: string; cuda: boolean }[] {
-  const forced = process.env.CLAFUSION_ADDON;
-  if (forced) return [{ path: forced, cuda: false }];
-  const candidates = [
-    { path: join(packageRoot, 'build-cmake', 'Release', 'clafusion.node'), cuda: false },
-    { path: join(packageRoot, 'build', 'Release', 'clafusion.node'), cuda: false },
-  ];
-  if (process.env.CLAFUSION_DEVICE !== 'cpu') {
-    candidates.unshift({ path: join(packageRoot, 'build-cuda', 'Release', 'clafusion_cuda.node'), cuda: true });
-  }
-  return candidates;
+/** One place the addon may be: a local build, the shipped prebuilt, or the file CLAFUSION_ADDON names. */
+export interface AddonCandidate {
+  path: string;
+  cuda: boolean;
+  /** The prebuilt's manifest (clafusion.json next to it) lists the CPU flags it was compiled for. */
+  prebuilt: boolean;
 }
 
-function loadFirstWorking(): NativeAddon {
+/**
+ * Where to look, in order. As with node-gyp-build, a local build wins over the prebuilt: one exists only when it was
+ * asked for (`npx clafusion-build`, CLAFUSION_CUDA=1, a clone's `npm run build:native`) or when the install found the
+ * prebuilt unusable on this machine. A consumer's install normally leaves just the prebuilt.
+ */
+export function addonCandidates(root: string = packageRoot, env: NodeJS.ProcessEnv = process.env,
+  platform: string = process.platform, arch: string = process.arch): AddonCandidate[] {
+  if (env.CLAFUSION_ADDON) return [{ path: env.CLAFUSION_ADDON, cuda: false, prebuilt: false }];
+  const local = (dir: string, file = 'clafusion.node') => ({ path: join(root, dir, 'Release', file), prebuilt: false });
+  return [
+    ...(env.CLAFUSION_DEVICE === 'cpu' ? [] : [{ ...local('build-cuda', 'clafusion_cuda.node'), cuda: true }]),
+    { ...local('build-cmake'), cuda: false },
+    { ...local('build'), cuda: false },
+    { path: join(root, 'prebuilds', `${platform}-${arch}`, 'clafusion.node'), cuda: false, prebuilt: true },
+  ];
+}
+
+/** The flags of /proc/cpuinfo's first processor; null where there is none to read (not Linux). */
+export function cpuFlags(cpuinfo: string | null = readCpuinfo()): Set<string> | null {
+  const line = cpuinfo?.match(/^flags\s*:(.*)$/m);
+  return line ? new Set(line[1].trim().split(/\s+/)) : null;
+}
+
+function readCpuinfo(): string | null {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why this CPU cannot run a prebuilt, or null when it can. Loading it anyway would end the process with SIGILL at the
+ * first AVX2 instruction, which no try/catch sees. Without a manifest the prebuilt is assumed to need nothing.
+ */
+export function prebuiltUnfit(addonPath: string, flags: Set<string> | null = cpuFlags()): string | null {
+  const manifestPath = join(dirname(addonPath), 'clafusion.json');
+  if (!existsSync(manifestPath)) return null;
+  const required = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { cpuFlags?: string[] }).cpuFlags ?? [];
+  if (required.length === 0) return null;
+  if (flags === null) return `built for CPU flags ${required.join(' ')}; no /proc/cpuinfo here to check them`;
+  const missing = required.filter((flag) => !flags.has(flag));
+  return missing.length === 0 ? null : `built for CPU flags this CPU lacks: ${missing.join(' ')}`;
+}
+
+/** The first candidate that loads (a CUDA build only where it sees a device), or E_NATIVE listing every attempt. */
+export function loadFirstWorking(candidates: AddonCandidate[]): { addon: NativeAddon; path: string } {
   const failures: string[] = [];
-  for (const { path, cuda } of candidatePaths()) {
+  for (const { path, cuda, prebuilt } of candidates) {
     if (!existsSync(path)) {
       failures.push(`${path}: not built`);
+      continue;
+    }
+    const unfit = prebuilt ? prebuiltUnfit(path) : null;
+    if (unfit) {
+      failures.push(`${path}: ${unfit}`);
       continue;
     }
     try {
@@ -117,23 +163,30 @@ function loadFirstWorking(): NativeAddon {
         failures.push(`${path}: loaded, but no CUDA device is visible`);
         continue;
       }
-      return addon;
+      return { addon, path };
     } catch (err) {
       failures.push(`${path}: ${(err as Error).message}`);
     }
   }
   throw new ClafusionError('E_NATIVE',
-    'the clafusion native addon could not be loaded. Run `npm run build:native` in the package folder ' +
-    '(it needs a C++17 compiler with OpenMP and CMake, or `npm run build:gyp` without CMake). Tried:\n  ' +
+    'the clafusion native addon could not be loaded. In a project that depends on clafusion, run ' +
+    '`npx clafusion-build` (or `npm rebuild clafusion`); in a clone of clafusion, `npm run build:native`. ' +
+    'Building needs a C++17 compiler with OpenMP (g++ >= 9) and CMake >= 3.18, or Python 3 with make. Tried:\n  ' +
     failures.join('\n  '));
 }
 
-let cached: NativeAddon | undefined;
+let cached: { addon: NativeAddon; path: string } | undefined;
 
 /** The addon, loaded on first use. */
 export function native(): NativeAddon {
-  cached ??= loadFirstWorking();
-  return cached;
+  cached ??= loadFirstWorking(addonCandidates());
+  return cached.addon;
+}
+
+/** The file native() loaded (scripts/build-native.mjs asks, to see whether the prebuilt is in use). */
+export function loadedAddonPath(): string {
+  native();
+  return cached!.path;
 }
 
 /** Default thread count for native kernels: every core Node reports. */
