@@ -29,6 +29,9 @@ export {
   fuse, align, type FuseOptions, type AlignOptions, type FuseResult, type AlignResult, type FuseStage, type PairAlignment,
 } from './fusion/index.js';
 export { validateFusion, vanillaAverage, type Validation, type ValidationOptions } from './fusion/validate.js';
+export type { EffectiveFuseOptions, Provenance, InputRecord, FileRecord } from './fusion/provenance.js';
+export type { PlanPreview } from './fusion/otfuse/preview.js';
+export { fusionReport, type ReportOptions } from './report/index.js';
 export {
   finetune, distill, compileNetwork, networkWithParameters, learningRateAt, parseSchedule,
   type FinetuneOptions, type DistillOptions, type TrainOptions, type TrainResult, type TrainProgress, type EpochRecord, type LrSchedule, type ModelArg,

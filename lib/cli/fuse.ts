@@ -10,18 +10,22 @@ import { DATA_SPEC_HELP } from '../data/index.js';
 import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
 import { type Validation, validateFusion } from '../fusion/validate.js';
 import { writeModelBytes } from '../onnx/file.js';
+import { fusionReport } from '../report/index.js';
 import { parameterCount } from '../ir/network.js';
 import { ClafusionError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { checkOutputPath } from './output.js';
 import { type CliStreams, percent, positiveNumber } from './args.js';
-import { type PathKeys, applyRecipe, effectiveRecipe, readRecipe, recipePathFor, writeRecipe } from './recipe.js';
+import {
+  type PathKeys, applyRecipe, effectiveRecipe, readRecipe, recipePathFor, writeRecipe, writeTextFile,
+} from './recipe.js';
 import { type AlignFlags, addAlignOptions, alignOptionsOf, describeGroups, stageReporter } from './align.js';
 
 interface FuseFlags extends AlignFlags {
   /** Required, from the command line or the recipe. */
   output?: string;
   config?: string;
+  report?: string;
   evalData?: string;
   mode?: 'activations' | 'weights';
   solver: 'emd' | 'sinkhorn';
@@ -87,11 +91,19 @@ function timingLine(result: FuseResult, totalMs: number): string {
   return `timings (ms): ${stages}; total ${totalMs.toFixed(0)}`;
 }
 
-function report(models: string[], flags: FuseFlags, result: FuseResult, validation: Validation | undefined, totalMs: number, io: CliStreams): void {
+type RunFlags = FuseFlags & { output: string };
+
+function printResult(models: string[], flags: RunFlags, result: FuseResult, validation: Validation | undefined,
+  totalMs: number, io: CliStreams): void {
   if (flags.json) {
-    const { alignments, layers, timings, target, options } = result;
+    const { alignments, timings, target, options } = result;
+    // The plan previews are for the report (and the API); the JSON keeps one small record per map.
+    const layers = result.layers.map(({ plan, ...layer }) => layer);
+    const report = flags.report ? { report: flags.report } : {};
+    const written = { output: flags.output, recipe: recipePathFor(flags.output), ...report };
     const summary = {
-      version: VERSION, output: flags.output, inputs: models, options, parameters: parameterCount(result.network), target, alignments, layers, timings, totalMs, validation,
+      version: VERSION, ...written, inputs: models, options, parameters: parameterCount(result.network), target,
+      alignments, layers, timings, totalMs, validation,
     };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
@@ -103,13 +115,14 @@ function report(models: string[], flags: FuseFlags, result: FuseResult, validati
   io.stdout.write(`fused model: ${flags.output} (${parameterCount(result.network)} parameters, widths of ${basename(models[result.target])}), ${result.layers.length} transport maps\n`);
   if (validation) io.stdout.write(`accuracy on ${flags.evalData} (${validation.samples} samples):\n${accuracyTable(models, validation)}\n`);
   io.stdout.write(`${timingLine(result, totalMs)}\n`);
+  io.stdout.write(`recipe: ${recipePathFor(flags.output)}${flags.report ? `, report: ${flags.report}` : ''}\n`);
 }
 
 /** The recipe keys that hold paths (relative to the recipe's folder in the file). */
-const RECIPE_PATHS: PathKeys = { files: ['output'], specs: ['data', 'evalData'] };
+const RECIPE_PATHS: PathKeys = { files: ['output', 'report'], specs: ['data', 'evalData'] };
 
 /** The models and flags of the run: the command line over the recipe (--config) over the defaults. */
-function withRecipe(command: Command, cliModels: string[], io: CliStreams): { models: string[]; flags: FuseFlags & { output: string } } {
+function withRecipe(command: Command, cliModels: string[], io: CliStreams): { models: string[]; flags: RunFlags } {
   const config = (command.opts() as FuseFlags).config;
   let models = cliModels;
   if (config) {
@@ -126,7 +139,8 @@ function withRecipe(command: Command, cliModels: string[], io: CliStreams): { mo
 async function run(command: Command, cliModels: string[], io: CliStreams): Promise<void> {
   const { models, flags } = withRecipe(command, cliModels, io);
   const recipeFile = recipePathFor(flags.output);
-  for (const output of [flags.output, recipeFile]) checkOutputPath(output, models, [flags.data, flags.evalData]);
+  const outputs = [flags.output, recipeFile, ...(flags.report ? [flags.report] : [])];
+  for (const output of outputs) checkOutputPath(output, models, [flags.data, flags.evalData]);
   const start = performance.now();
   const progress = stageReporter(io.stderr, 'fuse');
   const result = await fuse(models, { ...fuseOptionsOf(flags), onProgress: progress });
@@ -139,7 +153,10 @@ async function run(command: Command, cliModels: string[], io: CliStreams): Promi
   // Written last: a failure anywhere above leaves no file behind.
   writeModelBytes(flags.output, result.bytes);
   writeRecipe(recipeFile, effectiveRecipe(command, models, recipeFile, RECIPE_PATHS));
-  report(models, flags, result, validation, totalMs, io);
+  if (flags.report) {
+    writeTextFile(flags.report, fusionReport(result, { validation, totalMs, output: basename(flags.output) }));
+  }
+  printResult(models, flags, result, validation, totalMs, io);
 }
 
 export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
@@ -162,6 +179,7 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .option('--align-classifier', 'OT-align the output layer too (as published) instead of pinning the classes')
     .addOption(new Option('--batch-norm <how>', 'BN vectors: average them (published), then recalibrate the running statistics on --data, or fold BN into the layers first').choices(['average', 'recalibrate', 'fold']))
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
+    .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
       'Every run writes its effective recipe beside the output (fused.onnx -> fused.recipe.json);\n' +

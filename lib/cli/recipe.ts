@@ -31,6 +31,9 @@ export interface PathKeys {
   specs: string[];
 }
 
+/** Keys of a recipe besides the flags. */
+const RECIPE_KEYS = ['models', 'clafusion'];
+
 /** Flags that only say how to run or print, never part of a recipe. */
 const NOT_IN_RECIPE = new Set(['config', 'json']);
 
@@ -50,33 +53,46 @@ function parseRecipeText(file: string): unknown {
     if (ext === '.json') return JSON.parse(text);
     if (ext === '.yaml' || ext === '.yml') return parseYaml(text);
   } catch (err) {
-    throw new ClafusionError('E_ARG', `recipe ${file} is not valid ${ext.slice(1).toUpperCase()}: ${(err as Error).message}`, { cause: err });
+    const format = ext.slice(1).toUpperCase();
+    const problem = (err as Error).message;
+    throw new ClafusionError('E_ARG', `recipe ${file} is not valid ${format}: ${problem}`, { cause: err });
   }
   throw new ClafusionError('E_ARG', `recipe ${file}: expected a .json, .yaml or .yml file`);
 }
 
 function recipeOptions(command: Command): Map<string, Option> {
-  return new Map(command.options.filter((o) => !NOT_IN_RECIPE.has(o.attributeName())).map((o) => [o.attributeName(), o]));
+  const options = command.options.filter((o) => !NOT_IN_RECIPE.has(o.attributeName()));
+  return new Map(options.map((o) => [o.attributeName(), o]));
 }
 
 /** A recipe value as the command-line text the flag parses: numbers as written, lists comma-separated. */
 function flagText(file: string, key: string, value: unknown): string {
-  const scalar = (v: unknown): v is string | number => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+  const scalar = (v: unknown): v is string | number =>
+    typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
   if (scalar(value)) return String(value);
   if (Array.isArray(value) && value.length > 0 && value.every(scalar)) return value.join(',');
   throw recipeError(file, key, `expected a string, a number or a list of them, got ${JSON.stringify(value)}`);
 }
 
 /** The value `option` would have if `value` were given on the command line. */
-function optionValue(file: string, option: Option, value: unknown, resolvePath: (path: string) => string, paths: PathKeys): unknown {
+/** How a recipe's paths are read: relative to its folder. */
+interface RecipeContext {
+  file: string;
+  resolvePath: (path: string) => string;
+  paths: PathKeys;
+}
+
+function optionValue(option: Option, value: unknown, { file, resolvePath, paths }: RecipeContext): unknown {
   const key = option.attributeName();
   // A switch (--reference, --no-repair) takes no argument on the command line and a boolean in a recipe.
   if (!option.required && !option.optional) {
-    if (typeof value !== 'boolean') throw recipeError(file, key, `expected true or false, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'boolean') throw recipeError(file, key, `expected true or false, got ${String(value)}`);
     return value;
   }
   let text = flagText(file, key, value);
-  if (option.argChoices && !option.argChoices.includes(text)) throw recipeError(file, key, `expected one of ${option.argChoices.join(', ')}, got '${text}'`);
+  if (option.argChoices && !option.argChoices.includes(text)) {
+    throw recipeError(file, key, `expected one of ${option.argChoices.join(', ')}, got '${text}'`);
+  }
   if (paths.files.includes(key)) text = resolvePath(text);
   if (paths.specs.includes(key)) text = mapDataSpecPaths(text, resolvePath);
   if (!option.parseArg) return text;
@@ -108,12 +124,13 @@ export function readRecipe(file: string, command: Command, paths: PathKeys): Rec
   for (const [key, value] of Object.entries(content)) {
     if (key === 'models') recipe.models = recipeModels(file, value, resolvePath);
     else if (key === 'clafusion') {
-      if (typeof value !== 'string') throw recipeError(file, key, `expected the version that wrote the recipe, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'string') throw recipeError(file, key, `expected a version, got ${JSON.stringify(value)}`);
       recipe.version = value;
     } else {
       const option = known.get(key);
-      if (!option) throw recipeError(file, key, `unknown key; the keys are models, clafusion, ${[...known.keys()].join(', ')}`);
-      recipe.options.set(key, optionValue(file, option, value, resolvePath, paths));
+      const keys = [...RECIPE_KEYS, ...known.keys()].join(', ');
+      if (!option) throw recipeError(file, key, `unknown key; the keys are ${keys}`);
+      recipe.options.set(key, optionValue(option, value, { file, resolvePath, paths }));
     }
   }
   return recipe;
@@ -131,7 +148,8 @@ export function applyRecipe(command: Command, recipe: Recipe, models: string[]):
 }
 
 /** The recipe of a run: its models and every flag's effective value, paths relative to the recipe's folder. */
-export function effectiveRecipe(command: Command, models: string[], file: string, paths: PathKeys): Record<string, unknown> {
+export function effectiveRecipe(command: Command, models: string[], file: string,
+  paths: PathKeys): Record<string, unknown> {
   const folder = dirname(resolve(file));
   const relativePath = (path: string): string => relative(folder, resolve(path)) || '.';
   const values = command.opts();
@@ -146,8 +164,13 @@ export function effectiveRecipe(command: Command, models: string[], file: string
   return recipe;
 }
 
+/** Writes a text file atomically (no half-written file on failure). */
+export function writeTextFile(file: string, text: string): void {
+  atomicWrite(resolve(file), [Buffer.from(text)]);
+}
+
 export function writeRecipe(file: string, recipe: Record<string, unknown>): void {
-  atomicWrite(resolve(file), [Buffer.from(`${JSON.stringify(recipe, null, 2)}\n`)]);
+  writeTextFile(file, `${JSON.stringify(recipe, null, 2)}\n`);
 }
 
 /** Where a run that writes `output` writes its recipe: beside it, `fused.onnx` -> `fused.recipe.json`. */

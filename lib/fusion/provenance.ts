@@ -48,9 +48,10 @@ export interface Provenance {
  * The options of a run as it ran: every option given (data, signal and onProgress left out) and the defaults that
  * applied. `fuse(models, { ...result.options, data })` repeats the run.
  */
-export type EffectiveFuseOptions = Omit<FuseOptions, 'data' | 'signal' | 'onProgress'> &
-  Required<Pick<FuseOptions, 'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
-    'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' | 'repair'>>;
+export type EffectiveFuseOptions = Omit<FuseOptions, 'data' | 'signal' | 'onProgress'> & Required<Pick<FuseOptions,
+  'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
+  'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' |
+  'repair'>>;
 
 /** The defaults that do not depend on the data (those are resolved by the run's FusionContext). */
 const FIXED_DEFAULTS = {
@@ -79,18 +80,21 @@ function readForHash(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ClafusionError('E_IO', `cannot read ${path} to record its sha256: ${(err as Error).message}`, { cause: err });
+    const problem = (err as Error).message;
+    throw new ClafusionError('E_IO', `cannot read ${path} to record its sha256: ${problem}`, { cause: err });
   }
 }
 
 /** The inputs of a run: each model (path or bytes) with its recognised network, and the data files of a spec. */
-export function describeInputs(models: (string | Uint8Array)[], networks: Network[], data: FuseOptions['data']): Provenance {
+export function describeInputs(models: (string | Uint8Array)[], networks: Network[],
+  data: FuseOptions['data']): Provenance {
   const inputs = models.map((model, i): InputRecord => {
     const name = typeof model === 'string' ? basename(model) : `model ${i}`;
     const file = fileRecord(name, typeof model === 'string' ? readForHash(model) : model);
     return { ...file, summary: inspectNetwork(networks[i], name).summary };
   });
-  const files = typeof data === 'string' ? dataSpecFiles(data).map((path) => fileRecord(basename(path), readForHash(path))) : undefined;
+  const dataFile = (path: string) => fileRecord(basename(path), readForHash(path));
+  const files = typeof data === 'string' ? dataSpecFiles(data).map(dataFile) : undefined;
   return { version: VERSION, inputs, ...(files ? { data: files } : {}) };
 }
 
@@ -108,5 +112,6 @@ export function withProvenance(network: Network, provenance: Provenance, options
     'clafusion.options': JSON.stringify(options),
     'clafusion.seed': String(options.seed),
   };
-  return { ...network, meta: { ...network.meta, producerName: 'clafusion', producerVersion: provenance.version, metadata } };
+  const producer = { producerName: 'clafusion', producerVersion: provenance.version };
+  return { ...network, meta: { ...network.meta, ...producer, metadata } };
 }

@@ -28,11 +28,15 @@ describe('clafusion fuse: recipes', () => {
 
   it('writes the effective recipe beside the output, and --config with it repeats the fusion bit for bit', async () => {
     const out = join(dir, 'fused.onnx');
-    const first = await fuseCli([...VGG, '-o', out, '--data', TRAIN, '--samples', '48', '--seed', '3', '--solver', 'sinkhorn', '--reg', '0.05']);
+    const flags = ['--data', TRAIN, '--samples', '48', '--seed', '3', '--solver', 'sinkhorn', '--reg', '0.05'];
+    const first = await fuseCli([...VGG, '-o', out, ...flags]);
     expect(first.error).to.equal(null);
     const recipeFile = join(dir, 'fused.recipe.json');
     const recipe = JSON.parse(readFileSync(recipeFile, 'utf8')) as Record<string, unknown>;
-    expect(recipe).to.include({ clafusion: VERSION, output: 'fused.onnx', samples: 48, seed: 3, solver: 'sinkhorn', reg: 0.05, metric: 'euclidean', repair: true });
+    expect(recipe).to.include({
+      clafusion: VERSION, output: 'fused.onnx', samples: 48, seed: 3, solver: 'sinkhorn', reg: 0.05,
+      metric: 'euclidean', repair: true,
+    });
     // Paths are relative to the recipe's folder.
     expect((recipe.models as string[]).map((m) => resolve(dir, m))).to.deep.equal(VGG.map((m) => resolve(m)));
     expect(resolve(dir, (recipe.data as string).slice(4))).to.equal(resolve(TRAIN.slice(4)));
@@ -45,7 +49,8 @@ describe('clafusion fuse: recipes', () => {
     const changed = await fuseCli(['--config', recipeFile, '-o', join(dir, 'other.onnx'), '--seed', '4']);
     expect(changed.error).to.equal(null);
     expect(sha256(join(dir, 'other.onnx'))).not.to.equal(sha256(out));
-    expect(JSON.parse(readFileSync(join(dir, 'other.recipe.json'), 'utf8'))).to.include({ seed: 4, solver: 'sinkhorn', samples: 48 });
+    const other = JSON.parse(readFileSync(join(dir, 'other.recipe.json'), 'utf8')) as Record<string, unknown>;
+    expect(other).to.include({ seed: 4, solver: 'sinkhorn', samples: 48 });
   });
 
   it('reads YAML; flags on the command line win over the recipe, the recipe over the defaults', async () => {
@@ -59,7 +64,9 @@ describe('clafusion fuse: recipes', () => {
     const summary = JSON.parse(stdout) as { version: string; options: Record<string, unknown>; output: string };
     expect(summary.version).to.equal(VERSION);
     expect(summary.output).to.equal(join(dir, 'fused.onnx'));
-    expect(summary.options).to.include({ solver: 'sinkhorn', reg: 0.2, mode: 'weights', repair: false, target: 'deep', samples: 200 });
+    expect(summary.options).to.include({
+      solver: 'sinkhorn', reg: 0.2, mode: 'weights', repair: false, target: 'deep', samples: 200,
+    });
     expect(summary.options.weights).to.deep.equal([0.25, 0.75]);
     const written = JSON.parse(readFileSync(join(dir, 'fused.recipe.json'), 'utf8')) as Record<string, unknown>;
     expect(written).to.include({ solver: 'sinkhorn', reg: 0.2, repair: false, target: 'deep', output: 'fused.onnx' });
@@ -67,30 +74,32 @@ describe('clafusion fuse: recipes', () => {
   });
 
   it('positional models replace the recipe\'s', async () => {
-    writeFileSync(join(dir, 'r.json'), JSON.stringify({ models: ['missing-a.onnx', 'missing-b.onnx'], output: 'f.onnx' }));
+    const recipe = { models: ['missing-a.onnx', 'missing-b.onnx'], output: 'f.onnx' };
+    writeFileSync(join(dir, 'r.json'), JSON.stringify(recipe));
     const { error } = await fuseCli([...VGG, '--config', join(dir, 'r.json')]);
     expect(error).to.equal(null);
     const written = JSON.parse(readFileSync(join(dir, 'f.recipe.json'), 'utf8')) as { models: string[] };
     expect(written.models.map((m) => resolve(dir, m))).to.deep.equal(VGG.map((m) => resolve(m)));
   });
 
+  const valid = { models: VGG.map((m) => resolve(m)), output: 'f.onnx' };
   const refusals: [string, Record<string, unknown> | string, RegExp][] = [
-    ['an unknown key', { models: VGG, output: 'f.onnx', solvr: 'emd' }, /solvr: unknown key/],
-    ['a number of the wrong type', { models: VGG, output: 'f.onnx', samples: true }, /samples: expected a string, a number/],
-    ['a number the flag refuses', { models: VGG, output: 'f.onnx', samples: -3 }, /samples: expected a positive integer/],
-    ['a choice not offered', { models: VGG, output: 'f.onnx', solver: 'lp' }, /solver: expected one of emd, sinkhorn/],
-    ['a switch that is not a boolean', { models: VGG, output: 'f.onnx', repair: 'no' }, /repair: expected true or false/],
-    ['models that are not a list', { models: 'a.onnx', output: 'f.onnx' }, /models: expected a list/],
-    ['a list where there is no list', { models: VGG, output: 'f.onnx', weights: [[0.5], 0.5] }, /weights: expected a string, a number or a list/],
+    ['an unknown key', { ...valid, solvr: 'emd' }, /solvr: unknown key/],
+    ['a number of the wrong type', { ...valid, samples: true }, /samples: expected a string, a number/],
+    ['a number the flag refuses', { ...valid, samples: -3 }, /samples: expected a positive integer/],
+    ['a choice not offered', { ...valid, solver: 'lp' }, /solver: expected one of emd, sinkhorn/],
+    ['a switch that is not a boolean', { ...valid, repair: 'no' }, /repair: expected true or false/],
+    ['models that are not a list', { ...valid, models: 'a.onnx' }, /models: expected a list/],
+    ['a list of lists', { ...valid, weights: [[0.5], 0.5] }, /weights: expected a string, a number or a list/],
     ['a top level that is not a mapping', '[1, 2]', /a mapping of keys/],
     ['no models at all', { output: 'f.onnx' }, /at least two models/],
-    ['no output', { models: VGG }, /needs an output file/],
+    ['no output', { models: valid.models }, /needs an output file/],
     ['invalid JSON', '{"models": [', /not valid JSON/],
   ];
   for (const [what, content, pattern] of refusals) {
     it(`refuses a recipe with ${what} (E_ARG naming the key), writing nothing`, async () => {
       const file = join(dir, 'r.json');
-      writeFileSync(file, typeof content === 'string' ? content : JSON.stringify({ ...content, models: (content.models as unknown) === VGG ? VGG.map((m) => resolve(m)) : content.models }));
+      writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
       const { error } = await fuseCli(['--config', file]);
       expectArgError(error, pattern);
       expect(existsSync(join(dir, 'f.onnx'))).to.equal(false);

@@ -30,13 +30,16 @@ describe('provenance of a fused model', () => {
 
   it('records the inputs (base name, sha256, size, architecture) and the data files', () => {
     const metadata = metadataOf(result.bytes);
-    const inputs = JSON.parse(metadata['clafusion.inputs']) as { name: string; sha256: string; bytes: number; summary: unknown }[];
+    type Input = { name: string; sha256: string; bytes: number; summary: unknown };
+    const inputs = JSON.parse(metadata['clafusion.inputs']) as Input[];
     expect(inputs.map((i) => i.name)).to.deep.equal(['vgg_deep.onnx', 'vgg_shallow.onnx']);
     expect(inputs.map((i) => i.sha256)).to.deep.equal(MODELS.map(sha256));
     expect(inputs.map((i) => i.bytes)).to.deep.equal(MODELS.map((m) => readFileSync(m).length));
     expect(inputs.map((i) => i.summary)).to.deep.equal(MODELS.map((m) => inspectModel(m).summary));
     const data = JSON.parse(metadata['clafusion.data']) as { name: string; sha256: string }[];
-    expect(data).to.deep.equal([{ name: 'fashion-mnist-train-1k-images-idx3-ubyte.gz', sha256: sha256(TRAIN.slice(4)), bytes: readFileSync(TRAIN.slice(4)).length }]);
+    const images = TRAIN.slice('idx:'.length);
+    const name = 'fashion-mnist-train-1k-images-idx3-ubyte.gz';
+    expect(data).to.deep.equal([{ name, sha256: sha256(images), bytes: readFileSync(images).length }]);
     expect(result.provenance.inputs).to.deep.equal(inputs);
   });
 
@@ -44,8 +47,8 @@ describe('provenance of a fused model', () => {
     const metadata = metadataOf(result.bytes);
     expect(JSON.parse(metadata['clafusion.options'])).to.deep.equal(result.options);
     expect(result.options).to.include({
-      samples: 64, seed: 5, solver: 'sinkhorn', reg: 0.01, metric: 'euclidean', layerCost: 'cka', mode: 'activations', repair: true,
-      alignClassifier: false, startLayer: 2, pinnedEnd: 1, balance: 'add', batchNorm: 'average',
+      samples: 64, seed: 5, solver: 'sinkhorn', reg: 0.01, metric: 'euclidean', layerCost: 'cka', mode: 'activations',
+      repair: true, alignClassifier: false, startLayer: 2, pinnedEnd: 1, balance: 'add', batchNorm: 'average',
     });
     expect(result.options).not.to.have.property('data');
     expect(metadata['clafusion.seed']).to.equal('5');
@@ -71,7 +74,9 @@ describe('provenance of a fused model', () => {
 
   it('defaults are resolved to what the run used: fusing with them changes nothing', async () => {
     const defaults = await fuse(MODELS, { data: TRAIN, samples: 32 });
-    expect(defaults.options).to.include({ solver: 'emd', seed: 21, mode: 'activations', repair: true, reference: false, multi: 'many-to-one' });
+    expect(defaults.options).to.include({
+      solver: 'emd', seed: 21, mode: 'activations', repair: true, reference: false, multi: 'many-to-one',
+    });
     const explicit = await fuse(MODELS, { ...defaults.options, data: TRAIN });
     expect(Buffer.from(explicit.bytes).equals(Buffer.from(defaults.bytes))).to.equal(true);
     const weights = await fuse([readFileSync(MODELS[0]), readFileSync(MODELS[1])], {});

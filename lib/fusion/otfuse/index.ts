@@ -24,6 +24,7 @@ import { type UnitStatistics, channelStatistics } from '../repair.js';
 import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
 import { type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap } from './solve.js';
 import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
+import { PREVIEW_MAPS, type PlanPreview, planPreview } from './preview.js';
 import type { DistanceMetric } from '../../solvers/linalg.js';
 
 export interface OtFuseOptions {
@@ -57,6 +58,8 @@ export interface LayerDiagnostics {
   ms: number;
   /** For each target unit, the source unit with the largest share in it (the matching, for a permutation plan). */
   matching: number[];
+  /** A small picture of T̂, for the first PREVIEW_MAPS maps of each source (see preview.ts). */
+  plan?: PlanPreview;
 }
 
 export interface OtFuseResult {
@@ -240,6 +243,7 @@ class PairFusion {
     const node = this.target.topology.nodes[index];
     this.diagnostics.push({
       layer: this.target.topology.slots[node.costSlots[0]].layer.name, source: this.sourceIndex, rows: map.rows, cols: map.cols, ...diagnostics, matching: matchingOf(map),
+      ...(this.diagnostics.length < PREVIEW_MAPS ? { plan: planPreview(map) } : {}),
     });
   }
 
