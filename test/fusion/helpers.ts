@@ -1,10 +1,14 @@
 /**
- * Test-only builders of random Network IRs (MLP, VGG-like, ResNet-like, with or without BN and biases), a small
- * reference forward pass over the IR (so the pure-IR parts can be checked without ONNX Runtime), and a random
- * function-preserving permutation of hidden units.
+ * Test-only builders of random Network IRs (MLP, VGG-like, BasicBlock and Bottleneck ResNets, with or without BN and
+ * biases), a small reference forward pass over the IR (so the pure-IR parts can be checked without ONNX Runtime), and
+ * a random function-preserving permutation of hidden units.
  */
+import { expect } from 'chai';
+import { Dataset } from '../../lib/data/dataset.js';
+import { MemorySource } from '../../lib/data/source.js';
+import type { Activations } from '../../lib/fusion/activations.js';
 import type { BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit } from '../../lib/ir/network.js';
-import { cloneNetwork } from '../../lib/ir/network.js';
+import { allLayers, cloneNetwork } from '../../lib/ir/network.js';
 import { rng } from '../support/random.js';
 
 export { rng };
@@ -126,6 +130,59 @@ export function buildResnet(blocks: number[], widths: number[], input: [number, 
   return baseNetwork(['N', ...input], segments, classifier, { globalPool: 'avg' });
 }
 
+function bottleneckBlock(random: () => number, name: string, inputs: number, planes: number, stride: number,
+  opts: BuildOptions): Residual {
+  const width = planes * 4;
+  const branch = [
+    convLayer(random, `${name}.conv1`, inputs, planes, 1, 1, opts),
+    convLayer(random, `${name}.conv2`, planes, planes, 3, stride, opts),
+    convLayer(random, `${name}.conv3`, planes, width, 1, 1, opts, 'none'),
+  ];
+  const block: Residual = { type: 'residual', name, branch, activation: 'relu' };
+  if (stride !== 1 || inputs !== width) {
+    block.shortcut = convLayer(random, `${name}.downsample`, inputs, width, 1, stride, opts, 'none');
+  }
+  return block;
+}
+
+const maxPool3s2: Pool = {
+  kind: 'max', kernel: [3, 3], stride: [2, 2], pads: [1, 1, 1, 1], ceilMode: false, countIncludePad: false,
+};
+
+export interface BottleneckOptions extends BuildOptions {
+  /** torchvision's stem (7x7 stride-2 conv, 3x3 stride-2 max-pool) instead of a 3x3 stride-1 conv. */
+  imagenetStem?: boolean;
+}
+
+/**
+ * A Bottleneck ResNet in torchvision's layout (resnet50/101/152: `blocks` [3,4,6,3], [3,4,23,3], [3,8,36,3] with
+ * `planes` [64,128,256,512]): stage s has blocks[s] blocks 1x1 (planes) → 3x3 (planes, stride 2 in the first block
+ * of every stage after the first) → 1x1 (4·planes), with a 1x1 projection shortcut in each stage's first block;
+ * global average pool, classifier. The stem has planes[0] channels. He-initialised convs (N(0, 2 / fan_in)).
+ */
+export function buildBottleneckResnet(blocks: number[], planes: number[], input: [number, number, number],
+  classes: number, opts: BottleneckOptions = {}): Network {
+  const random = rng(opts.seed ?? 1);
+  let channels = planes[0];
+  const [kernel, stride] = opts.imagenetStem ? [7, 2] : [3, 1];
+  const stem = convLayer(random, 'conv1', input[0], channels, kernel, stride, opts);
+  const segments: Segment[] = [];
+  if (opts.imagenetStem) {
+    stem.pool = maxPool3s2;
+    segments.push({ kind: 'spatial', units: [stem] });
+  }
+  blocks.forEach((count, s) => {
+    const units: Unit[] = s === 0 && !opts.imagenetStem ? [stem] : [];
+    for (let b = 0; b < count; b++) {
+      units.push(bottleneckBlock(random, `layer${s + 1}.${b}`, channels, planes[s], b === 0 && s > 0 ? 2 : 1, opts));
+      channels = planes[s] * 4;
+    }
+    segments.push({ kind: 'spatial', units });
+  });
+  const classifier = denseLayer(random, 'fc', channels, classes, { ...opts, batchNorm: false }, 'none');
+  return baseNetwork(['N', ...input], segments, classifier as Layer & { op: DenseOp }, { globalPool: 'avg' });
+}
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Reference forward pass (float64, for tests)
 
@@ -199,24 +256,31 @@ function relu(x: Batch): Batch {
   return { data: x.data.map((v) => (v > 0 ? v : 0)), shape: x.shape };
 }
 
+/** Max or average pooling with pads (floor mode). */
 function poolForward(x: Batch, pool: Pool): Batch {
   const [n, c, h, w] = x.shape;
   const [kh, kw] = pool.kernel;
   const [sh, sw] = pool.stride;
-  const oh = Math.floor((h - kh) / sh) + 1;
-  const ow = Math.floor((w - kw) / sw) + 1;
+  const [pt, pl, pb, pr] = pool.pads;
+  const oh = Math.floor((h + pt + pb - kh) / sh) + 1;
+  const ow = Math.floor((w + pl + pr - kw) / sw) + 1;
   const y = new Float64Array(n * c * oh * ow);
   for (let p = 0; p < n * c; p++) {
     for (let i = 0; i < oh; i++) {
       for (let j = 0; j < ow; j++) {
         let acc = pool.kind === 'max' ? -Infinity : 0;
+        let count = 0;
         for (let a = 0; a < kh; a++) {
+          const yy = i * sh - pt + a;
           for (let b = 0; b < kw; b++) {
-            const v = x.data[(p * h + i * sh + a) * w + j * sw + b];
-            acc = pool.kind === 'max' ? Math.max(acc, v) : acc + v / (kh * kw);
+            const xx = j * sw - pl + b;
+            if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+            const v = x.data[(p * h + yy) * w + xx];
+            acc = pool.kind === 'max' ? Math.max(acc, v) : acc + v;
+            count++;
           }
         }
-        y[(p * oh + i) * ow + j] = acc;
+        y[(p * oh + i) * ow + j] = pool.kind === 'max' ? acc : acc / (pool.countIncludePad ? kh * kw : count);
       }
     }
   }
@@ -282,12 +346,52 @@ export function randomInput(network: Network, n: number, seed = 7): Batch {
   return { data: Float64Array.from({ length: n * size }, () => gaussian(random)), shape: [n, ...dims] };
 }
 
+/** `count` random uint8 samples shaped like the network's input, labelled 0. */
+export function randomDataset(network: Network, count: number, seed = 5): Dataset {
+  const shape = network.input.shape.slice(1) as number[];
+  const size = shape.reduce((a, b) => a * b, 1);
+  const random = rng(seed);
+  const bytes = Uint8Array.from({ length: count * size }, () => Math.floor(random() * 256));
+  return Dataset.fromSource(new MemorySource(bytes, size), shape, new Int32Array(count), 'random');
+}
+
 /** Largest absolute difference between two arrays of equal length. */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return worst;
+}
+
+/** The network's activations at every tap the reference forward pass records, on `samples` random inputs (float32). */
+export function recordedActivations(network: Network, samples = 24): Activations {
+  const recorded: Recorded = new Map();
+  forward(network, randomInput(network, samples), recorded);
+  const acts: Activations = new Map();
+  for (const [key, batch] of recorded) acts.set(key, { data: Float32Array.from(batch.data), shape: batch.shape });
+  return acts;
+}
+
+/** The network's logits on `samples` random inputs (another draw than `recordedActivations`'). */
+export function logits(network: Network, samples = 6): Float64Array {
+  return forward(network, randomInput(network, samples, 99)).data;
+}
+
+/** Every weight, bias and batch-norm vector of `a` within `tolerance` of `b`'s. */
+export function expectSameWeights(a: Network, b: Network, tolerance = 1e-5): void {
+  const la = allLayers(a);
+  const lb = allLayers(b);
+  expect(la.length).to.equal(lb.length);
+  la.forEach((layer, k) => {
+    expect(maxAbsDiff(layer.op.weight.data, lb[k].op.weight.data), layer.name).to.be.at.most(tolerance);
+    if (layer.op.bias) expect(maxAbsDiff(layer.op.bias, lb[k].op.bias!), `${layer.name} bias`).to.be.at.most(tolerance);
+    if (layer.batchNorm) {
+      for (const key of ['scale', 'bias', 'mean', 'variance'] as const) {
+        const difference = maxAbsDiff(layer.batchNorm[key], lb[k].batchNorm![key]);
+        expect(difference, `${layer.name} bn ${key}`).to.be.at.most(tolerance);
+      }
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import type { Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
-import { type Activations, type Tap, preactTap, tapKey } from '../../lib/fusion/activations.js';
+import { type Tap, preactTap, tapKey } from '../../lib/fusion/activations.js';
 import { derivationTaps, deriveBalancedActivations } from '../../lib/fusion/balance/activations.js';
 import { activationTaps } from '../../lib/fusion/otfuse/topology.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
@@ -13,34 +13,9 @@ import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { balanceByMerging, reluMask } from '../../lib/fusion/balance/merge.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
 import { vanillaAverage } from '../../lib/fusion/validate.js';
-import { buildMlp, buildResnet, buildVgg, forward, maxAbsDiff, permuteNetwork, randomInput, type Recorded } from './helpers.js';
-
-function recordedActivations(network: Network, samples = 24): Activations {
-  const recorded: Recorded = new Map();
-  forward(network, randomInput(network, samples), recorded);
-  const acts: Activations = new Map();
-  for (const [key, batch] of recorded) acts.set(key, { data: Float32Array.from(batch.data), shape: batch.shape });
-  return acts;
-}
-
-function logits(network: Network, samples = 6): Float64Array {
-  return forward(network, randomInput(network, samples, 99)).data;
-}
-
-function expectSameWeights(a: Network, b: Network, tolerance = 1e-5): void {
-  const la = allLayers(a);
-  const lb = allLayers(b);
-  expect(la.length).to.equal(lb.length);
-  la.forEach((layer, k) => {
-    expect(maxAbsDiff(layer.op.weight.data, lb[k].op.weight.data), layer.name).to.be.at.most(tolerance);
-    if (layer.op.bias) expect(maxAbsDiff(layer.op.bias, lb[k].op.bias!), `${layer.name} bias`).to.be.at.most(tolerance);
-    if (layer.batchNorm) {
-      for (const key of ['scale', 'bias', 'mean', 'variance'] as const) {
-        expect(maxAbsDiff(layer.batchNorm[key], lb[k].batchNorm![key]), `${layer.name} bn ${key}`).to.be.at.most(tolerance);
-      }
-    }
-  });
-}
+import {
+  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, expectSameWeights, logits, maxAbsDiff, permuteNetwork, recordedActivations,
+} from './helpers.js';
 
 const cases: [string, () => Network][] = [
   ['MLP with biases', () => buildMlp([20, 16, 12, 10], 5, { bias: true, seed: 3 })],
@@ -48,6 +23,7 @@ const cases: [string, () => Network][] = [
   ['VGG with BN and biases', () => buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 5, batchNorm: true, bias: true })],
   ['ResNet without BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 6 })],
   ['ResNet with BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 7, batchNorm: true })],
+  ['Bottleneck ResNet with BN', () => buildBottleneckResnet([2, 2], [2, 3], [2, 8, 8], 4, { seed: 8, batchNorm: true })],
 ];
 
 describe('fusion on IR networks', () => {
@@ -149,6 +125,9 @@ describe('activations of a balanced network derived from the original', () => {
     ['MLP', () => buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 1 }), () => buildMlp([12, 10, 9, 8], 4, { bias: true, seed: 2 }), 2, 1],
     ['VGG, identities after the pooled layer', () => buildVgg([[3, 4, 4], [5, 5]], [2, 8, 8], 4, { seed: 3 }), () => buildVgg([[3, 4], [5]], [2, 8, 8], 4, { seed: 4 }), 2, 0],
     ['ResNet with BN', () => buildResnet([3, 3], [3, 4], [2, 8, 8], 4, { seed: 7, batchNorm: true }), () => buildResnet([2, 1], [3, 5], [2, 8, 8], 4, { seed: 8, batchNorm: true }), 2, 1],
+    ['Bottleneck ResNet with BN (compact inserted blocks)',
+      () => buildBottleneckResnet([3, 3], [2, 3], [2, 8, 8], 4, { seed: 9, batchNorm: true }),
+      () => buildBottleneckResnet([2, 1], [2, 3], [2, 8, 8], 4, { seed: 10, batchNorm: true }), 2, 1],
   ];
   for (const [name, deepOf, shallowOf, s, f] of pairs) {
     it(`${name}: equal to a forward pass of the balanced network`, async () => {

@@ -6,8 +6,6 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Dataset } from '../../lib/data/dataset.js';
-import { MemorySource } from '../../lib/data/source.js';
 import { predictLogits } from '../../lib/eval/evaluate.js';
 import { buildModel, emitModel } from '../../lib/graph/emit.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
@@ -19,16 +17,7 @@ import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { fuse } from '../../lib/fusion/index.js';
 import { fuseCommand } from '../../lib/cli/fuse.js';
 import { alignCommand } from '../../lib/cli/align.js';
-import { buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, rng } from './helpers.js';
-
-/** `count` random uint8 samples shaped like the network's input, labelled 0. */
-function randomDataset(network: Network, count: number, seed = 5): Dataset {
-  const shape = network.input.shape.slice(1) as number[];
-  const size = shape.reduce((a, b) => a * b, 1);
-  const random = rng(seed);
-  const bytes = Uint8Array.from({ length: count * size }, () => Math.floor(random() * 256));
-  return Dataset.fromSource(new MemorySource(bytes, size), shape, new Int32Array(count), 'random');
-}
+import { buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
 
 function bytesOf(network: Network): Uint8Array {
   return emitModel(network).bytes;
@@ -44,6 +33,7 @@ const cases: [string, () => Network][] = [
   ['VGG with BN', () => buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 5, batchNorm: true })],
   ['ResNet without BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 6 })],
   ['ResNet with BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 7, batchNorm: true })],
+  ['Bottleneck ResNet with BN', () => buildBottleneckResnet([2, 1], [2, 3], [3, 16, 16], 4, { seed: 8, batchNorm: true, imagenetStem: true })],
 ];
 
 describe('fuse() through ONNX Runtime', () => {

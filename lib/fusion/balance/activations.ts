@@ -4,7 +4,8 @@
  * computes the identity on its input and the original units keep their function:
  *
  * - an inserted Layer's pre-activation = its input = the output of the unit before it;
- * - an inserted Residual block's output = its input; its branch layers' pre-activations are zero;
+ * - an inserted Residual block's output = its input; its branch layers' pre-activations are zero (each with its own
+ *   width: the inner layers of a compact block are as wide as the deep block's);
  * - a unit's output without its pool (when balancing moved the pool to a later inserted unit) = act(preact);
  * - the inserted unit that received the moved pool outputs the original unit's pooled output.
  *
@@ -12,7 +13,7 @@
  * caller reads (they pass through unchanged).
  */
 import { ClafusionError } from '../../errors.js';
-import type { Layer, Network, Residual, Unit } from '../../ir/network.js';
+import { type Layer, type Network, type Residual, type Unit, layerWidth } from '../../ir/network.js';
 import { type ActivationTensor, type Activations, type Tap, tapKey } from '../activations.js';
 
 /**
@@ -31,8 +32,10 @@ function relu(t: ActivationTensor): ActivationTensor {
   return { data: t.data.map((v) => (v > 0 ? v : 0)), shape: t.shape };
 }
 
-function zerosLike(t: ActivationTensor): ActivationTensor {
-  return { data: new Float32Array(t.data.length), shape: t.shape };
+/** Zeros shaped like `t` ([N, C, ...]) with `channels` channels. */
+function zerosWithChannels(t: ActivationTensor, channels: number): ActivationTensor {
+  const shape = [t.shape[0], channels, ...t.shape.slice(2)];
+  return { data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape };
 }
 
 function required(acts: Activations, layer: string, point: 'preact' | 'output'): ActivationTensor {
@@ -85,7 +88,7 @@ function setInsertedLayer(layer: Layer, entering: ActivationTensor, set: (layer:
 }
 
 function setInsertedBlock(block: Residual, entering: ActivationTensor, set: (layer: string, point: 'preact' | 'output', t: ActivationTensor) => void): void {
-  for (const layer of block.branch) set(layer.name, 'preact', zerosLike(entering));
+  for (const layer of block.branch) set(layer.name, 'preact', zerosWithChannels(entering, layerWidth(layer)));
   if (block.shortcut) set(block.shortcut.name, 'preact', entering);
   set(block.name, 'preact', entering);
 }

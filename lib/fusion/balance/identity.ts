@@ -9,6 +9,11 @@
  * - residual block: a branch that outputs zero (every branch conv zero; the last batch-norm with scale 0 and shift 0)
  *   and an identity shortcut (or an identity projection where the deep block has a projection), so
  *   out = act(0 + x) = x for x >= 0.
+ *
+ * Compact (DESIGN "Inserted units cost nothing they do not need"): a zero branch outputs zero whatever its inner
+ * widths, so its inner layers take the widths of the deep block's (a Bottleneck's w → w/4 → w/4 → w, not
+ * w → w → w → w): the balanced network, and the fused one, then have the deep network's size. An identity Layer
+ * has no free width (it must carry its w inputs, and more units would only add zero weights), so it stays w wide.
  */
 import { ClafusionError } from '../../errors.js';
 import type { BatchNorm, ConvOp, DenseOp, Layer, Residual } from '../../ir/network.js';
@@ -31,22 +36,25 @@ function requireStrideOne(template: Layer, role: string): void {
   }
 }
 
-/** A `width -> width` op shaped like `template`'s, the identity (`fill = 'identity'`) or zero. */
-function squareOp(template: Layer, width: number, fill: 'identity' | 'zero'): DenseOp | ConvOp {
-  const bias = template.op.bias ? new Float32Array(width) : undefined;
+/**
+ * An `inputs -> outputs` op shaped like `template`'s (kernel, bias presence): the identity (`fill = 'identity'`,
+ * needs inputs = outputs) or zero.
+ */
+function insertedOp(template: Layer, outputs: number, inputs: number, fill: 'identity' | 'zero'): DenseOp | ConvOp {
+  const bias = template.op.bias ? new Float32Array(outputs) : undefined;
   if (template.op.kind === 'dense') {
-    const data = new Float32Array(width * width);
-    if (fill === 'identity') for (let c = 0; c < width; c++) data[c * width + c] = 1;
-    return { kind: 'dense', weight: { data, shape: [width, width] }, ...(bias ? { bias } : {}) };
+    const data = new Float32Array(outputs * inputs);
+    if (fill === 'identity') for (let c = 0; c < outputs; c++) data[c * inputs + c] = 1;
+    return { kind: 'dense', weight: { data, shape: [outputs, inputs] }, ...(bias ? { bias } : {}) };
   }
   const [, , kh, kw] = template.op.weight.shape;
   const top = Math.floor((kh - 1) / 2);
   const left = Math.floor((kw - 1) / 2);
-  const data = new Float32Array(width * width * kh * kw);
-  if (fill === 'identity') for (let c = 0; c < width; c++) data[((c * width + c) * kh + top) * kw + left] = 1;
+  const data = new Float32Array(outputs * inputs * kh * kw);
+  if (fill === 'identity') for (let c = 0; c < outputs; c++) data[((c * inputs + c) * kh + top) * kw + left] = 1;
   return {
     kind: 'conv',
-    weight: { data, shape: [width, width, kh, kw] },
+    weight: { data, shape: [outputs, inputs, kh, kw] },
     ...(bias ? { bias } : {}),
     stride: [1, 1],
     pads: [top, left, kh - 1 - top, kw - 1 - left],
@@ -54,24 +62,41 @@ function squareOp(template: Layer, width: number, fill: 'identity' | 'zero'): De
   };
 }
 
-function insertedLayer(template: Layer, name: string, width: number, fill: 'identity' | 'zero', bnScale: 'identity' | 'zero'): Layer {
+interface InsertedShape {
+  outputs: number;
+  inputs: number;
+  fill: 'identity' | 'zero';
+  bnScale: 'identity' | 'zero';
+}
+
+function insertedLayer(template: Layer, name: string, shape: InsertedShape): Layer {
   requireStrideOne(template, 'layer');
-  const layer: Layer = { type: 'layer', name, op: squareOp(template, width, fill), activation: template.activation, inserted: true };
-  if (template.batchNorm) layer.batchNorm = identityBatchNorm(width, template.batchNorm, bnScale);
+  const op = insertedOp(template, shape.outputs, shape.inputs, shape.fill);
+  const layer: Layer = { type: 'layer', name, op, activation: template.activation, inserted: true };
+  if (template.batchNorm) layer.batchNorm = identityBatchNorm(shape.outputs, template.batchNorm, shape.bnScale);
   return layer;
 }
 
+const IDENTITY = { fill: 'identity', bnScale: 'identity' } as const;
+
 /** An identity Layer of `width` units standing in for the deep layer `template`. */
 export function identityLayer(template: Layer, width: number): Layer {
-  return insertedLayer(template, `${template.name}/identity`, width, 'identity', 'identity');
+  return insertedLayer(template, `${template.name}/identity`, { outputs: width, inputs: width, ...IDENTITY });
 }
 
-/** A zero-branch residual block on a `width`-channel stream standing in for the deep block `template`. */
+/**
+ * A zero-branch residual block on a `width`-channel stream standing in for the deep block `template`: the branch
+ * reads and writes the stream's `width` channels, its inner layers have the widths of `template`'s.
+ */
 export function identityBlock(template: Residual, width: number): Residual {
   const last = template.branch.length - 1;
-  const branch = template.branch.map((layer, i) =>
-    insertedLayer(layer, `${layer.name}/identity`, width, 'zero', i === last ? 'zero' : 'identity'));
+  const innerWidth = (i: number) => (i < 0 || i === last ? width : template.branch[i].op.weight.shape[0]);
+  const branch = template.branch.map((layer, i) => insertedLayer(layer, `${layer.name}/identity`,
+    { outputs: innerWidth(i), inputs: innerWidth(i - 1), fill: 'zero', bnScale: i === last ? 'zero' : 'identity' }));
   const block: Residual = { type: 'residual', name: `${template.name}/identity`, branch, activation: template.activation, inserted: true };
-  if (template.shortcut) block.shortcut = insertedLayer(template.shortcut, `${template.shortcut.name}/identity`, width, 'identity', 'identity');
+  if (template.shortcut) {
+    const name = `${template.shortcut.name}/identity`;
+    block.shortcut = insertedLayer(template.shortcut, name, { outputs: width, inputs: width, ...IDENTITY });
+  }
   return block;
 }

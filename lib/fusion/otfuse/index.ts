@@ -11,10 +11,12 @@
  * aligned with T̂_outᵀ and averaged the same way; a side without a bias counts as a zero bias. The fused network has
  * the target's widths. The classifier's outputs are pinned (classes are already aligned) unless `alignClassifier`.
  *
- * The zero branch of a residual block inserted by balancing has a degenerate (all-equal) cost: its layers take the
- * incoming map wherever its shape fits, instead of an arbitrary optimal plan (the block's output is the stream, whose
- * map is shared anyway). Inserted identity Layers get a real plan: their outputs copy their inputs, but the deep
- * layer they stand in for has a new unit order of its own.
+ * The inner layers of the zero branch of a residual block inserted by balancing have a degenerate cost (one side is
+ * all zero, so every plan costs the same): they take the identity map, not an arbitrary optimal plan. Their widths
+ * are the deep block's on both sides (compact balancing), so the fused block is the deep block's inner units in their
+ * own order, which any permutation would only relabel; its last layer writes the stream, whose map is shared anyway.
+ * Inserted identity Layers get a real plan: their outputs copy their inputs, but the deep layer they stand in for has
+ * a new unit order of its own.
  */
 import { ClafusionError, throwIfAborted } from '../../errors.js';
 import type { BatchNorm, Layer, Network } from '../../ir/network.js';
@@ -267,9 +269,8 @@ class PairFusion {
           : `the models have different class counts (${sourceWidth} vs ${node.width})`);
       }
       map = identityMap(node.width);
-    } else if (node.degenerate || this.source.topology.nodes[index].degenerate) {
-      const incoming = await this.map(node.incoming);
-      if (incoming.rows === sourceWidth && incoming.cols === node.width) map = incoming;
+    } else if ((node.degenerate || this.source.topology.nodes[index].degenerate) && sourceWidth === node.width) {
+      map = identityMap(node.width);
     }
     map ??= await this.solve(index);
     this.maps.set(index, map);

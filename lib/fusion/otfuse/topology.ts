@@ -36,12 +36,11 @@ export interface MapNode {
   /** Weight mode: the slots whose (input-aligned) weight rows describe the units. */
   costSlots: number[];
   /**
-   * The node is the output of a layer inside the zero branch of an inserted block: that model's activations there
-   * are all zero (and its weights too), every plan is optimal, so it reuses the map of `incoming` where it fits.
+   * The node is the output of an inner layer of the zero branch of an inserted block: that model's activations there
+   * are all zero (and its weights too), so every plan is optimal; the node takes the identity map instead (its
+   * widths are the deep block's on both sides, see balance/identity.ts).
    */
   degenerate: boolean;
-  /** The node feeding the first cost slot (what a degenerate node passes through). */
-  incoming: number;
 }
 
 export interface Topology {
@@ -64,8 +63,8 @@ class Builder {
   readonly slots: Slot[] = [];
   readonly nodes: MapNode[] = [];
 
-  node(kind: NodeKind, width: number, taps: Tap[], degenerate: boolean, incoming: number): number {
-    this.nodes.push({ kind, width, taps, costSlots: [], degenerate, incoming });
+  node(kind: NodeKind, width: number, taps: Tap[], degenerate = false): number {
+    this.nodes.push({ kind, width, taps, costSlots: [], degenerate });
     return this.nodes.length - 1;
   }
 
@@ -78,7 +77,7 @@ class Builder {
 
   /** A layer with a map of its own, described by its pre-activation. */
   plainLayer(layer: Layer, inputs: number[], degenerate: boolean): number {
-    const node = this.node('layer', layer.op.weight.shape[0], [preactTap(layer)], degenerate, inputs[0]);
+    const node = this.node('layer', layer.op.weight.shape[0], [preactTap(layer)], degenerate);
     this.slot(layer, inputs, node, true);
     return node;
   }
@@ -94,7 +93,7 @@ function streamTopology(network: Network, builder: Builder, input: number): numb
         current = builder.plainLayer(unit, [current], false);
         return;
       }
-      const stream = builder.node('stream', unit.op.weight.shape[0], [preactTap(unit), ...continuation], false, current);
+      const stream = builder.node('stream', unit.op.weight.shape[0], [preactTap(unit), ...continuation]);
       builder.slot(unit, [current], stream, true);
       current = stream;
       return;
@@ -109,7 +108,7 @@ function streamTopology(network: Network, builder: Builder, input: number): numb
       builder.slot(last, [inner], blockInput, false);
       return;
     }
-    const stream = builder.node('stream', last.op.weight.shape[0], [outputTap(unit), ...continuation], false, blockInput);
+    const stream = builder.node('stream', last.op.weight.shape[0], [outputTap(unit), ...continuation]);
     builder.slot(last, [inner], stream, true);
     builder.slot(unit.shortcut, [blockInput], stream, true);
     current = stream;
@@ -138,10 +137,10 @@ function referenceTopology(network: Network, builder: Builder, input: number): n
  */
 export function buildTopology(network: Network, reference: boolean): Topology {
   const builder = new Builder();
-  const input = builder.node('input', network.input.shape[1] as number, [], false, 0);
+  const input = builder.node('input', network.input.shape[1] as number, []);
   const last = reference ? referenceTopology(network, builder, input) : [streamTopology(network, builder, input)];
   const classifier = network.classifier;
-  const node = builder.node('classifier', classifier.op.weight.shape[0], [preactTap(classifier)], false, last[0]);
+  const node = builder.node('classifier', classifier.op.weight.shape[0], [preactTap(classifier)]);
   builder.slot(classifier, last, node, true);
   return { slots: builder.slots, nodes: builder.nodes };
 }
