@@ -5,8 +5,10 @@
  *
  * a (n) and b (m) are histograms of equal total mass, M the n x m ground cost (row-major). Uniform a and b with
  * n = m, or with one size dividing the other and max(n, m) <= 4096, go to a shortest-augmenting-path assignment
- * solver (an optimal plan is then a permutation of the lcm-expanded problem scaled by its mass); everything else
- * to a network simplex whose iteration cap (2nm + 10^6 unless given) throws E_SOLVER when reached. Both return
+ * solver (an optimal plan is then a permutation of the lcm-expanded problem scaled by its mass), unless its cheap
+ * start leaves more than a quarter of 256 or more rows free (costs that are mostly row and column offsets, where
+ * each search costs O(nm)); everything else goes to a network simplex whose iteration cap (2nm + 10^6 unless given)
+ * throws E_SOLVER when reached. Both return
  * duals (u, v) with M_ij - u_i - v_j >= 0 and a.u + b.v = cost, checked on every arc before returning (`optimal`).
  * Ties go to the lowest index, so results are bit-identical run to run.
  */
@@ -20,8 +22,9 @@ export type EmdMethod = 'auto' | 'network-simplex' | 'assignment';
 
 export interface EmdOptions {
   /**
-   * 'auto' (default): assignment when a and b are uniform and n = m, or one divides the other with max(n, m) <= 4096;
-   * network simplex otherwise. 'assignment' also takes other uniform sizes (lcm(n, m) <= 32768), usually slower.
+   * 'auto' (default): assignment when a and b are uniform and n = m, or one divides the other with max(n, m) <= 4096
+   * (falling back to the simplex when the assignment's start leaves most rows free); network simplex otherwise.
+   * 'assignment' also takes other uniform sizes (lcm(n, m) <= 32768), usually slower, and never falls back.
    */
   method?: EmdMethod;
   /**

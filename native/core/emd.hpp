@@ -35,6 +35,11 @@ inline uint64_t defaultSimplexIterationCap(size_t n, size_t m) { return 2 * stat
  * the larger is at most this. Other sizes expand with copied rows on both sides, which the simplex beats.
  */
 constexpr size_t kAutoAssignmentLimit = 4096;
+/**
+ * From this many (expanded) rows on, `Auto` gives an assignment whose reduction start leaves more than a quarter of
+ * the rows free to the network simplex instead (emd.cpp autoFreeRowLimit).
+ */
+constexpr size_t kAutoFallbackMinRows = 256;
 /** Largest expanded assignment an explicit `Assignment` request accepts. */
 constexpr size_t kMaxAssignmentSize = 1 << 15;
 

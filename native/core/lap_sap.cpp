@@ -40,6 +40,11 @@ class ShortestPathSolver {
   LapSolution solve() {
     reduceColumns();
     for (int pass = 0; pass < kRowReductionPasses; ++pass) reduceFreeRows();
+    const auto free = static_cast<size_t>(std::count(solution_.colForRow.begin(), solution_.colForRow.end(), -1));
+    if (free > problem_.maxFreeAfterReduction) {
+      solution_.gaveUp = true;
+      return std::move(solution_);
+    }
     for (size_t r = 0; r < rows_; ++r) {
       if (solution_.colForRow[r] >= 0) continue;
       augmentFrom(static_cast<int32_t>(r));

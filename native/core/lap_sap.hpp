@@ -17,6 +17,8 @@ struct LapProblem {
   const double* cost = nullptr;  // n x m, row-major
   size_t n = 0, m = 0;
   size_t rowCopies = 1, colCopies = 1;
+  /** Give up (LapSolution::gaveUp) when the reduction start leaves more free rows than this. */
+  size_t maxFreeAfterReduction = SIZE_MAX;
   size_t rows() const { return n * rowCopies; }
 };
 
@@ -30,6 +32,7 @@ struct LapSolution {
   std::vector<double> u;           // length N
   std::vector<double> v;           // length m
   uint64_t augmentations = 0;      // shortest-path searches run after the reduction start
+  bool gaveUp = false;             // more than maxFreeAfterReduction rows were free: nothing solved
 };
 
 /**

@@ -222,6 +222,25 @@ describe('emd: the expanded assignment for uniform marginals with n != m', () =>
     }
   });
 
+  it('auto hands a uniform 512 x 512 problem that leaves most rows free after the assignment start to the simplex', () => {
+    // Distances between the units of two unrelated models are mostly norms: M_ij ≈ √(|x_i|² + |y_j|²). Every column's
+    // cheapest row is then the same few, the start settles almost nothing, and each shortest-path search is O(n²).
+    const random = rng(31);
+    const n = 512;
+    const rowNorms = Array.from({ length: n }, () => (1 + 3 * random()) ** 2);
+    const colNorms = Array.from({ length: n }, () => (1 + random()) ** 2);
+    const distance = (i: number, j: number) => Math.sqrt(rowNorms[i] + colNorms[j]) + 0.01 * random();
+    const M = Float64Array.from({ length: n * n }, (_, k) => distance(Math.floor(k / n), k % n));
+    const auto = emdSync(uniform(n), uniform(n), M);
+    const viaAssignment = emdSync(uniform(n), uniform(n), M, { method: 'assignment' });
+    expect(auto.method).to.equal('network-simplex');
+    expect(viaAssignment.method).to.equal('assignment');
+    expect(viaAssignment.iterations, 'rows left free after the start').to.be.above(n / 4);
+    expect(auto.optimal && viaAssignment.optimal).to.equal(true);
+    expectClose(auto.cost, viaAssignment.cost, 1e-12);
+    expect(auto.plan.every((x) => x === 0 || x === 1 / n), 'a permutation / n').to.equal(true);
+  });
+
   it('uses the simplex when n and m are coprime (n = 97, m = 89)', () => {
     const M = randomCost(11, 97, 89);
     const result = emdSync(uniform(97), uniform(89), M);
