@@ -1,8 +1,9 @@
 /**
  * Records what the fusion gives on the bundled fixture pairs (examples/models/pairs.json) with data, for
  * test/stats/streaming.test.ts: the alignment, each transport map's matching and cost, and a strided sample of every
- * fused weight and BN vector. It was run once on the stored-activation implementation (commit f4d2939), before the
- * streaming statistics replaced it, so the test checks the streaming path against the numbers that path gave.
+ * fused weight and BN vector. It was run on the stored-activation implementation (commit f4d2939, then again with
+ * compact balancing, whose inserted blocks' inner layers take the identity map), before the streaming statistics
+ * replaced it, so the test checks the streaming path against the numbers that path gave.
  *   npx tsx scripts/record-streaming-reference.ts > test/fixtures/streaming/reference.json
  */
 import { readFileSync } from 'node:fs';
