@@ -91,7 +91,7 @@ function buildPrebuilt() {
 function install() {
   const prebuilt = join(prebuiltDir(root), 'clafusion.node');
   const plan = installPlan(process.env, () => probeLoadedAddon(root), prebuilt);
-  if (plan.cpu === 'skip') log('CLAFUSION_SKIP_NATIVE=1: no native addon built; native calls will throw E_NATIVE');
+  if (plan.cpu === 'skip') log('CLAFUSION_SKIP_NATIVE=1: nothing checked or compiled (a prebuilt still loads)');
   if (plan.cpu === 'prebuilt') log(`using the prebuilt addon ${relative(root, prebuilt)}`);
   if (plan.cpu === 'compile' && !buildCpu()) {
     log(`the native addon did not build. It needs ${REQUIREMENTS}. inspect and eval work without it; the other\n` +
