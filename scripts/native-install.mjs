@@ -56,13 +56,24 @@ export function probeLoadedAddon(packageRoot, env = process.env) {
 }
 
 /**
+ * True when npm runs the install step of the project itself (`npm ci` in a clone), not of a dependency: npm then
+ * points npm_package_json into its own prefix (onnxruntime-node's install tells the two apart the same way).
+ */
+export function isProjectInstall(env) {
+  return Boolean(env.npm_package_json && env.npm_config_local_prefix &&
+    dirname(env.npm_package_json) === env.npm_config_local_prefix);
+}
+
+/**
  * What an install does, from its environment: skip everything, use the prebuilt, or compile the CPU addon; and
- * whether to compile the CUDA addon too (only when asked with CLAFUSION_CUDA=1, never because nvcc exists).
- * `probe` answers like probeLoadedAddon; it is not called when CLAFUSION_SKIP_NATIVE=1.
+ * whether to compile the CUDA addon too (only when asked with CLAFUSION_CUDA=1, never because nvcc exists). A clone
+ * always compiles: its prebuilds/ is whatever the last `npm pack` left, maybe older than the sources.
+ * `probe` answers like probeLoadedAddon; it is not called when the answer cannot change the plan.
  */
 export function installPlan(env, probe, prebuiltPath) {
   if (env.CLAFUSION_SKIP_NATIVE === '1') return { cpu: 'skip', cuda: false };
   const cuda = env.CLAFUSION_CUDA === '1';
+  if (isProjectInstall(env)) return { cpu: 'compile', cuda };
   const loaded = probe();
   return { cpu: !loaded.error && loaded.path === prebuiltPath ? 'prebuilt' : 'compile', cuda };
 }

@@ -71,6 +71,16 @@ describe('scripts/build-native.mjs', () => {
       expect(installPlan({}, () => ({ error: 'killed by SIGILL' }), prebuilt).cpu).to.equal('compile');
     });
 
+    it("always compiles in a clone's own `npm ci`, where prebuilds/ may be older than the sources", () => {
+      const clone = { npm_config_local_prefix: '/src/clafusion', npm_package_json: '/src/clafusion/package.json' };
+      const probe = () => expect.fail('probed');
+      expect(installPlan(clone, probe, prebuilt)).to.deep.equal({ cpu: 'compile', cuda: false });
+      const consumer = {
+        npm_config_local_prefix: '/app', npm_package_json: '/app/node_modules/clafusion/package.json',
+      };
+      expect(installPlan(consumer, loads(prebuilt), prebuilt).cpu).to.equal('prebuilt');
+    });
+
     it('compiles the CUDA addon only when CLAFUSION_CUDA=1', () => {
       expect(installPlan({ CLAFUSION_CUDA: '1' }, loads(prebuilt), prebuilt).cuda).to.equal(true);
       expect(installPlan({ CLAFUSION_CUDA: '0' }, loads(prebuilt), prebuilt).cuda).to.equal(false);
