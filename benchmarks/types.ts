@@ -6,6 +6,8 @@ export interface BenchContext {
   python: string;
   /** Fewer sizes and repetitions (`npm run bench -- --quick`). */
   quick: boolean;
+  /** Also the ImageNet-scale cases that take many minutes (`npm run bench -- --large`, cases/imagenet.ts). */
+  large: boolean;
 }
 
 export interface BenchRecord {
