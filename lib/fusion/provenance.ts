@@ -45,13 +45,20 @@ export interface Provenance {
 }
 
 /**
- * The options of a run as it ran: every option given (data, signal and onProgress left out) and the defaults that
- * applied. `fuse(models, { ...result.options, data })` repeats the run.
+ * The options of a run as it ran: every option given and the defaults that applied, without the data (an input)
+ * and the options that only say how to run (see HOW_TO_RUN). `fuse(models, { ...result.options, data })` repeats it.
  */
-export type EffectiveFuseOptions = Omit<FuseOptions, 'data' | 'signal' | 'onProgress'> & Required<Pick<FuseOptions,
+export type EffectiveFuseOptions = Omit<FuseOptions, HowToRun> & Required<Pick<FuseOptions,
   'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
   'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' |
   'repair'>>;
+
+/**
+ * Options that say how to run, not what to compute (progress, cancellation, memory budget, device, threads): the
+ * fused weights do not depend on them, so neither do the recorded options, and so neither do the model's bytes.
+ */
+const HOW_TO_RUN = ['data', 'signal', 'onProgress', 'memory', 'device', 'threads'] as const;
+type HowToRun = (typeof HOW_TO_RUN)[number];
 
 /** The defaults that do not depend on the data (those are resolved by the run's FusionContext). */
 const FIXED_DEFAULTS = {
@@ -60,12 +67,13 @@ const FIXED_DEFAULTS = {
 } as const;
 
 export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
-  const { data, signal, onProgress, ...given } = context.options;
-  const defined = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+  const given = context.options;
+  const howToRun: readonly string[] = HOW_TO_RUN;
+  const recorded = Object.entries(given).filter(([key, value]) => value !== undefined && !howToRun.includes(key));
   return {
     ...FIXED_DEFAULTS,
-    ...defined,
-    layerCost: given.layerCost ?? (data === undefined ? 'neuron' : 'cka'),
+    ...Object.fromEntries(recorded),
+    layerCost: given.layerCost ?? (given.data === undefined ? 'neuron' : 'cka'),
     mode: context.mode,
     repair: context.repair,
     alignClassifier: context.alignClassifier,

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fuse } from '../../lib/fusion/index.js';
+import { type FusionContext, fuse } from '../../lib/fusion/index.js';
+import { effectiveOptions } from '../../lib/fusion/provenance.js';
 import { readModel } from '../../lib/onnx/file.js';
 import { inspectModel } from '../../lib/inspect/index.js';
 
@@ -83,5 +84,18 @@ describe('provenance of a fused model', () => {
     expect(weights.options).to.include({ mode: 'weights', layerCost: 'neuron', repair: false });
     expect(weights.provenance.inputs.map((i) => i.name)).to.deep.equal(['model 0', 'model 1']);
     expect(weights.provenance).not.to.have.property('data');
+  });
+
+  it('leaves out the data and the options that only say how to run (they cannot change the bytes)', () => {
+    const options = {
+      data: TRAIN, signal: new AbortController().signal, onProgress: () => {}, memory: 1e9, device: 'cpu', threads: 2,
+      solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: undefined,
+    };
+    const context = { options, mode: 'activations', repair: true, alignClassifier: false } as unknown as FusionContext;
+    const recorded = effectiveOptions(context);
+    for (const key of ['data', 'signal', 'onProgress', 'memory', 'device', 'threads']) {
+      expect(recorded).not.to.have.property(key);
+    }
+    expect(recorded).to.deep.include({ solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: 'cka', mode: 'activations' });
   });
 });
