@@ -96,6 +96,6 @@ describe('provenance of a fused model', () => {
     for (const key of ['data', 'signal', 'onProgress', 'memory', 'device', 'threads']) {
       expect(recorded).not.to.have.property(key);
     }
-    expect(recorded).to.deep.include({ solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: 'cka', mode: 'activations' });
+    expect(recorded).to.deep.include({ solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: 'cka' });
   });
 });
