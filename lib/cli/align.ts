@@ -7,7 +7,9 @@ import { Command, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { type AlignResult, type FuseStage, align } from '../fusion/index.js';
 import type { GroupAlignment } from '../fusion/cla/index.js';
-import { type CliStreams, nonNegativeInteger, positiveInteger } from './args.js';
+import {
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, normalizationOf, positiveInteger, printWarnings,
+} from './args.js';
 
 /** Stage progress on stderr: one line per stage (a rewritten line on a terminal). */
 export function stageReporter(stderr: CliStreams['stderr'], label: string): (stage: FuseStage, done: number, total: number) => void {
@@ -20,7 +22,7 @@ export function stageReporter(stderr: CliStreams['stderr'], label: string): (sta
   };
 }
 
-export interface AlignFlags {
+export interface AlignFlags extends NormalizationFlags {
   data?: string;
   samples: number;
   seed: number;
@@ -33,14 +35,14 @@ export interface AlignFlags {
 
 /** The options shared by `align` and `fuse`. */
 export function addAlignOptions(command: Command): Command {
-  return command
+  return addNormalizationOptions(command
     .option('--data <spec>', 'activation samples (e.g. training images); without it, only weight-based costs')
     .option('--samples <n>', 'activation samples drawn from --data', positiveInteger, 200)
     .option('--seed <s>', 'seed of the sample draw', nonNegativeInteger, 21)
     .addOption(new Option('--layer-cost <cost>', 'CLA layer cost (default: cka with --data, neuron without)').choices(['cka', 'neuron', 'wasserstein']))
     .option('--start-layer <s>', 'CLA: pin the first s-1 units of every segment', positiveInteger, 2)
     .option('--pinned-end <f>', 'CLA: pin the last f units of every segment', nonNegativeInteger, 1)
-    .option('--reference', 'reproduce the published code where it differs (block measure, per-layer plans, +1e-7, aligned output layer)');
+    .option('--reference', 'reproduce the published code where it differs (block measure, per-layer plans, +1e-7, aligned output layer)'));
 }
 
 export function alignOptionsOf(flags: AlignFlags) {
@@ -52,6 +54,7 @@ export function alignOptionsOf(flags: AlignFlags) {
     startLayer: flags.startLayer,
     pinnedEnd: flags.pinnedEnd,
     reference: flags.reference ?? false,
+    ...normalizationOf(flags),
   };
 }
 
@@ -71,7 +74,7 @@ export function describeGroups(groups: GroupAlignment[], withCosts: boolean): st
 
 function report(models: string[], result: AlignResult, flags: AlignFlags, io: CliStreams): void {
   if (flags.json) {
-    const summary = { deep: models[result.deep], shallow: models[result.shallow], alignment: result.alignment, timings: result.timings };
+    const summary = { deep: models[result.deep], shallow: models[result.shallow], alignment: result.alignment, timings: result.timings, warnings: result.warnings };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }
@@ -86,11 +89,12 @@ export function alignCommand(io: CliStreams = { stdout: process.stdout, stderr: 
     .argument('<modelA>', 'ONNX model')
     .argument('<modelB>', 'ONNX model'))
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', `\nData specs (--data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+    .addHelpText('after', `\nData specs (--data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n${NORMALIZATION_HELP}\n\n` +
       'Example: clafusion align examples/models/mlp_deep.onnx examples/models/mlp_shallow.onnx --data idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz')
     .action(async (a: string, b: string, flags: AlignFlags) => {
       const result = await align(a, b, { ...alignOptionsOf(flags), onProgress: stageReporter(io.stderr, 'align') });
       if (io.stderr.isTTY) io.stderr.write('\n');
+      printWarnings(io.stderr, result.warnings);
       report([a, b], result, flags, io);
     });
 }

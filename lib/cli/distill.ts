@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeModelBytes } from '../onnx/file.js';
 import { distill } from '../train/index.js';
-import { type CliStreams, positiveNumber, unitInterval } from './args.js';
+import { type CliStreams, NORMALIZATION_HELP, positiveNumber, unitInterval } from './args.js';
 import { checkOutputPath } from './output.js';
 import { addTrainOptions, reportTraining, type TrainFlags, trainOptionsOf, trainReporter } from './finetune.js';
 
@@ -48,7 +48,7 @@ export function distillCommand(io: CliStreams = { stdout: process.stdout, stderr
     .description('Knowledge distillation: train a student ONNX model on the mean logits of one or more teachers and the labels.')
     .argument('<student>', 'ONNX model file of the student (e.g. a fused or a small model)')
     .requiredOption('--teacher <models...>', 'teacher ONNX model files (their logits are averaged)')))
-    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n${NORMALIZATION_HELP}\n\n` +
       'Example: clafusion distill examples/models/vgg_shallow.onnx --teacher examples/models/vgg_deep.onnx -o student.onnx \\\n' +
       '  --data idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz,examples/data/fashion-mnist-train-1k-labels-idx1-ubyte.gz --epochs 2')
     .action((student: string, flags: DistillFlags) => run(student, flags, io));

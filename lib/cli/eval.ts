@@ -3,31 +3,24 @@
  * ONNX Runtime (CPU), and optionally of their prediction ensemble. Results on stdout (`--json` for machines),
  * progress on stderr.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { basename } from 'node:path';
-import { DATA_SPEC_HELP, openDataset, sampleIndices, type Dataset, type Normalization } from '../data/index.js';
+import { DATA_SPEC_HELP, openDataset, sampleIndices, type Dataset } from '../data/index.js';
 import { ensembleAccuracy, evaluate, type EnsembleMode, type EnsembleResult, type EvaluateResult } from '../eval/index.js';
-import { ClafusionError } from '../errors.js';
-import { type CliStreams, nonNegativeInteger, positiveInteger } from './args.js';
+import {
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, normalizationOf, positiveInteger, printWarnings,
+} from './args.js';
 
-interface EvalFlags {
+interface EvalFlags extends NormalizationFlags {
   data: string;
   batchSize: number;
   limit?: number;
   sample?: number;
   seed: number;
-  mean?: number[];
-  std?: number[];
   threads: number;
   output?: string;
   ensemble?: EnsembleMode;
   json?: boolean;
-}
-
-function numberList(text: string): number[] {
-  const values = text.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
-  if (values.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError(`expected comma-separated numbers (one per channel), got '${text}'`);
-  return values;
 }
 
 /**
@@ -50,9 +43,7 @@ function progressReporter(stderr: CliStreams['stderr'], label: string): (done: n
 }
 
 async function openData(flags: EvalFlags): Promise<Dataset> {
-  if ((flags.mean === undefined) !== (flags.std === undefined)) throw new ClafusionError('E_ARG', 'give --mean and --std together (or neither, to use the model metadata)');
-  const normalization: Normalization | undefined = flags.mean && flags.std ? { mean: flags.mean, std: flags.std } : undefined;
-  let dataset = await openDataset(flags.data, normalization ? { normalization } : {});
+  let dataset = await openDataset(flags.data, normalizationOf(flags));
   if (flags.sample !== undefined) dataset = dataset.select(sampleIndices(dataset.count, Math.min(flags.sample, dataset.count), flags.seed));
   return flags.limit === undefined ? dataset : dataset.limit(flags.limit);
 }
@@ -75,22 +66,22 @@ async function run(models: string[], flags: EvalFlags, io: CliStreams): Promise<
     ensemble = { mode: flags.ensemble, ...(await ensembleAccuracy(models, dataset, { ...common, mode: flags.ensemble, onProgress: progressReporter(io.stderr, 'ensemble') })) };
     if (!flags.json) io.stdout.write(`${describe(`ensemble (${flags.ensemble})`, ensemble)}\n`);
   }
+  const warnings = [...new Set(results.flatMap((r) => r.warnings))];
+  printWarnings(io.stderr, warnings);
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ data: flags.data, count: dataset.count, models: results, ...(ensemble ? { ensemble } : {}) }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ data: flags.data, count: dataset.count, models: results, ...(ensemble ? { ensemble } : {}), warnings }, null, 2)}\n`);
   }
 }
 
 export function evalCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
-  return new Command('eval')
+  return addNormalizationOptions(new Command('eval')
     .description('Top-1 accuracy and throughput of ONNX models on a labelled dataset (ONNX Runtime, CPU).')
     .argument('<models...>', 'ONNX model files')
     .requiredOption('--data <spec>', 'dataset, one of the forms below')
     .option('--batch-size <n>', 'samples per inference call', positiveInteger, 256)
     .option('--limit <n>', 'use only the first n samples (after --sample)', nonNegativeInteger)
     .option('--sample <k>', 'use k samples drawn without replacement (SplitMix64, see --seed)', nonNegativeInteger)
-    .option('--seed <s>', 'seed for --sample', nonNegativeInteger, 0)
-    .option('--mean <list>', "per-channel mean, e.g. 0.4914,0.4822,0.4465 (with --std; default: the model's clafusion.input_mean)", numberList)
-    .option('--std <list>', "per-channel std (with --mean; default: the model's clafusion.input_std)", numberList)
+    .option('--seed <s>', 'seed for --sample', nonNegativeInteger, 0))
     .option('--threads <n>', 'ONNX Runtime threads per model (0: all cores)', nonNegativeInteger, 0)
     .option('--output <name>', "the output holding the class scores (default: the model's first output)")
     .addOption(new Option('--ensemble <mode>', 'also evaluate the prediction ensemble: average of raw outputs or of softmax probabilities').choices(['logits', 'probabilities']))
@@ -98,7 +89,7 @@ export function evalCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .addHelpText(
       'after',
       `\nData specs (--data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
-        'Inputs are x = (pixel/255 - mean_c)/std_c per channel c; float .npy samples are fed as stored unless --mean/--std are given.\n' +
+        `${NORMALIZATION_HELP}\n` +
         'Example: clafusion eval examples/models/mlp_deep.onnx --data idx:examples/data/fashion-mnist-test-2k-images-idx3-ubyte.gz,examples/data/fashion-mnist-test-2k-labels-idx1-ubyte.gz',
     )
     .action((models: string[], flags: EvalFlags) => run(models, flags, io));

@@ -8,10 +8,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeModelBytes } from '../onnx/file.js';
 import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type ResolvedTrainOptions, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
-import { type CliStreams, nonNegativeInteger, nonNegativeNumber, percent, positiveInteger } from './args.js';
+import {
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, nonNegativeNumber, normalizationOf, percent, positiveInteger, printWarnings,
+} from './args.js';
 import { checkOutputPath } from './output.js';
 
-export interface TrainFlags extends Omit<ResolvedTrainOptions, 'threads'> {
+export interface TrainFlags extends Omit<ResolvedTrainOptions, 'threads'>, NormalizationFlags {
   output: string;
   data: string;
   evalData?: string;
@@ -29,7 +31,7 @@ function scheduleArg(text: string): LrSchedule {
 
 /** The options every training command shares. */
 export function addTrainOptions(command: Command): Command {
-  return command
+  return addNormalizationOptions(command)
     .requiredOption('-o, --output <file>', 'where to write the trained ONNX model (never one of the inputs)')
     .requiredOption('--data <spec>', 'labelled training data (e.g. train:/usr/share/datasets/fashion-mnist)')
     .option('--eval-data <spec>', 'labelled data evaluated before training and after every epoch')
@@ -60,6 +62,7 @@ export function trainOptionsOf(flags: TrainFlags): TrainOptions {
     bnMomentum: flags.bnMomentum,
     keep: flags.keep,
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+    ...normalizationOf(flags),
   };
 }
 
@@ -78,9 +81,10 @@ export function trainReporter(stderr: CliStreams['stderr'], label: string): (pro
 /** The per-epoch table (or JSON) on stdout. */
 export function reportTraining(flags: TrainFlags, result: TrainResult, totalMs: number, io: CliStreams, extra: Record<string, unknown> = {}): void {
   if (io.stderr.isTTY) io.stderr.write('\n');
-  const { history, initialAccuracy, bestEpoch, bestAccuracy } = result;
+  const { history, initialAccuracy, bestEpoch, bestAccuracy, warnings } = result;
+  printWarnings(io.stderr, warnings);
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ output: flags.output, ...extra, initialAccuracy, bestEpoch, bestAccuracy, history, totalMs }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ output: flags.output, ...extra, initialAccuracy, bestEpoch, bestAccuracy, history, totalMs, warnings }, null, 2)}\n`);
     return;
   }
   if (initialAccuracy !== null) io.stdout.write(`accuracy before training on ${flags.evalData}: ${percent(initialAccuracy)}\n`);
@@ -104,7 +108,7 @@ export function finetuneCommand(io: CliStreams = { stdout: process.stdout, stder
   return addTrainOptions(new Command('finetune')
     .description('Finetune an ONNX model (e.g. a fused one) with SGD and cross-entropy on labelled data.')
     .argument('<model>', 'ONNX model file'))
-    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n${NORMALIZATION_HELP}\n\n` +
       'Example: clafusion finetune fused.onnx -o fused-ft.onnx --data train:/usr/share/datasets/fashion-mnist \\\n' +
       '  --eval-data test:/usr/share/datasets/fashion-mnist --epochs 1 --lr 0.01')
     .action((model: string, flags: TrainFlags) => run(model, flags, io));

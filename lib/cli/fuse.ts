@@ -15,7 +15,7 @@ import { parameterCount } from '../ir/network.js';
 import { ClafusionError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { checkOutputPath } from './output.js';
-import { type CliStreams, percent, positiveNumber } from './args.js';
+import { type CliStreams, NORMALIZATION_HELP, percent, positiveNumber, printWarnings } from './args.js';
 import {
   type PathKeys, applyRecipe, effectiveRecipe, readRecipe, recipePathFor, writeRecipe, writeTextFile,
 } from './recipe.js';
@@ -101,9 +101,10 @@ function printResult(models: string[], flags: RunFlags, result: FuseResult, vali
     const layers = result.layers.map(({ plan, ...layer }) => layer);
     const report = flags.report ? { report: flags.report } : {};
     const written = { output: flags.output, recipe: recipePathFor(flags.output), ...report };
+    const warnings = [...new Set([...result.warnings, ...(validation?.warnings ?? [])])];
     const summary = {
       version: VERSION, ...written, inputs: models, options, parameters: parameterCount(result.network), target,
-      alignments, layers, timings, totalMs, validation,
+      alignments, layers, timings, totalMs, validation, warnings,
     };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
@@ -150,6 +151,7 @@ async function run(command: Command, cliModels: string[], io: CliStreams): Promi
     io.stderr.write(`${io.stderr.isTTY ? '\n' : ''}fuse: validating on ${flags.evalData}\n`);
     validation = await validateFusion(models, result, flags.evalData, { weights: flags.weights });
   }
+  printWarnings(io.stderr, [...result.warnings, ...(validation?.warnings ?? [])]);
   // Written last: a failure anywhere above leaves no file behind.
   writeModelBytes(flags.output, result.bytes);
   writeRecipe(recipeFile, effectiveRecipe(command, models, recipeFile, RECIPE_PATHS));
@@ -181,7 +183,7 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
+    .addHelpText('after', `\nData specs (--data, --eval-data):\n${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n${NORMALIZATION_HELP}\n\n` +
       'Every run writes its effective recipe beside the output (fused.onnx -> fused.recipe.json);\n' +
       '`clafusion fuse --config fused.recipe.json` repeats the fusion bit for bit.\n\n' +
       'Example: clafusion fuse examples/models/mlp_deep.onnx examples/models/mlp_shallow.onnx -o fused.onnx \\\n' +

@@ -7,3 +7,7 @@ export { readCifar, type CifarVariant } from './cifar.js';
 export { readNpyHeader, readNpyLabels, type NpyHeader } from './npy.js';
 export { SplitMix64, sampleIndices } from './sampling.js';
 export type { SampleSource, SampleEncoding } from './source.js';
+export {
+  NORMALIZATION_PRESETS, NORMALIZATION_PRESET_NAMES, normalizationFromFlags, resolveNormalization,
+  type NormalizationChoice, type NormalizationPreset,
+} from './normalization.js';

@@ -15,7 +15,8 @@
  */
 import { ClafusionError } from '../errors.js';
 import type { CifarVariant } from './cifar.js';
-import type { Dataset, Normalization } from './dataset.js';
+import type { Dataset } from './dataset.js';
+import { type NormalizationChoice, resolveNormalization } from './normalization.js';
 import { openCifar, openIdx, openIdxDirectory, openNpy, type Split } from './open.js';
 
 export type DataSpec =
@@ -74,8 +75,8 @@ export function parseDataSpec(spec: string): DataSpec {
 }
 
 export interface OpenDataOptions {
-  /** Per-channel normalisation; when absent, evaluation takes it from the model's metadata, else none. */
-  normalization?: Normalization;
+  /** A preset name or per-channel values; when absent, evaluation takes it from the model's metadata, else none. */
+  normalization?: NormalizationChoice;
   /** Use only the first `limit` samples. */
   limit?: number;
 }
@@ -128,7 +129,8 @@ export function dataSpecFiles(spec: string | DataSpec): string[] {
 export async function openDataset(spec: string | DataSpec, options: OpenDataOptions = {}): Promise<Dataset> {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   let dataset = await openParsed(parsed);
-  if (options.normalization) dataset = dataset.withNormalization(options.normalization);
+  const normalization = resolveNormalization(options.normalization);
+  if (normalization) dataset = dataset.withNormalization(normalization);
   return options.limit === undefined ? dataset : dataset.limit(options.limit);
 }
 

@@ -10,7 +10,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import { batchSizeOf, forward } from './forward.js';
-import { datasetForModel, planInput } from './input.js';
+import { datasetForModel, normalizationWarning, planInput } from './input.js';
 import { argmaxRows, classesOf, countCorrect, labelsOf, result, scoresOutput, type EvaluateOptions, type EvaluateResult, type ModelInput } from './evaluate.js';
 import { ModelRunner, sharedThreads } from './runner.js';
 
@@ -106,6 +106,7 @@ export async function ensembleAccuracy(models: readonly ModelInput[], dataset: D
       correct += countCorrect(argmaxRows(sum, classes), batchLabels, classes, dataset.name);
       options.onProgress?.(start + indices.length, dataset.count);
     }
-    return { ...result(correct, labels.length, started), modelAccuracies: correctPerModel.map((c) => c / labels.length) };
+    const warnings = runners.map((runner) => normalizationWarning(runner, dataset));
+    return { ...result(correct, labels.length, started, warnings), modelAccuracies: correctPerModel.map((c) => c / labels.length) };
   });
 }

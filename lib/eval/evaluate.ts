@@ -7,7 +7,7 @@
 import type { Batch, Dataset } from '../data/dataset.js';
 import { ClafusionError, requireArg } from '../errors.js';
 import { batchSizeOf, concatRows, eachBatch, forward, tensorBatches, type RunOptions } from './forward.js';
-import { datasetForModel, planInput, type InputPlan } from './input.js';
+import { datasetForModel, normalizationWarning, planInput, type InputPlan } from './input.js';
 import type { TensorData } from './protocol.js';
 import { ModelRunner, type ModelSource, type RunnerOptions } from './runner.js';
 
@@ -26,6 +26,8 @@ export interface EvaluateResult {
   samplesPerSecond: number;
   /** Wall time of the batch loop (reading, decoding, inference), without opening the model. */
   ms: number;
+  /** What the caller should know, e.g. uint8 data fed as pixel/255 to a model that records no normalisation. */
+  warnings: string[];
 }
 
 /** Runs `work` with a runner for `model`, closing it afterwards unless the caller passed an open one. */
@@ -78,9 +80,10 @@ export function countCorrect(predicted: Int32Array, labels: Int32Array, classes:
   return correct;
 }
 
-export function result(correct: number, count: number, started: number): EvaluateResult {
+export function result(correct: number, count: number, started: number, warnings: (string | null)[]): EvaluateResult {
   const ms = performance.now() - started;
-  return { accuracy: correct / count, correct, count, samplesPerSecond: ms > 0 ? (count * 1000) / ms : 0, ms };
+  const notes = warnings.filter((w): w is string => w !== null);
+  return { accuracy: correct / count, correct, count, samplesPerSecond: ms > 0 ? (count * 1000) / ms : 0, ms, warnings: notes };
 }
 
 /** Top-1 accuracy of `model` on the labelled `dataset`. */
@@ -96,7 +99,7 @@ export async function evaluate(model: ModelInput, dataset: Dataset, options: Eva
       const scores = (await forward(runner, plan, batch.data, batch.shape[0]!, [output], options.signal))[output]!;
       correct += countCorrect(argmaxRows(scores.data, classesOf(runner, scores)), batch.labels!, scores.shape[1]!, view.name);
     });
-    return result(correct, labels.length, started);
+    return result(correct, labels.length, started, [normalizationWarning(runner, dataset)]);
   });
 }
 

@@ -3,6 +3,7 @@
  * batch size if the model has one, and the normalisation (the model's metadata when the dataset has none chosen).
  */
 import type { Dataset, Normalization } from '../data/dataset.js';
+import { describeNormalization, sameNormalization } from '../data/normalization.js';
 import { ClafusionError } from '../errors.js';
 import type { ModelRunner } from './runner.js';
 
@@ -69,11 +70,62 @@ export function normalizationFromMetadata(metadata: Readonly<Record<string, stri
   return { mean: mean ?? [0], std: std ?? [1] };
 }
 
+/** The metadata_props entries that record `normalization` (read back by normalizationFromMetadata). */
+export function normalizationMetadata(normalization: Normalization): Record<string, string> {
+  return { [MEAN_KEY]: normalization.mean.join(','), [STD_KEY]: normalization.std.join(',') };
+}
+
+/** A model as the normalisation rules read it: its name for messages and its metadata_props. */
+export type ModelInputInfo = Pick<ModelRunner, 'metadata' | 'name'>;
+
 /**
  * The dataset as this model should see it: an explicitly chosen normalisation wins; otherwise uint8 data gets the
  * model's metadata normalisation (or none), and float data is fed as stored.
  */
-export function datasetForModel(runner: Pick<ModelRunner, 'metadata' | 'name'>, dataset: Dataset): Dataset {
+export function datasetForModel(runner: ModelInputInfo, dataset: Dataset): Dataset {
   if (dataset.normalization || dataset.encoding === 'f32') return dataset;
   return dataset.withNormalization(normalizationFromMetadata(runner.metadata, runner.name));
+}
+
+/**
+ * The warning for uint8 data that reaches `model` with no normalisation chosen and none in the model's metadata
+ * (it is then fed pixel/255, which is wrong for a model trained on normalised inputs), or null.
+ */
+export function normalizationWarning(model: ModelInputInfo, dataset: Dataset): string | null {
+  if (dataset.normalization || dataset.encoding !== 'u8' || normalizationFromMetadata(model.metadata, model.name)) return null;
+  return `${model.name} records no input normalisation (metadata ${MEAN_KEY} / ${STD_KEY}) and none was given, so the ` +
+    `uint8 samples of ${dataset.name} are fed as pixel/255; if the model was trained on normalised inputs, give ` +
+    '--normalize <preset> or --mean/--std (API: normalization)';
+}
+
+/** One normalisation for several models, and what the caller should be told about it. */
+export interface SharedNormalization {
+  /** undefined: none recorded and none given (each model then sees the data as evaluation would). */
+  normalization: Normalization | undefined;
+  warnings: string[];
+}
+
+/**
+ * The normalisation that models which must see the same inputs (the inputs of a fusion, a student and its
+ * teachers) share: `explicit` (or the dataset's own) when given; float data is fed as stored; otherwise the one their
+ * metadata records, which must agree (E_ARG names the disagreeing models); models that record none take it, with a
+ * warning. With nothing recorded or given, uint8 data gets the pixel/255 warning of each model. Without a dataset
+ * (weight-only fusion) only the agreement is checked.
+ */
+export function sharedNormalization(models: ModelInputInfo[], dataset: Dataset | undefined, explicit?: Normalization): SharedNormalization {
+  if (explicit || dataset?.normalization) return { normalization: explicit ?? dataset?.normalization, warnings: [] };
+  if (dataset?.encoding === 'f32') return { normalization: undefined, warnings: [] };
+  const recorded = models.map((m) => ({ model: m, normalization: normalizationFromMetadata(m.metadata, m.name) }));
+  const known = recorded.filter((r): r is { model: ModelInputInfo; normalization: Normalization } => r.normalization !== null);
+  if (known.length === 0) return { normalization: undefined, warnings: dataset ? models.map((m) => normalizationWarning(m, dataset)!) : [] };
+  const first = known[0];
+  const other = known.find((r) => !sameNormalization(r.normalization, first.normalization));
+  if (other) {
+    throw new ClafusionError('E_ARG', `${first.model.name} records input normalisation ${describeNormalization(first.normalization)} but ` +
+      `${other.model.name} records ${describeNormalization(other.normalization)}; models that see the same inputs need one ` +
+      'normalisation: give it explicitly (--normalize or --mean/--std; API: normalization) to override both');
+  }
+  const warnings = recorded.filter((r) => r.normalization === null)
+    .map((r) => `${r.model.name} records no input normalisation; it is fed ${first.model.name}'s (${describeNormalization(first.normalization)})`);
+  return { normalization: first.normalization, warnings };
 }

@@ -18,6 +18,8 @@ export type ModelSource = Uint8Array | string;
 export interface RunnerOptions {
   /** ORT intra-op threads for this session; 0 or absent: ONNX Runtime's default (all cores). */
   threads?: number;
+  /** The model's name in messages (default: its path, or '<bytes>'). */
+  name?: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export class ModelRunner {
 
   private constructor(
     private readonly worker: InferenceWorker,
-    /** The model's path, or '<bytes>'; used in messages. */
+    /** The model's name (RunnerOptions.name), path or '<bytes>'; used in messages. */
     readonly name: string,
     /** metadata_props of the ModelProto (e.g. clafusion.input_mean). */
     readonly metadata: Readonly<Record<string, string>>,
@@ -57,7 +59,7 @@ export class ModelRunner {
   static async open(source: ModelSource, options: RunnerOptions = {}): Promise<ModelRunner> {
     const threads = options.threads ?? 0;
     if (!Number.isSafeInteger(threads) || threads < 0) throw new ClafusionError('E_ARG', `threads must be a non-negative integer, got ${threads}`);
-    const name = typeof source === 'string' ? source : '<bytes>';
+    const name = options.name ?? (typeof source === 'string' ? source : '<bytes>');
     const model = decodeModel(readModelBytes(source));
     const metadata = Object.fromEntries(model.metadataProps.map((entry) => [entry.key, entry.value]));
     const runner = new ModelRunner(workerPool.acquire(), name, metadata);

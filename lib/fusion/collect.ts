@@ -20,14 +20,14 @@ export function activationSamples(dataset: Dataset, samples: number, seed: numbe
 
 /**
  * The network's activations at `taps` (duplicates allowed) on every sample of `dataset`. `threads`: ORT intra-op
- * threads (0: all cores; pass sharedThreads(k) when k passes run at once).
+ * threads (0: all cores; pass sharedThreads(k) when k passes run at once); `name` names the model in messages.
  */
-export async function collectActivations(network: Network, taps: Tap[], dataset: Dataset, signal?: AbortSignal, threads = 0): Promise<Activations> {
+export async function collectActivations(network: Network, taps: Tap[], dataset: Dataset, signal?: AbortSignal, threads = 0, name?: string): Promise<Activations> {
   const unique = [...new Map(taps.map((tap) => [tapKey(tap), tap])).values()];
   const activations: Activations = new Map();
   if (unique.length === 0) return activations;
   const { bytes, tapOutputs } = emitModel(network, { taps: unique });
-  const outputs = await collectOutputs(bytes, dataset, [...new Set(tapOutputs)], { signal, threads });
+  const outputs = await collectOutputs(bytes, dataset, [...new Set(tapOutputs)], { signal, threads, ...(name ? { name } : {}) });
   unique.forEach((tap, k) => {
     const tensor = outputs[tapOutputs[k]];
     activations.set(tapKey(tap), { data: tensor.data, shape: tensor.shape });

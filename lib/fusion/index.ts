@@ -7,9 +7,11 @@
  * `target` chooses otherwise). More models: `many-to-one` onto an anchor (default: the deepest), or `iterative`
  * folding (see multi.ts).
  */
-import type { Dataset } from '../data/dataset.js';
+import type { Dataset, Normalization } from '../data/dataset.js';
+import { type NormalizationChoice, resolveNormalization, sameNormalization } from '../data/normalization.js';
 import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
+import { normalizationFromMetadata, normalizationMetadata, sharedNormalization } from '../eval/input.js';
 import { workerPool } from '../eval/pool.js';
 import { sharedThreads } from '../eval/runner.js';
 import { emitModel } from '../graph/emit.js';
@@ -36,6 +38,11 @@ export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fu
 export interface AlignOptions {
   /** Activation samples: a `--data` spec or an open Dataset. Without data, only weight-based costs work. */
   data?: string | Dataset;
+  /**
+   * The models' input normalisation (a preset or mean/std), overriding what their metadata records; by default the
+   * one they record (which must agree). The fused model records it in its metadata.
+   */
+  normalization?: NormalizationChoice;
   /** Number of activation samples (default 200, as published). */
   samples?: number;
   /** Seed of the sample draw (default 21, the published activation seed; our generator differs). */
@@ -107,6 +114,10 @@ export interface FuseResult {
   options: EffectiveFuseOptions;
   /** The version and the inputs (names, sha256, architecture) recorded in the model's metadata. */
   provenance: Provenance;
+  /** The input normalisation the models were fused with (recorded in the fused model), if known. */
+  normalization?: Normalization;
+  /** What the caller should know (e.g. uint8 data fed as pixel/255 to a model that records no normalisation). */
+  warnings: string[];
 }
 
 export interface AlignResult {
@@ -114,14 +125,47 @@ export interface AlignResult {
   shallow: number;
   alignment: Alignment;
   timings: Record<FuseStage, number>;
+  warnings: string[];
 }
 
 /** Shared state of one run: the activation samples, the timers, progress and cancellation. */
 export class FusionContext {
   readonly timings: Record<FuseStage, number> = { load: 0, activations: 0, alignment: 0, balancing: 0, fusion: 0, repair: 0, emit: 0 };
   private readonly running = new Map<FuseStage, { count: number; since: number }>();
+  readonly warnings: string[] = [];
+  /** The one input normalisation of every model (set by `adoptModels`). */
+  normalization: Normalization | undefined;
+  /** The file names (or `model i`) of the networks, for messages. */
+  private readonly names = new WeakMap<Network, string>();
 
-  private constructor(readonly options: FuseOptions, readonly samples: Dataset | undefined) {}
+  private constructor(readonly options: FuseOptions, private samplesView: Dataset | undefined) {}
+
+  get samples(): Dataset | undefined {
+    return this.samplesView;
+  }
+
+  /**
+   * Names the input networks for messages and fixes the normalisation all of them see (sharedNormalization: the
+   * option, else what their metadata records, which must agree), so their activations compare like with like.
+   */
+  adoptModels(networks: Network[], names: string[]): void {
+    networks.forEach((network, i) => this.names.set(network, names[i]));
+    const infos = networks.map((network, i) => ({ name: names[i], metadata: network.meta.metadata }));
+    const shared = sharedNormalization(infos, this.samplesView, resolveNormalization(this.options.normalization));
+    this.warnings.push(...shared.warnings);
+    this.normalization = shared.normalization;
+    if (shared.normalization && this.samplesView) this.samplesView = this.samplesView.withNormalization(shared.normalization);
+  }
+
+  /** `derived` (a balanced or merged network) is named after `source` in messages. */
+  nameDerived(derived: Network, source: Network, how: string): Network {
+    this.names.set(derived, `${this.nameOf(source)} (${how})`);
+    return derived;
+  }
+
+  nameOf(network: Network): string {
+    return this.names.get(network) ?? 'the fused model';
+  }
 
   static async open(options: FuseOptions): Promise<FusionContext> {
     const start = performance.now();
@@ -230,7 +274,7 @@ export class FusionContext {
   async activations(network: Network, taps: Tap[], concurrent = 1): Promise<Activations | undefined> {
     const samples = this.samples;
     if (!samples) return undefined;
-    return this.timed('activations', () => collectActivations(network, taps, samples, this.options.signal, sharedThreads(concurrent)));
+    return this.timed('activations', () => collectActivations(network, taps, samples, this.options.signal, sharedThreads(concurrent), this.nameOf(network)));
   }
 }
 
@@ -257,7 +301,9 @@ export async function loadModels(models: (string | Uint8Array)[], context: Fusio
     throw new ClafusionError('E_ARG', `need at least ${minimum} models, got ${Array.isArray(models) ? models.length : 0}`);
   }
   const networks = await context.timed('load', () => models.map((m) => readNetwork(m)));
-  checkCompatible(networks, models.map(modelName));
+  const names = models.map(modelName);
+  checkCompatible(networks, names);
+  context.adoptModels(networks, names);
   return networks;
 }
 
@@ -290,7 +336,7 @@ export async function align(modelA: string | Uint8Array, modelB: string | Uint8A
   const networks = await loadModels([modelA, modelB], context, 2);
   const [deep, shallow] = deepAndShallow(networks[0], networks[1]);
   const alignment = await alignPair(networks[deep], networks[shallow], context);
-  return { deep, shallow, alignment, timings: context.timings };
+  return { deep, shallow, alignment, timings: context.timings, warnings: context.warnings };
 }
 
 /** One pair fusion's outcome: the fused network and what led to it. */
@@ -345,12 +391,12 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
     const cla = await alignPair(pair[deep], pair[shallow], context, acts[deep], acts[shallow]);
     alignment = { deep, shallow, alignment: cla };
     if (balance === 'add') {
-      models[shallow] = await context.timed('balancing', () => balanceByAdding(pair[deep], pair[shallow], cla.groups));
+      models[shallow] = context.nameDerived(await context.timed('balancing', () => balanceByAdding(pair[deep], pair[shallow], cla.groups)), pair[shallow], 'balanced');
       if (context.otNeedsActivations) acts[shallow] = await balancedActivations(pair[shallow], models[shallow], acts[shallow], context);
     } else {
       const preacts = acts[deep] ?? (await context.activations(pair[deep], representationTaps(pair[deep])));
       if (!preacts) throw new ClafusionError('E_ARG', "the 'merge' balancing needs data for the ReLU approximations");
-      models[deep] = await context.timed('balancing', () => balanceByMerging(pair[deep], cla.mapping, preacts, context.options.reluApproximation));
+      models[deep] = context.nameDerived(await context.timed('balancing', () => balanceByMerging(pair[deep], cla.mapping, preacts, context.options.reluApproximation)), pair[deep], 'merged');
       if (context.otNeedsActivations) acts[deep] = await context.activations(models[deep], context.otTaps(models[deep]));
     }
   }
@@ -385,7 +431,7 @@ export async function fuse(models: (string | Uint8Array)[], options: FuseOptions
   const effective = effectiveOptions(context);
   const { bytes, network, provenance } = await context.timed('emit', () => {
     const provenance = describeInputs(models, networks, options.data);
-    const network = withProvenance(outcome.network, provenance, effective);
+    const network = withProvenance(withNormalizationRecorded(outcome.network, context.normalization), provenance, effective);
     return { ...emitModel(network), network, provenance };
   });
   return {
@@ -398,5 +444,17 @@ export async function fuse(models: (string | Uint8Array)[], options: FuseOptions
     target: outcome.target,
     options: effective,
     provenance,
+    ...(context.normalization ? { normalization: context.normalization } : {}),
+    warnings: context.warnings,
   };
+}
+
+/**
+ * `network` with `normalization` (if known) in its metadata, so evaluating the written model needs no flags; metadata
+ * that already records it is kept as written.
+ */
+function withNormalizationRecorded(network: Network, normalization: Normalization | undefined): Network {
+  const recorded = normalizationFromMetadata(network.meta.metadata, 'the fused model');
+  if (!normalization || (recorded && sameNormalization(recorded, normalization))) return network;
+  return { ...network, meta: { ...network.meta, metadata: { ...network.meta.metadata, ...normalizationMetadata(normalization) } } };
 }

@@ -6,7 +6,9 @@
  *
  * One ONNX Runtime pass: the network is emitted with every BatchNormalization in training mode (momentum 0), which
  * normalises with the batch statistics of its input, in forward order, and returns them as running_mean /
- * running_var (population variance, as ONNX defines it). All samples form one batch.
+ * running_var (population variance, as ONNX defines it). All samples form one batch, so the pass model has a free
+ * batch dimension even when the network's is fixed (padding to a fixed batch, as evaluation does, would mix the
+ * padding into the batch statistics).
  */
 import type { Dataset } from '../data/dataset.js';
 import { ClafusionError } from '../errors.js';
@@ -56,12 +58,12 @@ export async function batchStatistics(network: Network, samples: Dataset, signal
   const statistics = new Map<string, BatchStatistics>();
   if (layers.length === 0) return statistics;
   if (isDenseChain(network)) return denseBatchStatistics(network, samples);
-  const { model } = buildModel(network);
+  const { model } = buildModel(withFreeBatch(network));
   const names = exposeBatchStatistics(model);
   if (names.length !== layers.length) {
     throw new ClafusionError('E_SHAPE', `the emitted model has ${names.length} batch-norms for ${layers.length} layers with batch-norm`);
   }
-  const outputs = await withRunner(encodeModel(model), {}, async (runner) => {
+  const outputs = await withRunner(encodeModel(model), { name: 'the fused model' }, async (runner) => {
     const view = datasetForModel(runner, samples);
     const plan = planInput(runner, view.name, view.shape);
     const batch = await view.take(Int32Array.from({ length: view.count }, (_, i) => i));
@@ -73,6 +75,15 @@ export async function batchStatistics(network: Network, samples: Dataset, signal
     statistics.set(layer.name, { mean, variance: outputs[names[k].variance].data });
   });
   return statistics;
+}
+
+/** `network` with a symbolic batch dimension on its input and output (weights shared, not copied). */
+function withFreeBatch(network: Network): Network {
+  return {
+    ...network,
+    input: { ...network.input, shape: ['N', ...network.input.shape.slice(1)] },
+    output: { ...network.output, shape: ['N', ...network.output.shape.slice(1)] },
+  };
 }
 
 /** A copy of `network` whose BN running statistics are those of `samples` flowing through it ("BN reset"). */

@@ -4,10 +4,12 @@
  * averaging of the models as they entered the OT fusion (balanced), where their parameters have the same shapes.
  */
 import type { Dataset } from '../data/dataset.js';
+import { type NormalizationChoice, resolveNormalization } from '../data/normalization.js';
 import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
 import { ensembleAccuracy } from '../eval/ensemble.js';
 import { type EvaluateResult, evaluate } from '../eval/evaluate.js';
+import { sharedNormalization } from '../eval/input.js';
 import { sharedThreads } from '../eval/runner.js';
 import { emitModel } from '../graph/emit.js';
 import type { Layer, Network } from '../ir/network.js';
@@ -17,6 +19,8 @@ import type { FuseResult } from './index.js';
 export interface ValidationOptions {
   /** Averaging weights of vanilla averaging and of the ensemble, in input order (default equal). */
   weights?: number[];
+  /** The input normalisation of every model (default: the one the fusion used, `result.normalization`). */
+  normalization?: NormalizationChoice;
   signal?: AbortSignal;
   onProgress?: (label: string, done: number, total: number) => void;
 }
@@ -29,6 +33,8 @@ export interface Validation {
   /** Vanilla averaging of the balanced models, or null with the reason it does not apply. */
   vanilla: number | null;
   vanillaNote?: string;
+  /** E.g. uint8 data fed as pixel/255 to models that record no normalisation. */
+  warnings: string[];
 }
 
 function sameShape(a: number[], b: number[]): boolean {
@@ -85,11 +91,15 @@ export function vanillaAverage(networks: Network[], weights: number[] = networks
 
 /**
  * Accuracies of the inputs (`models`: paths or bytes, as given to `fuse`), the fused model, the ensemble and
- * vanilla averaging, on `data` (a spec or a Dataset with labels). The three evaluations run at once, every session
- * with its share of the cores; `onProgress` reports each as it finishes.
+ * vanilla averaging, on `data` (a spec or a Dataset with labels), every model fed the same normalisation (that of
+ * the fusion unless given). The three evaluations run at once, every session with its share of the cores;
+ * `onProgress` reports each as it finishes.
  */
 export async function validateFusion(models: (string | Uint8Array)[], result: FuseResult, data: string | Dataset, options: ValidationOptions = {}): Promise<Validation> {
-  const dataset = typeof data === 'string' ? await openDataset(data) : data;
+  const opened = typeof data === 'string' ? await openDataset(data) : data;
+  const infos = result.models.map((network, i) => ({ name: typeof models[i] === 'string' ? models[i] : `model ${i}`, metadata: network.meta.metadata }));
+  const shared = sharedNormalization(infos, opened, resolveNormalization(options.normalization) ?? result.normalization);
+  const dataset = shared.normalization ? opened.withNormalization(shared.normalization) : opened;
   const total = 3; // the ensemble (with each input's own accuracy), the fused model, vanilla averaging
   let done = 0;
   const step = <T>(label: string) => (value: T): T => {
@@ -113,5 +123,6 @@ export async function validateFusion(models: (string | Uint8Array)[], result: Fu
     ensemble: ensemble.accuracy,
     vanilla: vanilla?.accuracy ?? null,
     ...(obstacle ? { vanillaNote: `not applicable: ${obstacle}` } : {}),
+    warnings: shared.warnings,
   };
 }

@@ -14,9 +14,11 @@
  * or probabilities is read as logits (its transform dropped), which changes nothing under the softmax.
  */
 import type { Dataset } from '../data/dataset.js';
+import { resolveNormalization } from '../data/normalization.js';
 import { openDataset } from '../data/spec.js';
 import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import { predictLogits } from '../eval/evaluate.js';
+import { normalizationMetadata, sharedNormalization } from '../eval/input.js';
 import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
 import { cloneNetwork, type Network } from '../ir/network.js';
@@ -49,17 +51,38 @@ function toDataset(data: string | Dataset): Promise<Dataset> {
   return typeof data === 'string' ? openDataset(data) : Promise.resolve(data);
 }
 
-async function datasets(options: TrainOptions): Promise<{ train: Dataset; evaluation: Dataset | null }> {
+function modelLabel(model: ModelArg, what: string): string {
+  return typeof model === 'string' ? model : what;
+}
+
+interface TrainingData {
+  train: Dataset;
+  evaluation: Dataset | null;
+  warnings: string[];
+}
+
+/**
+ * The training and evaluation data, both with the one normalisation that the trained network (`models[0]`, which
+ * then records it in its metadata) and its teachers share (sharedNormalization: the option, else their metadata).
+ */
+async function datasets(options: TrainOptions, models: { network: Network; name: string }[]): Promise<TrainingData> {
   resolveTrainOptions(options); // bad options fail before any data is read
-  return { train: await toDataset(options.data), evaluation: options.evalData === undefined ? null : await toDataset(options.evalData) };
+  const train = await toDataset(options.data);
+  const evaluation = options.evalData === undefined ? null : await toDataset(options.evalData);
+  const infos = models.map((m) => ({ name: m.name, metadata: m.network.meta.metadata }));
+  const { normalization, warnings } = sharedNormalization(infos, train, resolveNormalization(options.normalization));
+  if (!normalization) return { train, evaluation, warnings };
+  const trained = models[0].network;
+  trained.meta = { ...trained.meta, metadata: { ...trained.meta.metadata, ...normalizationMetadata(normalization) } };
+  return { train: train.withNormalization(normalization), evaluation: evaluation?.withNormalization(normalization) ?? null, warnings };
 }
 
 /** Finetunes `model` with cross-entropy on `options.data` (see TrainOptions for the defaults). */
 export async function finetune(model: ModelArg, options: FinetuneOptions): Promise<TrainResult> {
   const network = toNetwork(model, 'model');
-  const { train, evaluation } = await datasets(options);
+  const { train, evaluation, warnings } = await datasets(options, [{ network, name: modelLabel(model, 'the model') }]);
   throwIfAborted(options.signal);
-  return trainNetwork(network, train, evaluation, null, options);
+  return { ...(await trainNetwork(network, train, evaluation, null, options)), warnings };
 }
 
 /** Mean teacher logits t̄ ([count][classes]) over `teachers`, computed with ONNX Runtime in batches. */
@@ -90,7 +113,8 @@ export async function distill(student: ModelArg, teachers: ModelArg[], options: 
   requireArg(kdReduction === 'batchmean' || kdReduction === 'mean', `kdReduction must be 'batchmean' or 'mean', got ${JSON.stringify(kdReduction)}`);
   const network = toNetwork(student, 'student');
   const teacherNetworks = teachers.map((t, k) => toNetwork(t, `teacher ${k}`));
-  const { train, evaluation } = await datasets(options);
+  const models = [{ network, name: modelLabel(student, 'the student') }, ...teacherNetworks.map((t, k) => ({ network: t, name: modelLabel(teachers[k], `teacher ${k}`) }))];
+  const { train, evaluation, warnings } = await datasets(options, models);
   const teacher = await teacherLogits(teacherNetworks, train, network.classifier.op.weight.shape[0]!, options);
-  return trainNetwork(network, train, evaluation, teacher, options, { alpha, temperature, kdReduction });
+  return { ...(await trainNetwork(network, train, evaluation, teacher, options, { alpha, temperature, kdReduction })), warnings };
 }

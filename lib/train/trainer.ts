@@ -6,6 +6,7 @@
  * evaluated with ONNX Runtime when evaluation data is given.
  */
 import type { Dataset } from '../data/dataset.js';
+import type { NormalizationChoice } from '../data/normalization.js';
 import { sampleIndices } from '../data/sampling.js';
 import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -33,6 +34,11 @@ export interface TrainProgress {
 export interface TrainOptions {
   /** Training data: a --data spec or an open Dataset (labelled). */
   data: string | Dataset;
+  /**
+   * Input normalisation (a preset or mean/std) of the training and evaluation data, overriding what the models'
+   * metadata records (student and teachers must agree); the trained model records it in its metadata.
+   */
+  normalization?: NormalizationChoice;
   /** Default 1. */
   epochs?: number;
   /** Base learning rate η₀ (default 0.01). */
@@ -81,6 +87,8 @@ export interface TrainResult {
   /** The epoch with the best evaluation accuracy, and that accuracy (null without evalData). */
   bestEpoch: number | null;
   bestAccuracy: number | null;
+  /** E.g. uint8 data fed as pixel/255 to a model that records no normalisation. */
+  warnings: string[];
 }
 
 /** The numeric and schedule options of training, every one set (defaults applied and checked). */
@@ -209,7 +217,7 @@ async function runEpoch(state: State, view: Dataset, teacher: Float32Array | nul
  * order) the loss is the KD loss of `kd`, else cross-entropy.
  */
 export async function trainNetwork(network: Network, dataset: Dataset, evalData: Dataset | null, teacher: Float32Array | null,
-  options: TrainOptions, kd: Pick<TrainStepOptions, 'alpha' | 'temperature' | 'kdReduction'> = {}): Promise<TrainResult> {
+  options: TrainOptions, kd: Pick<TrainStepOptions, 'alpha' | 'temperature' | 'kdReduction'> = {}): Promise<Omit<TrainResult, 'warnings'>> {
   const o = resolveTrainOptions(options);
   const compiled = compileNetwork(network);
   const view = trainingView(dataset, network, compiled);
