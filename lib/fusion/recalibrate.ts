@@ -15,6 +15,7 @@ import { ClafusionError } from '../errors.js';
 import { withRunner } from '../eval/evaluate.js';
 import { datasetForModel, planInput } from '../eval/input.js';
 import { buildModel } from '../graph/emit.js';
+import { applyActivationInPlace } from '../ir/activation.js';
 import type { BatchNorm, Layer, Network } from '../ir/network.js';
 import { gemmSync } from '../solvers/linalg.js';
 import { allLayers, cloneNetwork } from '../ir/network.js';
@@ -121,7 +122,7 @@ async function denseBatchStatistics(network: Network, samples: Dataset): Promise
     const z = gemmSync(x, layer.op.weight.data, n, out, inputs, { transB: true });
     if (layer.op.bias) for (let k = 0; k < z.length; k++) z[k] += layer.op.bias[k % out];
     if (layer.batchNorm) statistics.set(layer.name, normaliseInPlace(z, n, out, layer.batchNorm));
-    if (layer.activation === 'relu') for (let k = 0; k < z.length; k++) if (z[k] < 0) z[k] = 0;
+    applyActivationInPlace(layer.activation, z);
     x = z;
   }
   return statistics;

@@ -33,8 +33,8 @@ export interface Validation {
   /** Vanilla averaging of the balanced models, or null with the reason it does not apply. */
   vanilla: number | null;
   vanillaNote?: string;
-  /** E.g. uint8 data fed as pixel/255 to models that record no normalisation. */
-  warnings: string[];
+  /** E.g. uint8 data fed as pixel/255 to models that record no normalisation (validateFusion always sets it). */
+  warnings?: string[];
 }
 
 function sameShape(a: number[], b: number[]): boolean {

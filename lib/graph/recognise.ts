@@ -1,12 +1,15 @@
 /**
  * ONNX graph → Network IR. The graph is walked structurally from its input, one unit at a time:
  *
- *   unit     := [Pad] Conv | Gemm | MatMul [Add bias] [BatchNormalization] [Relu] [MaxPool | [Pad] AveragePool]
- *   residual := fork(x) → branch units … → Add(branch, x | shortcut unit) [Relu] [pool]
+ *   unit     := [Pad] Conv | Gemm | MatMul [Add bias] [BatchNormalization] [act] [MaxPool | [Pad] AveragePool]
+ *   residual := fork(x) → branch units … → Add(branch, x | shortcut unit) [act] [pool]
+ *   act      := Relu | LeakyRelu | Sigmoid | Tanh | Gelu (exact) | x·Sigmoid(x) (SiLU, as torch exports it)
+ *             | (x · (Erf(x / √2) + 1)) · 0.5 (GELU as torch exports it below opset 20)
  *   flatten  := [GlobalAveragePool | GlobalMaxPool] (Flatten | Reshape to 2-D | Squeeze)
  *   head     := dense unit [LogSoftmax | Softmax]
  *
- * Identity, inference-mode Dropout and zero-size Pads are looked through; a zero Pad before a Conv or an
+ * Identity, inference-mode Dropout, zero-size Pads and no-op pools (a 1x1 window, stride 1, no padding: torchvision's
+ * AdaptiveAvgPool2d((7, 7)) on a 7x7 map in VGG) are looked through; a zero Pad before a Conv or an
  * AveragePool becomes their pads (torch exports padded AvgPool2d that way); Transposes of constant weights are folded. No architecture is named anywhere: any chain of these
  * units is accepted. Anything else fails with `E_UNSUPPORTED_GRAPH` naming the node, its op and the reason; weights
  * that do not fit the shapes flowing into them fail with `E_SHAPE`.
@@ -15,7 +18,7 @@
  * whole file alive and `cloneNetwork` would copy the whole file per clone).
  */
 import { ClafusionError } from '../errors.js';
-import type { BatchNorm, ConvOp, DenseOp, FlattenStep, Layer, Network, Pool, Residual, Segment, Unit } from '../ir/network.js';
+import type { Activation, BatchNorm, ConvOp, DenseOp, FlattenStep, Layer, Network, Pool, Residual, Segment, Unit } from '../ir/network.js';
 import { readModel, type ReadOptions } from '../onnx/file.js';
 import type { Attribute, ModelProto, NodeProto, TensorProto, ValueInfo } from '../onnx/proto.js';
 import { floatTensor, int64Tensor, ownedFloat32, tensorToFloat32, tensorToInt64 } from '../onnx/tensor.js';
@@ -118,6 +121,32 @@ function padAmounts(node: NodeProto, constantOf: (name: string) => TensorProto |
   return [pads[2], pads[3], pads[6], pads[7]];
 }
 
+/**
+ * A MaxPool / AveragePool that returns its input: a 1x1 window with stride 1 and no padding (any ceil_mode and
+ * count_include_pad give the same). torch exports AdaptiveAvgPool2d((7, 7)) on a 7x7 map that way.
+ */
+function isNoOpPool(node: NodeProto): boolean {
+  if (node.opType !== 'MaxPool' && node.opType !== 'AveragePool') return false;
+  const ones = (values: number[] | undefined) => values === undefined || values.every((v) => v === 1);
+  const kernel = attrInts(node, 'kernel_shape');
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  const unpadded = (attrInts(node, 'pads') ?? []).every((p) => p === 0) && autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER';
+  return kernel !== undefined && kernel.length === 2 && ones(kernel) && ones(attrInts(node, 'strides')) && ones(attrInts(node, 'dilations')) && unpadded;
+}
+
+/** Activations that commute with a max (non-decreasing maps): MaxPool then act equals act then MaxPool. */
+function commutesWithMax(activation: Activation): boolean {
+  if (typeof activation === 'object') return activation.alpha >= 0;
+  return activation === 'relu' || activation === 'sigmoid' || activation === 'tanh';
+}
+
+/** An activation found on the graph: the nodes that compute it and the tensor they produce. */
+interface ActivationMatch {
+  activation: Activation;
+  nodes: NodeProto[];
+  output: string;
+}
+
 function paddedShape(shape: SampleShape, pads: [number, number, number, number]): SampleShape {
   return [shape[0], shape[1] + pads[0] + pads[2], shape[2] + pads[1] + pads[3]];
 }
@@ -181,7 +210,7 @@ class GraphView {
       this.skipped.add(node);
       return;
     }
-    if (node.opType === 'Identity' || node.opType === 'Dropout' || this.isZeroPad(node)) {
+    if (node.opType === 'Identity' || node.opType === 'Dropout' || this.isZeroPad(node) || isNoOpPool(node)) {
       if (node.opType === 'Dropout') this.checkInferenceDropout(node);
       const source = this.canonical(node.input[0]);
       if (source === node.output[0]) throw unsupported(node, 'its output is its own input (a cycle)');
@@ -259,6 +288,24 @@ class GraphView {
 interface Cursor {
   tensor: string;
   shape: SampleShape;
+}
+
+const SUPPORTED_OPS = 'Conv, Gemm, MatMul, Add, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Gelu, SiLU (Sigmoid·Mul), ' +
+  'GELU (Div·Erf·Add·Mul·Mul), MaxPool, AveragePool, Pad, GlobalAveragePool, GlobalMaxPool, Flatten, Reshape, Squeeze, ' +
+  'Identity, Dropout, LogSoftmax, Softmax';
+
+/** Elementwise ops that act as activations in other exports (ReLU6 is a Clip, Mish/ELU/Softplus have ops of their own). */
+const OTHER_ACTIVATIONS = new Set(['Clip', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish', 'Mish', 'PRelu', 'ThresholdedRelu']);
+
+/** Why `node` cannot stand where the walk met it. */
+function notSupportedReason(node: NodeProto): string {
+  if (OTHER_ACTIVATIONS.has(node.opType)) {
+    return `${node.opType} is not a supported activation; supported: Relu, LeakyRelu, Gelu (exact), SiLU, Sigmoid, Tanh`;
+  }
+  if (['Mul', 'Div', 'Erf', 'Sigmoid'].includes(node.opType)) {
+    return `a ${node.opType} that is not part of a supported activation pattern (SiLU = x·Sigmoid(x), GELU = (x·(Erf(x/√2) + 1))·0.5) after a weight op or a residual join`;
+  }
+  return `this op is not supported here; supported: ${SUPPORTED_OPS}`;
 }
 
 /** The batch dimension in an evaluated shape vector. */
@@ -351,9 +398,10 @@ class Recogniser {
       case 'GlobalAveragePool': case 'GlobalMaxPool': case 'Flatten': case 'Reshape': case 'Squeeze': return this.flattenStep(cursor, node);
       case 'LogSoftmax': case 'Softmax': return this.outputTransform(cursor, node);
       case 'Add': throw unsupported(node, 'an Add that is neither a bias (constant operand) nor a residual join of a forked tensor');
-      case 'Relu': throw unsupported(node, 'a Relu that follows no weight op or residual join');
+      case 'Relu': case 'LeakyRelu': case 'Sigmoid': case 'Tanh': case 'Gelu':
+        throw unsupported(node, `a ${node.opType} that follows no weight op or residual join`);
       case 'BatchNormalization': throw unsupported(node, 'a BatchNormalization that follows no weight op (pre-activation blocks are not supported)');
-      default: throw unsupported(node, 'this op is not supported; supported: Conv, Gemm, MatMul, Add, BatchNormalization, Relu, MaxPool, AveragePool, Pad, GlobalAveragePool, Flatten, Reshape, Squeeze, Identity, Dropout, LogSoftmax, Softmax');
+      default: throw unsupported(node, notSupportedReason(node));
     }
   }
 
@@ -412,18 +460,92 @@ class Recogniser {
     return this.consume(next, at, at.shape);
   }
 
-  /** Relu; MaxPool then Relu equals Relu then MaxPool (max commutes with a monotone map), so both orders are taken. */
+  /**
+   * The activation; MaxPool then a non-decreasing activation equals the activation then MaxPool (max commutes with
+   * a monotone map), so both orders are taken for those.
+   */
   private activationStage(layer: Layer, at: Cursor): Cursor {
-    let next = this.soleConsumer(at.tensor);
+    const next = this.soleConsumer(at.tensor);
     let current = at;
-    if (next?.opType === 'MaxPool' && this.soleConsumer(next.output[0])?.opType === 'Relu') {
-      layer.pool = this.poolOf(next, at.shape);
-      current = this.consume(next, at, poolShape(layer.pool, at.shape, nodeLabel(next)));
-      next = this.soleConsumer(current.tensor);
+    if (next?.opType === 'MaxPool') {
+      const after = this.activationAt(this.view.canonical(next.output[0]));
+      if (after && commutesWithMax(after.activation)) {
+        layer.pool = this.poolOf(next, at.shape);
+        current = this.consume(next, at, poolShape(layer.pool, at.shape, nodeLabel(next)));
+      }
     }
-    if (next?.opType !== 'Relu') return current;
-    layer.activation = 'relu';
-    return this.consume(next, current, current.shape);
+    const match = this.activationAt(current.tensor);
+    if (!match) return current;
+    layer.activation = match.activation;
+    return this.consumeActivation(match, current);
+  }
+
+  /** Marks an activation's nodes walked; the cursor moves to its output. */
+  private consumeActivation(match: ActivationMatch, at: Cursor): Cursor {
+    for (const node of match.nodes) {
+      if (this.view.visited.has(node)) throw unsupported(node, 'reached twice: the graph has a cycle');
+      this.view.visited.add(node);
+    }
+    return { tensor: this.view.canonical(match.output), shape: at.shape };
+  }
+
+  /** The activation applied to `tensor`, if its consumers compute one (see the module comment), else undefined. */
+  private activationAt(tensor: string): ActivationMatch | undefined {
+    if (tensor === this.outputTensor) return undefined;
+    const uses = this.view.consumersOf(tensor);
+    if (uses.length === 2) return this.siluAt(tensor, uses) ?? this.erfGeluAt(tensor, uses);
+    if (uses.length !== 1) return undefined;
+    const node = uses[0];
+    const single = (activation: Activation): ActivationMatch => ({ activation, nodes: [node], output: node.output[0] });
+    switch (node.opType) {
+      case 'Relu': return single('relu');
+      case 'LeakyRelu': return single({ kind: 'leaky_relu', alpha: attrFloat(node, 'alpha', 0.01) });
+      case 'Sigmoid': return single('sigmoid');
+      case 'Tanh': return single('tanh');
+      case 'Gelu': {
+        const approximate = attrString(node, 'approximate', 'none');
+        if (approximate !== 'none') throw unsupported(node, `Gelu with approximate='${approximate}'; only the exact (erf) GELU is supported`);
+        return single('gelu');
+      }
+      default: return undefined;
+    }
+  }
+
+  /** x · Sigmoid(x): SiLU as torch exports it. */
+  private siluAt(x: string, uses: NodeProto[]): ActivationMatch | undefined {
+    const sigmoid = uses.find((n) => n.opType === 'Sigmoid');
+    const mul = uses.find((n) => n.opType === 'Mul');
+    if (!sigmoid || !mul || this.soleConsumer(sigmoid.output[0]) !== mul) return undefined;
+    if (!this.takes(mul, x, sigmoid.output[0])) return undefined;
+    return { activation: 'silu', nodes: [sigmoid, mul], output: mul.output[0] };
+  }
+
+  /** (x · (Erf(x / √2) + 1)) · 0.5: exact GELU as torch exports it below opset 20. */
+  private erfGeluAt(x: string, uses: NodeProto[]): ActivationMatch | undefined {
+    const div = uses.find((n) => n.opType === 'Div');
+    const mul = uses.find((n) => n.opType === 'Mul');
+    if (!div || !mul || this.view.canonical(div.input[0]) !== x || !this.isScalar(div.input[1], Math.SQRT2)) return undefined;
+    const erf = this.soleConsumer(div.output[0]);
+    const add = erf?.opType === 'Erf' ? this.soleConsumer(erf.output[0]) : undefined;
+    if (!erf || add?.opType !== 'Add' || !add.input.some((name) => this.isScalar(name, 1))) return undefined;
+    if (this.soleConsumer(add.output[0]) !== mul || !this.takes(mul, x, add.output[0])) return undefined;
+    const half = this.soleConsumer(mul.output[0]);
+    if (half?.opType !== 'Mul' || !half.input.some((name) => this.isScalar(name, 0.5))) return undefined;
+    return { activation: 'gelu', nodes: [div, erf, add, mul, half], output: half.output[0] };
+  }
+
+  /** True when the two-input `node` reads exactly `a` and `b` (in either order). */
+  private takes(node: NodeProto, a: string, b: string): boolean {
+    const inputs = node.input.map((name) => this.view.canonical(name)).sort();
+    return inputs.length === 2 && inputs.join('\0') === [this.view.canonical(a), this.view.canonical(b)].sort().join('\0');
+  }
+
+  /** True when `name` is a one-element constant equal to `value` to float32 precision. */
+  private isScalar(name: string | undefined, value: number): boolean {
+    const constant = name ? this.view.constants.get(this.view.canonical(name)) : undefined;
+    if (!constant) return false;
+    const values = tensorToFloat32(constant);
+    return values.length === 1 && Math.abs(values[0] - value) <= 1e-6 * Math.abs(value);
   }
 
   /** A readable name from the weight initializer ('features.0.weight' → 'features.0'), else the node name. */
@@ -602,10 +724,10 @@ class Recogniser {
     const unit: Residual = { type: 'residual', name: this.residualName(branch, join), branch, ...(shortcut ? { shortcut } : {}), activation: 'none' };
     const shapes = unitShapes(unit, cursor.shape);
     let at: Cursor = { tensor: this.view.canonical(join.output[0]), shape: shapes.preact };
-    const next = this.soleConsumer(at.tensor);
-    if (next?.opType === 'Relu') {
-      unit.activation = 'relu';
-      at = this.consume(next, at, at.shape);
+    const match = this.activationAt(at.tensor);
+    if (match) {
+      unit.activation = match.activation;
+      at = this.consumeActivation(match, at);
     }
     this.addUnit(unit, shapes);
     return at;
@@ -642,7 +764,9 @@ class Recogniser {
     for (;;) {
       if (!node) throw new ClafusionError('E_UNSUPPORTED_GRAPH', `tensor '${at.tensor}' inside a residual branch forks or ends; nested forks are not supported`);
       if (node.opType === 'Add' && !this.isBiasAdd(node, at.tensor)) break;
-      if (!['Conv', 'Gemm', 'MatMul', 'Pad'].includes(node.opType)) throw unsupported(node, 'only Conv/Gemm/MatMul layers may appear inside a residual branch');
+      if (!['Conv', 'Gemm', 'MatMul', 'Pad'].includes(node.opType)) {
+        throw unsupported(node, notSupportedReason(node));
+      }
       const parsed = this.parseLayer(at, node);
       layers.push(parsed.layer);
       at = parsed.cursor;

@@ -6,6 +6,7 @@
  */
 import { readNetwork } from '../graph/recognise.js';
 import { networkShapes, type SampleShape } from '../graph/shapes.js';
+import { activationName } from '../ir/activation.js';
 import { allLayers, parameterCount, type Layer, type Network } from '../ir/network.js';
 
 export interface InspectLayer {
@@ -143,7 +144,7 @@ export function inspectModel(source: string | Uint8Array): InspectReport {
 const shapeText = (shape: SampleShape): string => shape.join('x');
 
 function notes(layer: InspectLayer): string {
-  return [layer.batchNorm ? 'bn' : '', layer.activation === 'none' ? '' : layer.activation, layer.pool ?? ''].filter(Boolean).join(', ');
+  return [layer.batchNorm ? 'bn' : '', layer.activation === 'none' ? '' : activationName(layer.activation), layer.pool ?? ''].filter(Boolean).join(', ');
 }
 
 /** An aligned text table of the units, then a one-line summary. */

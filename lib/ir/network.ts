@@ -25,7 +25,16 @@ export interface BatchNorm {
   epsilon: number;
 }
 
-export type Activation = 'relu' | 'none';
+/**
+ * The elementwise activation after a layer or a residual join (see activation.ts for the functions): ReLU,
+ * LeakyReLU with its negative slope α, GELU (exact, erf form), SiLU, sigmoid, tanh, or none.
+ */
+export type Activation = 'relu' | 'none' | 'gelu' | 'silu' | 'sigmoid' | 'tanh' | LeakyRelu;
+
+export interface LeakyRelu {
+  kind: 'leaky_relu';
+  alpha: number;
+}
 
 /** A pooling window (MaxPool / AveragePool); pads are [top, left, bottom, right] as in ONNX. */
 export interface Pool {

@@ -4,21 +4,26 @@
  * an offset into another. The parameter layout follows `allLayers` (forward order: branch layers, then the shortcut,
  * per block; the classifier last), per layer: weight, bias, BN scale, BN shift; the statistics: BN mean, variance.
  *
- *   Layer     := conv | dense (a 1x1 conv on flat features)  [batchnorm]  [relu, in place]  [pool]
- *   Residual  := branch layers from x;  shortcut layer from x (or x itself);  add  [relu, in place]  [pool]
+ *   Layer     := conv | dense (a 1x1 conv on flat features)  [batchnorm]  [act]  [pool]
+ *   Residual  := branch layers from x;  shortcut layer from x (or x itself);  add  [act]  [pool]
+ *   act       := relu (in place) | activation (LeakyReLU α, GELU, SiLU, sigmoid, tanh; into a new slot, since the
+ *                backward reads its input)
  *   flatten   := [global pool → (C, 1)] | [flatten (C, H·W) → (C·H·W, 1)]
  *
  * Inserted identity layers and zero residual blocks are ordinary layers here, so they train like any other.
  */
 import { ClafusionError } from '../errors.js';
 import { flattenShape, inputSampleShape, layerShapes, poolShape, type SampleShape, unitShapes } from '../graph/shapes.js';
-import { allLayers, cloneNetwork, type FlattenStep, type Layer, type Network, type Pool, type Unit } from '../ir/network.js';
+import { type Activation, allLayers, cloneNetwork, type FlattenStep, type Layer, type Network, type Pool, type Unit } from '../ir/network.js';
 import type { TrainProgramArg as TrainProgram } from '../native.js';
 
 export type { TrainProgram };
 
 /** Op kinds, as numbered in train_program.hpp. */
-const OP = { conv: 0, batchNorm: 1, relu: 2, maxPool: 3, avgPool: 4, globalAvgPool: 5, globalMaxPool: 6, flatten: 7, add: 8 } as const;
+const OP = { conv: 0, batchNorm: 1, relu: 2, maxPool: 3, avgPool: 4, globalAvgPool: 5, globalMaxPool: 6, flatten: 7, add: 8, activation: 9 } as const;
+
+/** ActivationKind of train_program.hpp (the `flag` of an activation op). */
+const ACTIVATION = { leaky_relu: 0, gelu: 1, silu: 2, sigmoid: 3, tanh: 4 } as const;
 
 export interface CompiledNetwork {
   program: TrainProgram;
@@ -130,8 +135,10 @@ class Compiler {
     return { ops: Int32Array.from(this.ops), epsilons: Float64Array.from(this.epsilons), slots: Int32Array.from(this.slots), paramCount, statCount };
   }
 
-  private activationAndPool(flow: Flow, activation: Layer['activation'], pool: Pool | undefined, where: string): Flow {
+  private activationAndPool(flow: Flow, activation: Activation, pool: Pool | undefined, where: string): Flow {
     if (activation === 'relu') flow = this.emit(OP.relu, flow, flow.shape, { out: flow.slot });
+    else if (typeof activation === 'object') flow = this.emit(OP.activation, flow, flow.shape, { flag: ACTIVATION.leaky_relu }, activation.alpha);
+    else if (activation !== 'none') flow = this.emit(OP.activation, flow, flow.shape, { flag: ACTIVATION[activation] });
     if (!pool) return flow;
     return this.emit(pool.kind === 'max' ? OP.maxPool : OP.avgPool, flow, poolShape(pool, flow.shape, where), {
       kh: pool.kernel[0], kw: pool.kernel[1], sh: pool.stride[0], sw: pool.stride[1],

@@ -319,6 +319,52 @@ void reluBackward(size_t count, const T* y, const T* dy, T* dx, int threads) {
 
 namespace {
 
+/** f(x) of one activation, in double (rounded to T by the caller). */
+double activationValue(ActivationKind kind, double alpha, double x) {
+  switch (kind) {
+    case ActivationKind::LeakyRelu: return x >= 0 ? x : alpha * x;
+    case ActivationKind::Gelu: return 0.5 * x * (1 + std::erf(x * M_SQRT1_2));
+    case ActivationKind::Silu: return x / (1 + std::exp(-x));
+    case ActivationKind::Sigmoid: return 1 / (1 + std::exp(-x));
+    case ActivationKind::Tanh: return std::tanh(x);
+  }
+  return x;
+}
+
+/** f'(x) of one activation; `y` = f(x). */
+double activationSlope(ActivationKind kind, double alpha, double x, double y) {
+  switch (kind) {
+    case ActivationKind::LeakyRelu: return x >= 0 ? 1 : alpha;
+    case ActivationKind::Gelu: {
+      const double phi = std::exp(-0.5 * x * x) * 0.5 * M_2_SQRTPI * M_SQRT1_2;  // φ(x) = e^(−x²/2) / √(2π)
+      return 0.5 * (1 + std::erf(x * M_SQRT1_2)) + x * phi;
+    }
+    case ActivationKind::Silu: {
+      const double s = 1 / (1 + std::exp(-x));
+      return s * (1 + x * (1 - s));
+    }
+    case ActivationKind::Sigmoid: return y * (1 - y);
+    case ActivationKind::Tanh: return 1 - y * y;
+  }
+  return 1;
+}
+
+}  // namespace
+
+template <typename T>
+void activationForward(ActivationKind kind, double alpha, size_t count, const T* x, T* y, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) y[i] = static_cast<T>(activationValue(kind, alpha, x[i]));
+}
+
+template <typename T>
+void activationBackward(ActivationKind kind, double alpha, size_t count, const T* x, const T* y, const T* dy, T* dx, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) dx[i] += static_cast<T>(dy[i] * activationSlope(kind, alpha, x[i], y[i]));
+}
+
+namespace {
+
 /** A pooling window clipped to the map; `divisor` is PyTorch's average-pool divisor. */
 struct Window {
   int32_t h0, h1, w0, w1;
@@ -454,6 +500,8 @@ void flattenBackward(const Op& op, size_t n, const T* dy, T* dx) {
   template void updateRunningStats<T>(const Op&, size_t, const BatchStats&, double, T*);                             \
   template void reluForward<T>(size_t, const T*, T*, int);                                                           \
   template void reluBackward<T>(size_t, const T*, const T*, T*, int);                                                \
+  template void activationForward<T>(ActivationKind, double, size_t, const T*, T*, int);                             \
+  template void activationBackward<T>(ActivationKind, double, size_t, const T*, const T*, const T*, T*, int);        \
   template void poolForward<T>(const Op&, size_t, const T*, T*, int);                                                \
   template void poolBackward<T>(const Op&, size_t, const T*, const T*, T*, int);                                     \
   template void globalPoolForward<T>(const Op&, size_t, const T*, T*, int);                                          \

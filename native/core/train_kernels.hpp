@@ -68,6 +68,16 @@ void reluForward(size_t count, const T* x, T* y, int threads);
 template <typename T>
 void reluBackward(size_t count, const T* y, const T* dy, T* dx, int threads);
 
+/** y = f(x) for the ActivationKind `kind` (α: LeakyReLU's slope). */
+template <typename T>
+void activationForward(ActivationKind kind, double alpha, size_t count, const T* x, T* y, int threads);
+/**
+ * dx += dy · f'(x): LeakyReLU 1 or α; GELU Φ(x) + x φ(x); SiLU σ(x)(1 + x(1 − σ(x))); sigmoid y(1 − y);
+ * tanh 1 − y² (y = f(x), the forward's output).
+ */
+template <typename T>
+void activationBackward(ActivationKind kind, double alpha, size_t count, const T* x, const T* y, const T* dy, T* dx, int threads);
+
 /** Max or average pooling per (channel, sample) plane; average as PyTorch (count_include_pad = op.flag). */
 template <typename T>
 void poolForward(const Op& op, size_t n, const T* x, T* y, int threads);

@@ -1,5 +1,6 @@
 #include "core/train_program.hpp"
 
+#include <cmath>
 #include <string>
 
 #include "core/error.hpp"
@@ -19,6 +20,7 @@ const char* kindName(OpKind kind) {
     case OpKind::GlobalMaxPool: return "globalmaxpool";
     case OpKind::Flatten: return "flatten";
     case OpKind::Add: return "add";
+    case OpKind::Activation: return "activation";
   }
   return "?";
 }
@@ -42,7 +44,7 @@ class Checker {
  public:
   Checker(const Program& program, size_t index, const Op& op) : program_(program), op_(op) {
     where_ = "train program op " + std::to_string(index);
-    if (op.kind >= OpKind::Conv && op.kind <= OpKind::Add) where_ += std::string(" (") + kindName(op.kind) + ")";
+    if (op.kind >= OpKind::Conv && op.kind <= OpKind::Activation) where_ += std::string(" (") + kindName(op.kind) + ")";
   }
 
   void require(bool condition, const std::string& problem) const {
@@ -93,7 +95,7 @@ void checkWindowOp(const Checker& check, const Op& op, bool conv) {
 
 void checkOp(const Program& program, size_t index, const Op& op) {
   const Checker check(program, index, op);
-  check.require(op.kind >= OpKind::Conv && op.kind <= OpKind::Add, "unknown op kind " + std::to_string(static_cast<int>(op.kind)));
+  check.require(op.kind >= OpKind::Conv && op.kind <= OpKind::Activation, "unknown op kind " + std::to_string(static_cast<int>(op.kind)));
   check.slot(op.in, op.c, op.h, op.w, "input");
   check.require(op.in2 == -1 || op.kind == OpKind::Add, "only add takes a second input");
   switch (op.kind) {
@@ -113,6 +115,12 @@ void checkOp(const Program& program, size_t index, const Op& op) {
       break;
     case OpKind::Relu:
       check.slot(op.out, op.c, op.h, op.w, "output");
+      break;
+    case OpKind::Activation:
+      check.slot(op.out, op.c, op.h, op.w, "output");
+      check.require(op.flag >= static_cast<int32_t>(ActivationKind::LeakyRelu) && op.flag <= static_cast<int32_t>(ActivationKind::Tanh),
+                    "unknown activation " + std::to_string(op.flag));
+      check.require(std::isfinite(op.epsilon), "the activation parameter must be finite");
       break;
     case OpKind::MaxPool:
     case OpKind::AvgPool:

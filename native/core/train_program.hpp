@@ -25,6 +25,16 @@ enum class OpKind : int32_t {
   GlobalMaxPool = 6,
   Flatten = 7,        // [C][N][S] -> [C*S][N][1], feature index c*S + s (ONNX Flatten of NCHW)
   Add = 8,            // y = x + x2 (the residual join)
+  Activation = 9,     // y = f(x) elementwise, f = ActivationKind(flag); LeakyReLU's α in `epsilon`
+};
+
+/** The elementwise functions of OpKind::Activation (ReLU has its own in-place op). */
+enum class ActivationKind : int32_t {
+  LeakyRelu = 0,  // x >= 0 ? x : α x
+  Gelu = 1,       // ½ x (1 + erf(x / √2))
+  Silu = 2,       // x σ(x)
+  Sigmoid = 3,    // σ(x) = 1 / (1 + e^-x)
+  Tanh = 4,
 };
 
 /** Int32 fields per op in the encoded program, in the order of Op's members. */
@@ -39,8 +49,8 @@ struct Op {
   int32_t pt, pl, pb, pr;           // pads top, left, bottom, right
   int32_t dh, dw;                   // dilations (Conv)
   int32_t weight, bias, aux;        // parameter offsets (-1: none); aux = BN running statistics offset (mean, then var)
-  int32_t flag;                     // AvgPool: count_include_pad
-  double epsilon = 0;               // BatchNorm
+  int32_t flag;                     // AvgPool: count_include_pad; Activation: ActivationKind
+  double epsilon = 0;               // BatchNorm; Activation: LeakyReLU's α
 };
 
 struct Program {

@@ -7,8 +7,9 @@ import { expect } from 'chai';
 import { Dataset } from '../../lib/data/dataset.js';
 import { MemorySource } from '../../lib/data/source.js';
 import type { Activations } from '../../lib/fusion/activations.js';
-import type { BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit } from '../../lib/ir/network.js';
-import { allLayers, cloneNetwork } from '../../lib/ir/network.js';
+import { activationFunction } from '../../lib/ir/activation.js';
+import type { Activation, BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit } from '../../lib/ir/network.js';
+import { allLayers, cloneNetwork, hiddenUnits } from '../../lib/ir/network.js';
 import { rng } from '../support/random.js';
 
 export { rng };
@@ -252,8 +253,10 @@ function batchNormForward(x: Batch, bn: BatchNorm): Batch {
   return { data: y, shape: x.shape };
 }
 
-function relu(x: Batch): Batch {
-  return { data: x.data.map((v) => (v > 0 ? v : 0)), shape: x.shape };
+function activate(x: Batch, activation: Activation): Batch {
+  if (activation === 'none') return x;
+  const f = activationFunction(activation);
+  return { data: x.data.map(f), shape: x.shape };
 }
 
 /** Max or average pooling with pads (floor mode). */
@@ -291,7 +294,7 @@ function layerForward(x: Batch, layer: Layer, recorded: Recorded): Batch {
   let y = layer.op.kind === 'dense' ? denseForward(x, layer.op) : convForward(x, layer.op);
   if (layer.batchNorm) y = batchNormForward(y, layer.batchNorm);
   recorded.set(`${layer.name}:preact`, y);
-  if (layer.activation === 'relu') y = relu(y);
+  y = activate(y, layer.activation);
   if (layer.pool) y = poolForward(y, layer.pool);
   recorded.set(`${layer.name}:output`, y);
   return y;
@@ -303,7 +306,7 @@ function residualForward(x: Batch, block: Residual, recorded: Recorded): Batch {
   const skip = block.shortcut ? layerForward(x, block.shortcut, recorded) : x;
   let y: Batch = { data: branch.data.map((v, i) => v + skip.data[i]), shape: branch.shape };
   recorded.set(`${block.name}:preact`, y);
-  if (block.activation === 'relu') y = relu(y);
+  y = activate(y, block.activation);
   if (block.pool) y = poolForward(y, block.pool);
   recorded.set(`${block.name}:output`, y);
   return y;
@@ -480,4 +483,13 @@ export function permuteNetwork(network: Network, seed: number): Network {
   }
   if (incoming) permuteLayerInputs(copy.classifier, incoming);
   return copy;
+}
+
+/** `network` (modified) with every ReLU (layers, branch layers, joins) replaced by `activation`. */
+export function withActivation(network: Network, activation: Activation): Network {
+  for (const unit of hiddenUnits(network)) {
+    if (unit.activation === 'relu') unit.activation = activation;
+    if (unit.type === 'residual') for (const layer of unit.branch) if (layer.activation === 'relu') layer.activation = activation;
+  }
+  return network;
 }

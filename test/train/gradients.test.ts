@@ -1,12 +1,14 @@
 /**
  * Gradient checks of the native trainer in float64: every parameter gradient that back-propagation gives must
  * match the central finite difference (L(p + h) − L(p − h)) / 2h of the batch loss (batch-norms in training mode).
- * Each network covers a set of ops; the KD loss is checked with both reductions.
+ * Each network covers a set of ops (every elementwise activation too); the KD loss is checked with both reductions.
  */
 import { expect } from 'chai';
-import type { Network } from '../../lib/ir/network.js';
+import { activationName } from '../../lib/ir/activation.js';
+import type { Activation, Network } from '../../lib/ir/network.js';
 import { native, type TrainStepOptions } from '../../lib/native.js';
 import { compileNetwork } from '../../lib/train/program.js';
+import { withActivation } from '../fusion/helpers.js';
 import { buildMlp, buildOddNet, buildResnet, buildVgg, randomArray, randomBatch } from './networks.js';
 
 const H = 1e-6;
@@ -103,6 +105,13 @@ describe('train: gradients against finite differences (float64)', () => {
     expect(zeroed.length).to.equal(block.branch[1]!.op.weight.data.length);
     expect(zeroed.some((i) => gradient[i] !== 0)).to.equal(true);
   });
+
+  for (const activation of [{ kind: 'leaky_relu', alpha: 0.1 }, 'gelu', 'silu', 'sigmoid', 'tanh'] as Activation[]) {
+    it(`${activationName(activation)} after dense, conv and branch layers and residual joins (with BN)`, () => {
+      checkGradient(withActivation(buildMlp([6, 5, 4], 3, { bias: true, batchNorm: true, seed: 21 }), activation), { n: 5 });
+      checkGradient(withActivation(buildResnet([1, 1], [2, 3], [1, 5, 5], 3, { batchNorm: true, seed: 22 }), activation), { n: 3 });
+    });
+  }
 
   for (const kdReduction of ['batchmean', 'mean'] as const) {
     it(`KD loss (alpha 0.3, T 2.5, ${kdReduction})`, () => {

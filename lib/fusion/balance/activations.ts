@@ -13,6 +13,7 @@
  * caller reads (they pass through unchanged).
  */
 import { ClafusionError } from '../../errors.js';
+import { applyActivationInPlace } from '../../ir/activation.js';
 import { type Layer, type Network, type Residual, type Unit, layerWidth } from '../../ir/network.js';
 import { type ActivationTensor, type Activations, type Tap, tapKey } from '../activations.js';
 
@@ -26,10 +27,6 @@ export function derivationTaps(network: Network): Tap[] {
     ...(unit.pool ? [{ layer: unit.name, point: 'preact' as const }] : []),
     { layer: unit.name, point: 'output' },
   ]);
-}
-
-function relu(t: ActivationTensor): ActivationTensor {
-  return { data: t.data.map((v) => (v > 0 ? v : 0)), shape: t.shape };
 }
 
 /** Zeros shaped like `t` ([N, C, ...]) with `channels` channels. */
@@ -47,7 +44,9 @@ function required(acts: Activations, layer: string, point: 'preact' | 'output'):
 /** Output of an original unit without the pool it carried in the original network. */
 function unpooledOutput(unit: Unit, acts: Activations): ActivationTensor {
   const preact = required(acts, unit.name, 'preact');
-  return unit.activation === 'relu' ? relu(preact) : preact;
+  const data = preact.data.slice();
+  applyActivationInPlace(unit.activation, data);
+  return { data, shape: preact.shape };
 }
 
 /**

@@ -14,8 +14,13 @@
  * widths, so its inner layers take the widths of the deep block's (a Bottleneck's w → w/4 → w/4 → w, not
  * w → w → w → w): the balanced network, and the fused one, then have the deep network's size. An identity Layer
  * has no free width (it must carry its w inputs, and more units would only add zero weights), so it stays w wide.
+ *
+ * The inserted layer or block keeps the deep unit's activation only where that is the identity on its inputs (ReLU
+ * after ReLU); with any other activation (GELU, SiLU, tanh, sigmoid, LeakyReLU: act(act(z)) ≠ act(z)) it has none,
+ * so it still computes the identity exactly (ir/activation.ts insertedActivation).
  */
 import { ClafusionError } from '../../errors.js';
+import { insertedActivation } from '../../ir/activation.js';
 import type { BatchNorm, ConvOp, DenseOp, Layer, Residual } from '../../ir/network.js';
 
 function identityBatchNorm(width: number, template: BatchNorm, scale: 'identity' | 'zero'): BatchNorm {
@@ -69,10 +74,10 @@ interface InsertedShape {
   bnScale: 'identity' | 'zero';
 }
 
-function insertedLayer(template: Layer, name: string, shape: InsertedShape): Layer {
+function insertedLayer(template: Layer, name: string, shape: InsertedShape, activation = insertedActivation(template.activation)): Layer {
   requireStrideOne(template, 'layer');
   const op = insertedOp(template, shape.outputs, shape.inputs, shape.fill);
-  const layer: Layer = { type: 'layer', name, op, activation: template.activation, inserted: true };
+  const layer: Layer = { type: 'layer', name, op, activation, inserted: true };
   if (template.batchNorm) layer.batchNorm = identityBatchNorm(shape.outputs, template.batchNorm, shape.bnScale);
   return layer;
 }
@@ -91,9 +96,13 @@ export function identityLayer(template: Layer, width: number): Layer {
 export function identityBlock(template: Residual, width: number): Residual {
   const last = template.branch.length - 1;
   const innerWidth = (i: number) => (i < 0 || i === last ? width : template.branch[i].op.weight.shape[0]);
+  // The branch outputs zero whatever its activations do (every conv after the first reads zero weights, the last BN
+  // has scale and shift 0), so its layers keep the deep block's activations.
   const branch = template.branch.map((layer, i) => insertedLayer(layer, `${layer.name}/identity`,
-    { outputs: innerWidth(i), inputs: innerWidth(i - 1), fill: 'zero', bnScale: i === last ? 'zero' : 'identity' }));
-  const block: Residual = { type: 'residual', name: `${template.name}/identity`, branch, activation: template.activation, inserted: true };
+    { outputs: innerWidth(i), inputs: innerWidth(i - 1), fill: 'zero', bnScale: i === last ? 'zero' : 'identity' }, layer.activation));
+  const block: Residual = {
+    type: 'residual', name: `${template.name}/identity`, branch, activation: insertedActivation(template.activation), inserted: true,
+  };
   if (template.shortcut) {
     const name = `${template.shortcut.name}/identity`;
     block.shortcut = insertedLayer(template.shortcut, name, { outputs: width, inputs: width, ...IDENTITY });

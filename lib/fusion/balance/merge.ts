@@ -13,6 +13,7 @@
  * are folded exactly as above.
  */
 import { ClafusionError } from '../../errors.js';
+import { activationName } from '../../ir/activation.js';
 import type { DenseOp, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
 import { type Activations, preactTap, tensorAt } from '../activations.js';
@@ -80,6 +81,9 @@ function requireMergeable(network: Network): Layer[] {
   for (const unit of network.segments.flatMap((s) => s.units)) {
     if (unit.type !== 'layer' || unit.op.kind !== 'dense' || unit.batchNorm) {
       throw new ClafusionError('E_ARG', `the 'merge' balancing supports only MLPs (dense layers without batch-norm), but ${unit.name} is not one; use 'add'`);
+    }
+    if (unit.activation !== 'relu') {
+      throw new ClafusionError('E_ARG', `the 'merge' balancing replaces ReLUs by fixed masks, but ${unit.name} has activation ${activationName(unit.activation)}; use 'add'`);
     }
     layers.push(unit);
   }
