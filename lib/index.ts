@@ -16,6 +16,7 @@ export { benchmarkSolvers, costProblem, type BenchOptions, type BenchReport, typ
 export { gpuAvailable, gpuInfo, useGpu, type DeviceOption, type GpuInfo, type CudaDevice } from './solvers/device.js';
 
 export * from './ir/network.js';
+export { activationFunction, activationName } from './ir/activation.js';
 export { readModel, writeModel, type ReadOptions, type WriteOptions } from './onnx/file.js';
 export { readNetwork, recogniseModel } from './graph/recognise.js';
 export { emitModel, buildModel, writeNetwork, type Tap, type EmitOptions, type EmittedModel } from './graph/emit.js';

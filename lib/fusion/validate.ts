@@ -110,10 +110,11 @@ export async function validateFusion(models: (string | Uint8Array)[], result: Fu
   const obstacle = averagingObstacle(result.models);
   const threads = sharedThreads(models.length + (obstacle ? 1 : 2));
   const run = { signal: options.signal, threads };
-  const averaged: Promise<EvaluateResult | null> = obstacle ? Promise.resolve(null) : evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset, run);
+  const averaged: Promise<EvaluateResult | null> = obstacle ? Promise.resolve(null)
+    : evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset, { ...run, name: 'the vanilla average' });
   const [ensemble, fused, vanilla] = await Promise.all([
     ensembleAccuracy(models, dataset, { ...run, mode: 'logits', weights: options.weights }).then(step('ensemble')),
-    evaluate(result.bytes, dataset, run).then(step('fused')),
+    evaluate(result.bytes, dataset, { ...run, name: 'the fused model' }).then(step('fused')),
     averaged.then(step('vanilla')),
   ]);
   return {

@@ -86,14 +86,15 @@ export async function finetune(model: ModelArg, options: FinetuneOptions): Promi
 }
 
 /** Mean teacher logits t̄ ([count][classes]) over `teachers`, computed with ONNX Runtime in batches. */
-async function teacherLogits(teachers: Network[], data: Dataset, classes: number, options: DistillOptions): Promise<Float32Array> {
+async function teacherLogits(teachers: Network[], names: string[], data: Dataset, classes: number, options: DistillOptions): Promise<Float32Array> {
   const sum = new Float64Array(data.count * classes);
   for (const [k, teacher] of teachers.entries()) {
     const width = teacher.classifier.op.weight.shape[0];
-    if (width !== classes) throw new ClafusionError('E_SHAPE', `teacher ${k} scores ${width} classes but the student ${classes}; distillation needs the same classes`);
+    if (width !== classes) throw new ClafusionError('E_SHAPE', `${names[k]} scores ${width} classes but the student ${classes}; distillation needs the same classes`);
     const logitsOnly = { ...teacher, output: { ...teacher.output, transform: 'none' as const } };
     const report = options.onProgress;
     const logits = await predictLogits(emitModel(logitsOnly).bytes, data, {
+      name: names[k],
       signal: options.signal,
       ...(report ? { onProgress: (done: number, total: number) => report({ phase: 'teacher', epoch: 0, epochs: options.epochs ?? 1, done: k * total + done, total: teachers.length * total }) } : {}),
     });
@@ -115,6 +116,6 @@ export async function distill(student: ModelArg, teachers: ModelArg[], options: 
   const teacherNetworks = teachers.map((t, k) => toNetwork(t, `teacher ${k}`));
   const models = [{ network, name: modelLabel(student, 'the student') }, ...teacherNetworks.map((t, k) => ({ network: t, name: modelLabel(teachers[k], `teacher ${k}`) }))];
   const { train, evaluation, warnings } = await datasets(options, models);
-  const teacher = await teacherLogits(teacherNetworks, train, network.classifier.op.weight.shape[0]!, options);
+  const teacher = await teacherLogits(teacherNetworks, models.slice(1).map((m) => m.name), train, network.classifier.op.weight.shape[0]!, options);
   return { ...(await trainNetwork(network, train, evaluation, teacher, options, { alpha, temperature, kdReduction })), warnings };
 }

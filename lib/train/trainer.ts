@@ -172,6 +172,7 @@ function epochSeed(seed: number, epoch: number): bigint {
 async function evaluateNetwork(network: Network, data: Dataset, options: TrainOptions, epoch: number, epochs: number): Promise<number> {
   const report = options.onProgress;
   const result = await evaluate(emitModel(network).bytes, data, {
+    name: 'the model in training',
     signal: options.signal,
     ...(report ? { onProgress: (done: number, total: number) => report({ phase: 'evaluate', epoch, epochs, done, total }) } : {}),
   });
