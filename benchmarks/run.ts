@@ -30,8 +30,9 @@ const HELP = `npm run bench -- [options]
   --only a,b      only the cases benchmarks/cases/a.ts, b.ts (writes only-a-b.json)
   --large         also the ImageNet-scale cases (cases/imagenet.ts: ResNet-50/101/152-shaped pairs at 224x224,
                   generated here; about an hour on 2 cores). A child process per measurement reports its peak RSS;
-                  CLAFUSION_BENCH_MEMORY_CAP_GIB (default 6) stops one that grows beyond it, and
-                  CLAFUSION_BENCH_IMAGENET_SAMPLES=n runs its activation cases at n samples only.
+                  CLAFUSION_BENCH_MEMORY_CAP_GIB (default 6) stops one that grows beyond it.
+                  CLAFUSION_BENCH_IMAGENET_SAMPLES=n: its activation cases at n samples only;
+                  CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory: the parts it runs.
   --help          this text
 Without --quick and --only the run is full and writes benchmarks/results/latest.json.`;
 

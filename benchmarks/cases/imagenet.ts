@@ -9,7 +9,8 @@
  * - activation mode, the same pairs at 200 samples: the whole fusion against one plain ONNX Runtime forward pass of
  *   both models over the same samples (measured in the same run), goal fusion <= 3x that pass, peak RSS <= 4 GiB;
  * - memory: resnet50 + resnet50 (two seeds) at 32, 200 and 1000 samples, peak RSS of each.
- * CLAFUSION_BENCH_IMAGENET_SAMPLES=n runs the activation cases and the memory table at n samples only (a smoke run).
+ * CLAFUSION_BENCH_IMAGENET_SAMPLES=n runs the activation cases and the memory table at n samples only (a smoke run);
+ * CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory (default all) picks the parts to run.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -126,16 +127,22 @@ async function memoryRow(models: string[], samples: number): Promise<BenchRecord
   return { case: name, size, ours_ms: outcome.result.ms[0], baseline: 'none', baseline_ms: null, ratio: null, note };
 }
 
-/** The four models as ONNX files in `dir`. */
-async function generate(dir: string): Promise<Record<string, string>> {
-  const specs: [string, ResnetDepth, number][] = [['resnet50a', 50, 1], ['resnet50b', 50, 2], ['resnet101', 101, 3], ['resnet152', 152, 4]];
-  const paths: Record<string, string> = {};
-  for (const [name, depth, seed] of specs) {
-    console.error(`benchmarks: imagenet: generating ${name}`);
-    paths[name] = join(dir, `${name}.onnx`);
-    writeFileSync(paths[name], await imagenetResnetBytes(depth, seed));
-  }
-  return paths;
+const MODELS: Record<string, [ResnetDepth, number]> = {
+  resnet50a: [50, 1], resnet50b: [50, 2], resnet101: [101, 3], resnet152: [152, 4],
+};
+
+/** Paths of the models as ONNX files in `dir`, each generated when first asked for. */
+function modelFiles(dir: string): (names: string[]) => Promise<string[]> {
+  const made = new Map<string, string>();
+  return async (names) => {
+    for (const name of names.filter((n) => !made.has(n))) {
+      console.error(`benchmarks: imagenet: generating ${name}`);
+      const path = join(dir, `${name}.onnx`);
+      writeFileSync(path, await imagenetResnetBytes(...MODELS[name]));
+      made.set(name, path);
+    }
+    return names.map((name) => made.get(name)!);
+  };
 }
 
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
@@ -145,14 +152,22 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'clafusion-imagenet-'));
   try {
-    const m = await generate(dir);
+    const files = modelFiles(dir);
+    const parts = (process.env.CLAFUSION_BENCH_IMAGENET_PARTS ?? 'weights,activations,memory').split(',');
     const records: BenchRecord[] = [];
-    const pairs: [string, string[]][] = [['resnet101+50', [m.resnet101, m.resnet50a]], ['resnet152+101', [m.resnet152, m.resnet101]]];
-    for (const [pair, models] of pairs) records.push(await weightMode(`imagenet-${pair}-weights`, models, ctx.quick ? 1 : 3));
+    const pairs: [string, string[]][] = [['resnet101+50', ['resnet101', 'resnet50a']], ['resnet152+101', ['resnet152', 'resnet101']]];
     const override = Number(process.env.CLAFUSION_BENCH_IMAGENET_SAMPLES);
     const smoke = Number.isInteger(override) && override >= 2 ? override : undefined;
-    for (const [pair, models] of pairs) records.push(await activationMode(`imagenet-${pair}-activations`, models, smoke ?? SAMPLES));
-    for (const samples of smoke ? [smoke] : ctx.quick ? [32] : MEMORY_SAMPLES) records.push(await memoryRow([m.resnet50a, m.resnet50b], samples));
+    for (const [pair, models] of parts.includes('weights') ? pairs : []) {
+      records.push(await weightMode(`imagenet-${pair}-weights`, await files(models), ctx.quick ? 1 : 3));
+    }
+    for (const [pair, models] of parts.includes('activations') ? pairs : []) {
+      records.push(await activationMode(`imagenet-${pair}-activations`, await files(models), smoke ?? SAMPLES));
+    }
+    const memorySamples = smoke ? [smoke] : ctx.quick ? [32] : MEMORY_SAMPLES;
+    for (const samples of parts.includes('memory') ? memorySamples : []) {
+      records.push(await memoryRow(await files(['resnet50a', 'resnet50b']), samples));
+    }
     return records;
   } finally {
     rmSync(dir, { recursive: true, force: true });
