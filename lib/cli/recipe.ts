@@ -13,7 +13,7 @@ import { dirname, extname, relative, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, type Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { mapDataSpecPaths } from '../data/spec.js';
-import { ClafusionError } from '../errors.js';
+import { ClafusionError, isClafusionError } from '../errors.js';
 import { atomicWrite } from '../onnx/file.js';
 import { VERSION } from '../version.js';
 
@@ -94,12 +94,11 @@ function optionValue(option: Option, value: unknown, { file, resolvePath, paths 
     throw recipeError(file, key, `expected one of ${option.argChoices.join(', ')}, got '${text}'`);
   }
   if (paths.files.includes(key)) text = resolvePath(text);
-  if (paths.specs.includes(key)) text = mapDataSpecPaths(text, resolvePath);
-  if (!option.parseArg) return text;
   try {
-    return option.parseArg(text, undefined);
+    if (paths.specs.includes(key)) text = mapDataSpecPaths(text, resolvePath);
+    return option.parseArg ? option.parseArg(text, undefined) : text;
   } catch (err) {
-    if (err instanceof InvalidArgumentError) throw recipeError(file, key, err.message);
+    if (err instanceof InvalidArgumentError || isClafusionError(err)) throw recipeError(file, key, err.message);
     throw err;
   }
 }

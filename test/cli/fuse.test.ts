@@ -73,6 +73,15 @@ describe('clafusion fuse: recipes', () => {
     expect(written.models).to.deep.equal(['vgg_deep.onnx', 'vgg_shallow.onnx']);
   });
 
+  it('warns when the recipe was written by another version', async () => {
+    const recipe = { clafusion: '0.0.1', models: VGG.map((m) => resolve(m)), output: 'f.onnx' };
+    writeFileSync(join(dir, 'r.json'), JSON.stringify(recipe));
+    const { error, stderr } = await fuseCli(['--config', join(dir, 'r.json')]);
+    expect(error).to.equal(null);
+    expect(stderr).to.include(`was written by clafusion 0.0.1; this is ${VERSION}`);
+    expect(JSON.parse(readFileSync(join(dir, 'f.recipe.json'), 'utf8'))).to.have.property('clafusion', VERSION);
+  });
+
   it('positional models replace the recipe\'s', async () => {
     const recipe = { models: ['missing-a.onnx', 'missing-b.onnx'], output: 'f.onnx' };
     writeFileSync(join(dir, 'r.json'), JSON.stringify(recipe));
@@ -91,6 +100,7 @@ describe('clafusion fuse: recipes', () => {
     ['a switch that is not a boolean', { ...valid, repair: 'no' }, /repair: expected true or false/],
     ['models that are not a list', { ...valid, models: 'a.onnx' }, /models: expected a list/],
     ['a list of lists', { ...valid, weights: [[0.5], 0.5] }, /weights: expected a string, a number or a list/],
+    ['a data spec that is not one', { ...valid, data: 'idx:' }, /data: data spec "idx:": a path is empty/],
     ['a top level that is not a mapping', '[1, 2]', /a mapping of keys/],
     ['no models at all', { output: 'f.onnx' }, /at least two models/],
     ['no output', { models: valid.models }, /needs an output file/],
