@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'E_SHAPE' // tensor or model shapes do not fit together
   | 'E_DATA' // a data file is malformed, truncated or does not match the model
   | 'E_IO' // a file could not be read or written
+  | 'E_RESOURCE' // the machine cannot give what the inputs need now (memory: lib/resources.ts); smaller inputs fit
   | 'E_ABORTED'; // the caller's AbortSignal fired
 
 export class ClafusionError extends Error {

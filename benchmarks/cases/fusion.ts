@@ -10,9 +10,17 @@
  * random uint8 images: in activation mode (CKA alignment, activation ground cost, repair), and in weight mode without
  * data (neuron-count alignment, weight ground cost). The OT problems are up to 512 x 512, the CKA Grams 200 x 200
  * over up to 200 x 65536 activations.
+ *
+ * The bundled ResNet pair's whole fusion is also set against the work nothing can skip: one plain ONNX Runtime
+ * forward pass of both models over the same 200 samples, run at once (sessions opened beforehand, not timed). The
+ * issue's goal is a fusion within 3x that pass (ratio = pass / fusion, goal 1/3).
  */
 import { Dataset } from '../../lib/data/dataset.js';
+import { openDataset } from '../../lib/data/spec.js';
 import { MemorySource } from '../../lib/data/source.js';
+import { predictLogits } from '../../lib/eval/evaluate.js';
+import { ModelRunner, sharedThreads } from '../../lib/eval/runner.js';
+import { activationSamples } from '../../lib/fusion/collect.js';
 import { fuse, type FuseOptions, type FuseStage } from '../../lib/fusion/index.js';
 import { emitModel } from '../../lib/graph/emit.js';
 import { buildResnet, rng } from '../../test/fusion/helpers.js';
@@ -47,6 +55,32 @@ async function measure(name: string, size: string, models: (string | Uint8Array)
   return [total, ...perStage];
 }
 
+/** Median ms of one forward pass of every model (at once) over the fusion's 200 activation samples. */
+async function plainForward(models: string[], repetitions: number): Promise<number> {
+  const samples = activationSamples(await openDataset(DATA), 200, 21);
+  const runners = await Promise.all(models.map((m) => ModelRunner.open(m, { threads: sharedThreads(models.length) })));
+  try {
+    const times: number[] = [];
+    for (let r = 0; r < repetitions + 1; r++) {
+      const start = performance.now();
+      await Promise.all(runners.map((runner) => predictLogits(runner, samples)));
+      if (r > 0) times.push(performance.now() - start); // the first pass warms the sessions up
+    }
+    return median(times);
+  } finally {
+    await Promise.all(runners.map((runner) => runner.close()));
+  }
+}
+
+/** The fusion of `models` against the plain forward pass of both over the same samples (goal: within 3x). */
+async function againstForward(name: string, models: string[], fusion: BenchRecord, repetitions: number): Promise<BenchRecord> {
+  const pass = await plainForward(models, repetitions);
+  return {
+    case: `${name}/forward`, size: '200 samples', ours_ms: fusion.ours_ms, baseline: 'plain ORT forward of both models', baseline_ms: pass,
+    ratio: pass / fusion.ours_ms, goal: 1 / 3, note: `fusion ${(fusion.ours_ms / pass).toFixed(1)}x the forward pass (goal <= 3x)`,
+  };
+}
+
 /** `count` random uint8 CIFAR-shaped images (3x32x32) with random labels. */
 function randomImages(count: number, seed: number): Dataset {
   const random = rng(seed);
@@ -64,9 +98,12 @@ function syntheticResnets(): Uint8Array[] {
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const repetitions = ctx.quick ? 3 : 5;
   const fixtures = { data: DATA, samples: 200, solver: 'emd' } satisfies FuseOptions;
+  const resnetPair = ['examples/models/resnet_deep.onnx', 'examples/models/resnet_shallow.onnx'];
+  const bundled = await measure('fusion-resnet', 'BN ResNet [3,3,3] + [2,2,2]', resnetPair, fixtures, ctx.quick ? 1 : 3, false);
   const records = [
     ...(await measure('fusion-mlp', '784-400-200-100-50-25 + 784-400-200-100', ['examples/models/mlp_deep.onnx', 'examples/models/mlp_shallow.onnx'], fixtures, repetitions, true)),
-    ...(await measure('fusion-resnet', 'BN ResNet [3,3,3] + [2,2,2]', ['examples/models/resnet_deep.onnx', 'examples/models/resnet_shallow.onnx'], fixtures, ctx.quick ? 1 : 3, false)),
+    ...bundled,
+    await againstForward('fusion-resnet', resnetPair, bundled[0], repetitions),
   ];
   const resnets = syntheticResnets();
   const size = 'ResNet34-like + ResNet18-like, 64..512 wide, 3x32x32';

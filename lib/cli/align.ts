@@ -8,7 +8,8 @@ import { DATA_SPEC_HELP } from '../data/index.js';
 import { type AlignResult, type FuseStage, align } from '../fusion/index.js';
 import type { GroupAlignment } from '../fusion/cla/index.js';
 import {
-  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, normalizationOf, positiveInteger, printWarnings,
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, normalizationOf, positiveInteger,
+  positiveNumber, printWarnings,
 } from './args.js';
 
 /** Stage progress on stderr: one line per stage (a rewritten line on a terminal). */
@@ -30,6 +31,8 @@ export interface AlignFlags extends NormalizationFlags {
   startLayer: number;
   pinnedEnd: number;
   reference?: boolean;
+  /** GiB. */
+  memory?: number;
   json?: boolean;
 }
 
@@ -42,7 +45,9 @@ export function addAlignOptions(command: Command): Command {
     .addOption(new Option('--layer-cost <cost>', 'CLA layer cost (default: cka with --data, neuron without)').choices(['cka', 'neuron', 'wasserstein']))
     .option('--start-layer <s>', 'CLA: pin the first s-1 units of every segment', positiveInteger, 2)
     .option('--pinned-end <f>', 'CLA: pin the last f units of every segment', nonNegativeInteger, 1)
-    .option('--reference', 'reproduce the published code where it differs (block measure, per-layer plans, +1e-7, aligned output layer)'));
+    .option('--reference', 'reproduce the published code where it differs (block measure, per-layer plans, +1e-7, aligned output layer)')
+    .option('--memory <GiB>', 'memory budget of the activation statistics: the samples stream through the models in chunks ' +
+      'sized to fit it (default: a quarter of the available memory; ONNX Runtime\'s working memory comes on top)', positiveNumber));
 }
 
 export function alignOptionsOf(flags: AlignFlags) {
@@ -55,6 +60,7 @@ export function alignOptionsOf(flags: AlignFlags) {
     pinnedEnd: flags.pinnedEnd,
     reference: flags.reference ?? false,
     ...normalizationOf(flags),
+    memoryBytes: flags.memory === undefined ? undefined : flags.memory * 2 ** 30,
   };
 }
 

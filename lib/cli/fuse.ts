@@ -41,6 +41,7 @@ interface FuseFlags extends AlignFlags {
   batchNorm?: 'average' | 'recalibrate' | 'fold';
   /** false with --no-repair. */
   repair: boolean;
+  device: 'auto' | 'cpu' | 'cuda';
 }
 
 function weightList(text: string): number[] {
@@ -67,6 +68,7 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     weights: flags.weights,
     target: flags.target,
     balance: flags.balance,
+    device: flags.device,
     reluApproximation: flags.reluApprox,
     multi: flags.multi,
     alignClassifier: flags.alignClassifier,
@@ -180,6 +182,7 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .addOption(new Option('--multi <approach>', 'fusing 3+ models').choices(['many-to-one', 'iterative']).default('many-to-one'))
     .option('--align-classifier', 'OT-align the output layer too (as published) instead of pinning the classes')
     .addOption(new Option('--batch-norm <how>', 'BN vectors: average them (published), then recalibrate the running statistics on --data, or fold BN into the layers first').choices(['average', 'recalibrate', 'fold']))
+    .addOption(new Option('--device <device>', "where the pairwise costs and Sinkhorn run ('cuda' fails without a CUDA device; 'auto' falls back to the CPU)").choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')
     .option('--json', 'print the result as JSON on stdout')

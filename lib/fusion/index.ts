@@ -1,7 +1,9 @@
 /**
- * CLAFusion end to end (spec §0): load the models, record activations on N seeded samples, align the layers of
- * models of different depth (CLA), balance them (identity units, or merging for MLPs), fuse them layer by layer with
- * optimal transport, emit the fused ONNX model. `align` stops after the alignment.
+ * CLAFusion end to end (spec §0): load the models, stream N seeded samples through both models to accumulate the
+ * activation statistics the alignment reads (lib/stats), align the layers of models of different depth (CLA),
+ * balance them (identity units, or merging for MLPs), stream the samples through the balanced pair for the
+ * statistics of the OT ground costs and the repair, fuse layer by layer with optimal transport, emit the fused ONNX
+ * model. `align` stops after the alignment.
  *
  * Two models: the deeper one is transported into the basis of the balanced shallower one (the target, as published;
  * `target` chooses otherwise). More models: `many-to-one` onto an anchor (default: the deepest), or `iterative`
@@ -13,25 +15,27 @@ import { openDataset } from '../data/spec.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
 import { normalizationFromMetadata, normalizationMetadata, sharedNormalization } from '../eval/input.js';
 import { workerPool } from '../eval/pool.js';
-import { sharedThreads } from '../eval/runner.js';
 import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
 import { type Network, allLayers } from '../ir/network.js';
+import { type DeviceOption, useGpu } from '../solvers/device.js';
 import type { DistanceMetric } from '../solvers/linalg.js';
-import { type Activations, type Tap, preactTap } from './activations.js';
+import { type HeldOutputs, balancedTapSources } from '../stats/held.js';
+import { type Statistics, type StatisticsRequest, type TapOutputs, emptyRequest, mergeRequests } from '../stats/statistics.js';
+import { streamStatistics } from '../stats/stream.js';
 import { balanceByAdding } from './balance/add.js';
-import { deriveBalancedActivations, derivationTaps } from './balance/activations.js';
-import { type ReluApproximation, balanceByMerging } from './balance/merge.js';
+import { type ReluApproximation, balanceByMerging, mergeTaps } from './balance/merge.js';
 import { foldBatchNorm } from './balance/fold.js';
 import { recalibrateBatchNorm } from './recalibrate.js';
-import { type Alignment, type LayerCost, crossLayerAlignment, hiddenDepth, representationTaps } from './cla/index.js';
-import { activationSamples, collectActivations } from './collect.js';
-import { type LayerDiagnostics, type OtFuseOptions, otFuse } from './otfuse/index.js';
+import { type Alignment, type ClaStatistics, type LayerCost, alignmentRequest, crossLayerAlignment, hiddenDepth } from './cla/index.js';
+import { activationSamples } from './collect.js';
+import { type LayerDiagnostics, type OtFuseOptions, type OtStatistics, fusionRequest, otFuse } from './otfuse/index.js';
 import { type UnitStatistics, repairStatistics } from './repair.js';
 import type { Marginals, Solver } from './otfuse/solve.js';
-import { activationTaps } from './otfuse/topology.js';
 import { type MultiFusion, fuseMany } from './multi.js';
 import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOptions, withProvenance } from './provenance.js';
+import { activationTaps } from './otfuse/topology.js';
+import { type Tap, preactTap } from './activations.js';
 
 export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'repair' | 'emit';
 
@@ -54,6 +58,13 @@ export interface AlignOptions {
   pinnedEnd?: number;
   /** Reproduce the published behaviour where it differs from ours (see the stage modules). */
   reference?: boolean;
+  /**
+   * Bytes the streaming passes may hold: the statistics and one chunk of tap outputs (lib/stats/stream.ts); default a
+   * quarter of the available memory. ONNX Runtime's own working memory comes on top.
+   */
+  memoryBytes?: number;
+  /** Samples per streaming chunk; default as many as `memoryBytes` allows (the statistics do not depend on it). */
+  chunkSize?: number;
   signal?: AbortSignal;
   onProgress?: (stage: FuseStage, done: number, total: number) => void;
 }
@@ -77,6 +88,11 @@ export interface FuseOptions extends AlignOptions {
   multi?: 'many-to-one' | 'iterative';
   /** OT-align the classifier outputs too (published default; implied by `reference`). */
   alignClassifier?: boolean;
+  /**
+   * Where the pairwise costs and Sinkhorn run: 'auto' (default: the GPU when the CUDA addon sees one and the problem
+   * is large enough), 'cpu', or 'cuda' (E_ARG when no CUDA device is available).
+   */
+  device?: DeviceOption;
   /**
    * Batch-norm vectors: 'average' (default) aligns and averages them, running statistics included (the published
    * treatment); 'recalibrate' then recomputes the running statistics on the activation samples ("BN reset"; implied
@@ -137,6 +153,9 @@ export class FusionContext {
   normalization: Normalization | undefined;
   /** The file names (or `model i`) of the networks, for messages. */
   private readonly names = new WeakMap<Network, string>();
+  /** Outputs kept from the first pass of a pair for its second (see `statistics`). */
+  private readonly kept = new Map<Network, TapOutputs>();
+  private readonly origins = new Map<Network, Network>();
 
   private constructor(readonly options: FuseOptions, private samplesView: Dataset | undefined) {}
 
@@ -169,13 +188,15 @@ export class FusionContext {
 
   static async open(options: FuseOptions): Promise<FusionContext> {
     const start = performance.now();
+    checkStreamOptions(options);
+    useGpu(options.device, 0); // E_ARG for an unknown device, or for 'cuda' without one
     let samples: Dataset | undefined;
     if (options.data !== undefined) {
       const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
       samples = activationSamples(dataset, options.samples ?? 200, options.seed ?? 21);
     }
     const context = new FusionContext(options, samples);
-    // A run that reads activations records two models' at once: start their workers while the models load.
+    // A run that streams activations runs two models at once: start their workers while the models load.
     if (samples && (context.claNeedsActivations || context.otNeedsActivations)) workerPool.prestart(2);
     context.timings.load += performance.now() - start;
     return context;
@@ -234,12 +255,6 @@ export class FusionContext {
     return this.mode === 'activations' || this.repair;
   }
 
-  /** The taps the OT stage reads for `network`: its maps' taps (activation mode), every layer's preact (repair). */
-  otTaps(network: Network): Tap[] {
-    const nodeTaps = this.mode === 'activations' ? activationTaps(network, this.reference, this.alignClassifier) : [];
-    return this.repair ? [...nodeTaps, ...allLayers(network).slice(0, -1).map(preactTap)] : nodeTaps;
-  }
-
   /** Options of the OT fusion stage. */
   otFuseOptions(): OtFuseOptions {
     const o = this.options;
@@ -251,6 +266,7 @@ export class FusionContext {
       reg: o.reg,
       reference: this.reference,
       alignClassifier: this.alignClassifier,
+      device: o.device,
       statistics: this.repair,
       signal: o.signal,
       onProgress: (done, total) => o.onProgress?.('fusion', done, total),
@@ -270,11 +286,80 @@ export class FusionContext {
     return this.timed('repair', () => recalibrateBatchNorm(network, samples, this.options.signal));
   }
 
-  /** Activations of `network` at `taps`, or undefined without data. `concurrent`: passes started together with it. */
-  async activations(network: Network, taps: Tap[], concurrent = 1): Promise<Activations | undefined> {
+  /**
+   * One streaming pass of `networks` over the samples (model m of `request` is networks[m]); undefined without data
+   * or when nothing is requested. With `keep`, the pass also keeps, when they fit the memory budget, every sample's
+   * outputs at the taps the OT fusion of these networks (or of networks balanced from them) reads, and that pass
+   * then reads them instead of running the models again.
+   */
+  async statistics(networks: Network[], request: StatisticsRequest, keep = false): Promise<Statistics | undefined> {
     const samples = this.samples;
-    if (!samples) return undefined;
-    return this.timed('activations', () => collectActivations(network, taps, samples, this.options.signal, sharedThreads(concurrent), this.nameOf(network)));
+    if (!samples || request.grams.length + request.channels.length + request.cross.length === 0) return undefined;
+    const { memoryBytes, chunkSize, signal } = this.options;
+    const held = networks.map((network) => this.heldOutputs(network));
+    const keepTaps = keep ? networks.map((network) => this.fusionTaps(network)) : undefined;
+    const result = await this.timed('activations', () => streamStatistics(networks, request, samples, {
+      memoryBytes, chunkSize, signal, held, keep: keepTaps, names: networks.map((network) => this.nameOf(network)),
+    }));
+    result.kept?.forEach((outputs, m) => { if (outputs) this.kept.set(networks[m], outputs); });
+    return result.statistics;
+  }
+
+  /** Records that `balanced` is `original` with identity units added (its taps can be read from `original`'s). */
+  balancedFrom(balanced: Network, original: Network): void {
+    this.origins.set(balanced, original);
+  }
+
+  /** Kept outputs of `network`, or of the network it was balanced from (read through its tap sources). */
+  private heldOutputs(network: Network): HeldOutputs | undefined {
+    const own = this.kept.get(network);
+    if (own) return { outputs: own };
+    const original = this.origins.get(network);
+    const theirs = original && this.kept.get(original);
+    const sources = theirs && balancedTapSources(original!, network);
+    return sources ? { outputs: theirs!, sources } : undefined;
+  }
+
+  /**
+   * The taps of `network` that the OT fusion reads, of it or of a network balanced from it: its maps' taps
+   * (activation mode) and every layer's pre-activation (repair), and every unit's output and pooled unit's
+   * pre-activation (what inserted units pass on; see lib/stats/held.ts).
+   */
+  private fusionTaps(network: Network): Tap[] {
+    const units = network.segments.flatMap((s) => s.units);
+    return [
+      ...(this.mode === 'activations' ? activationTaps(network, this.reference, this.alignClassifier) : []),
+      ...(this.repair ? allLayers(network).slice(0, -1).map(preactTap) : []),
+      ...units.flatMap((unit): Tap[] => [...(unit.pool ? [{ layer: unit.name, point: 'preact' as const }] : []), { layer: unit.name, point: 'output' }]),
+    ];
+  }
+
+  /** The statistics the OT fusion of `sources` into `target` reads (activation mode, repair), from one pass. */
+  async fusionStatistics(sources: Network[], target: Network): Promise<OtStatistics | undefined> {
+    if (!this.otNeedsActivations) return undefined;
+    const models = { sources: sources.map((_, s) => s), target: sources.length };
+    const request = fusionRequest(sources, target, models, { mode: this.mode, reference: this.reference, alignClassifier: this.alignClassifier, repair: this.repair });
+    const statistics = await this.statistics([...sources, target], request);
+    // Nothing reads the kept outputs after this pass.
+    this.kept.clear();
+    this.origins.clear();
+    return statistics ? { statistics, ...models } : undefined;
+  }
+
+  /** The CLA layer cost: 'cka' with data unless chosen. */
+  get layerCost(): LayerCost {
+    return this.options.layerCost ?? (this.samples ? 'cka' : 'neuron');
+  }
+}
+
+/** memoryBytes and chunkSize, when given, are positive (E_ARG before anything runs). */
+function checkStreamOptions(options: FuseOptions): void {
+  const { memoryBytes, chunkSize } = options;
+  if (memoryBytes !== undefined && !(typeof memoryBytes === 'number' && memoryBytes > 0 && Number.isFinite(memoryBytes))) {
+    throw new ClafusionError('E_ARG', `memoryBytes must be a positive number of bytes, got ${String(memoryBytes)}`);
+  }
+  if (chunkSize !== undefined && !(Number.isSafeInteger(chunkSize) && chunkSize > 0)) {
+    throw new ClafusionError('E_ARG', `chunkSize must be a positive integer, got ${String(chunkSize)}`);
   }
 }
 
@@ -317,17 +402,16 @@ function deepAndShallow(a: Network, b: Network): [number, number] {
 }
 
 /**
- * CLA between a pair (already ordered deep, shallow). `deepActs` / `shallowActs` may hold more taps than needed;
- * what is missing is recorded here.
+ * CLA between a pair (already ordered deep, shallow). `stats`: the pass that holds what `alignmentRequest` asks for;
+ * without it (and with a cost that reads activations) the pair is streamed here.
  */
-export async function alignPair(deep: Network, shallow: Network, context: FusionContext, deepActs?: Activations, shallowActs?: Activations): Promise<Alignment> {
-  const acts = context.claNeedsActivations
-    ? {
-        deep: deepActs ?? (await context.activations(deep, representationTaps(deep, context.reference)))!,
-        shallow: shallowActs ?? (await context.activations(shallow, representationTaps(shallow, context.reference)))!,
-      }
-    : undefined;
-  return context.timed('alignment', () => crossLayerAlignment(deep, shallow, claOptions(context.options), acts));
+export async function alignPair(deep: Network, shallow: Network, context: FusionContext, stats?: ClaStatistics): Promise<Alignment> {
+  let found = stats;
+  if (!found && context.claNeedsActivations) {
+    const statistics = await context.statistics([deep, shallow], alignmentRequest(deep, shallow, 0, 1, context.layerCost, context.reference));
+    found = statistics && { statistics, deep: 0, shallow: 1 };
+  }
+  return context.timed('alignment', () => crossLayerAlignment(deep, shallow, claOptions(context.options), found));
 }
 
 /** Aligns two models of different depth: which is deeper, and which deep unit each shallow unit maps to. */
@@ -360,51 +444,42 @@ function pairWeights(weights: number[] | undefined, source: number, target: numb
   return [w[source], w[target]];
 }
 
-/** The OT-stage activations of a model balanced by adding identities: derived when possible, else recorded. */
-async function balancedActivations(original: Network, balanced: Network, acts: Activations | undefined, context: FusionContext): Promise<Activations> {
-  const first = balanced.segments.find((s) => s.units.length > 0)?.units[0];
-  if (acts && first && !first.inserted) return deriveBalancedActivations(original, balanced, acts);
-  return (await context.activations(balanced, context.otTaps(balanced)))!;
+/**
+ * The first pass of a pair of different depth: the alignment's statistics, and with 'merge' the deep model's
+ * pre-activation sums for its ReLU approximations.
+ */
+function alignmentPassRequest(pair: [Network, Network], deep: number, shallow: number, context: FusionContext): StatisticsRequest {
+  const cla = context.claNeedsActivations ? alignmentRequest(pair[deep], pair[shallow], deep, shallow, context.layerCost, context.reference) : emptyRequest();
+  if ((context.options.balance ?? 'add') !== 'merge') return cla;
+  return mergeRequests(cla, { grams: [], channels: mergeTaps(pair[deep]).map((tap) => ({ model: deep, tap })), cross: [] });
 }
 
 /** Aligns, balances and fuses two networks (input order kept in `models`, `target`, `weights`). */
 export async function fusePair(pair: [Network, Network], context: FusionContext, weights?: number[], target?: FuseOptions['target']): Promise<PairFusion> {
   const [deep, shallow] = deepAndShallow(pair[0], pair[1]);
   const equalDepth = hiddenDepth(pair[0]) === hiddenDepth(pair[1]);
-  const balance = context.options.balance ?? 'add';
-  const claActs = !equalDepth && context.claNeedsActivations;
-  // A model that balancing changes (the shallow one with 'add', the deep one with 'merge') is not fused as it is.
-  const changed = equalDepth ? -1 : balance === 'add' ? shallow : deep;
-  // One ONNX Runtime pass per input model records everything the alignment and the OT fusion read; the activations
-  // of a model balanced by adding identities are derived from its own (derivationTaps).
-  const tapsOf = (i: number): Tap[] => [
-    ...(claActs ? representationTaps(pair[i], context.reference) : []),
-    ...(context.otNeedsActivations && (i !== changed || balance === 'add') ? context.otTaps(pair[i]) : []),
-    ...(context.otNeedsActivations && i === changed && balance === 'add' ? derivationTaps(pair[i]) : []),
-  ];
-  // Both runs at once, each with its share of the cores (one pass alone leaves gaps that the other fills).
-  const passes = [0, 1].filter((i) => tapsOf(i).length > 0).length;
-  const acts = await Promise.all([0, 1].map((i) => (tapsOf(i).length > 0 ? context.activations(pair[i], tapsOf(i), passes) : undefined)));
   const models: [Network, Network] = [pair[0], pair[1]];
   let alignment: PairAlignment | undefined;
   if (!equalDepth) {
-    const cla = await alignPair(pair[deep], pair[shallow], context, acts[deep], acts[shallow]);
+    // Pass 1: both input models at once, for what the alignment (and a merge) reads.
+    const pass = await context.statistics(pair, alignmentPassRequest(pair, deep, shallow, context), context.otNeedsActivations);
+    const cla = await alignPair(pair[deep], pair[shallow], context, pass && context.claNeedsActivations ? { statistics: pass, deep, shallow } : undefined);
     alignment = { deep, shallow, alignment: cla };
-    if (balance === 'add') {
+    if ((context.options.balance ?? 'add') === 'add') {
       models[shallow] = context.nameDerived(await context.timed('balancing', () => balanceByAdding(pair[deep], pair[shallow], cla.groups)), pair[shallow], 'balanced');
-      if (context.otNeedsActivations) acts[shallow] = await balancedActivations(pair[shallow], models[shallow], acts[shallow], context);
+      context.balancedFrom(models[shallow], pair[shallow]);
     } else {
-      const preacts = acts[deep] ?? (await context.activations(pair[deep], representationTaps(pair[deep])));
-      if (!preacts) throw new ClafusionError('E_ARG', "the 'merge' balancing needs data for the ReLU approximations");
-      models[deep] = context.nameDerived(await context.timed('balancing', () => balanceByMerging(pair[deep], cla.mapping, preacts, context.options.reluApproximation)), pair[deep], 'merged');
-      if (context.otNeedsActivations) acts[deep] = await context.activations(models[deep], context.otTaps(models[deep]));
+      if (!pass) throw new ClafusionError('E_ARG', "the 'merge' balancing needs data for the ReLU approximations");
+      const merged = await context.timed('balancing', () => balanceByMerging(pair[deep], cla.mapping, (tap) => pass.channels(deep, tap), context.options.reluApproximation));
+      models[deep] = context.nameDerived(merged, pair[deep], 'merged');
     }
   }
   if (context.options.batchNorm === 'fold') models.forEach((m, i) => { models[i] = foldBatchNorm(m); });
   const t = targetIndex(target ?? context.options.target, deep, shallow, equalDepth);
   const s = 1 - t;
-  const fused = await context.timed('fusion', () => otFuse([models[s]], models[t], pairWeights(weights, s, t), context.otFuseOptions(),
-    context.otNeedsActivations ? { sources: [acts[s]!], target: acts[t]! } : undefined));
+  // Pass 2: the pair as it is fused, for the ground costs and the repair targets.
+  const stats = await context.fusionStatistics([models[s]], models[t]);
+  const fused = await context.timed('fusion', () => otFuse([models[s]], models[t], pairWeights(weights, s, t), context.otFuseOptions(), stats));
   return { network: await context.finish(fused.network, fused.statistics), models, alignment, layers: fused.diagnostics, target: t };
 }
 

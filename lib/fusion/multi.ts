@@ -11,7 +11,7 @@
 import { ClafusionError } from '../errors.js';
 import type { Network } from '../ir/network.js';
 import { balanceByAdding } from './balance/add.js';
-import { hiddenDepth, representationTaps } from './cla/index.js';
+import { hiddenDepth } from './cla/index.js';
 import { type FusionContext, type PairAlignment, alignPair, fusePair } from './index.js';
 import { type LayerDiagnostics, otFuse } from './otfuse/index.js';
 
@@ -38,22 +38,20 @@ async function manyToOne(networks: Network[], context: FusionContext): Promise<M
   const options = context.options;
   if (options.balance === 'merge') throw new ClafusionError('E_ARG', "many-to-one fusion balances with 'add' only");
   const anchor = anchorIndex(networks, options.target);
-  const anchorActs = await context.activations(networks[anchor], [...representationTaps(networks[anchor], context.reference), ...context.otTaps(networks[anchor])]);
   const models = [...networks];
   const alignments: PairAlignment[] = [];
   for (let i = 0; i < networks.length; i++) {
     if (i === anchor || hiddenDepth(networks[i]) === hiddenDepth(networks[anchor])) continue;
-    const alignment = await alignPair(networks[anchor], networks[i], context, anchorActs);
+    const alignment = await alignPair(networks[anchor], networks[i], context);
     alignments.push({ deep: anchor, shallow: i, alignment });
     models[i] = context.nameDerived(await context.timed('balancing', () => balanceByAdding(networks[anchor], networks[i], alignment.groups)), networks[i], 'balanced');
   }
   const sources = models.map((_, i) => i).filter((i) => i !== anchor);
   const weights = options.weights ?? models.map(() => 1 / models.length);
-  const acts = context.otNeedsActivations
-    ? { sources: await Promise.all(sources.map(async (i) => (await context.activations(models[i], context.otTaps(models[i]), sources.length))!)), target: anchorActs! }
-    : undefined;
+  // One pass of every model at once for the ground costs and the repair targets.
+  const stats = await context.fusionStatistics(sources.map((i) => models[i]), models[anchor]);
   const fused = await context.timed('fusion', () =>
-    otFuse(sources.map((i) => models[i]), models[anchor], [...sources.map((i) => weights[i]), weights[anchor]], context.otFuseOptions(), acts));
+    otFuse(sources.map((i) => models[i]), models[anchor], [...sources.map((i) => weights[i]), weights[anchor]], context.otFuseOptions(), stats));
   return { network: await context.finish(fused.network, fused.statistics), models, alignments, layers: fused.diagnostics, target: anchor };
 }
 

@@ -18,7 +18,6 @@
 import type { Dataset } from '../data/dataset.js';
 import type { BatchNorm, Network } from '../ir/network.js';
 import { allLayers, cloneNetwork } from '../ir/network.js';
-import type { ActivationTensor } from './activations.js';
 import { foldLayerBatchNorm } from './balance/fold.js';
 import { type BatchStatistics, batchStatistics } from './recalibrate.js';
 
@@ -33,100 +32,6 @@ export interface UnitStatistics {
  * fusion of a network with a permuted copy of itself) keeps its function to float precision.
  */
 const PASS_EPSILON = 1e-10;
-
-/** A [N, C, S] float32 tensor (S = positions per channel) as the statistics loops read it. */
-interface ChannelLayout {
-  data: Float32Array;
-  samples: number;
-  channels: number;
-  inner: number;
-}
-
-/**
- * Σ_n Σ_s of x[n, c, s] (`mean` undefined) or of (x[n, c, s] − mean)² for one channel c, in float64, n outer, s inner.
- */
-function channelSum(t: ChannelLayout, c: number, mean?: number): number {
-  let sum = 0;
-  for (let n = 0; n < t.samples; n++) {
-    const p = (n * t.channels + c) * t.inner;
-    if (mean === undefined) {
-      for (let k = 0; k < t.inner; k++) sum += t.data[p + k];
-    } else {
-      for (let k = 0; k < t.inner; k++) {
-        const d = t.data[p + k] - mean;
-        sum += d * d;
-      }
-    }
-  }
-  return sum;
-}
-
-/**
- * `channelSum` of channels c..c+3 at once, written to sums[c..c+3]. Each channel keeps its own running sum in the
- * same order, so the results are channelSum's to the bit; the four independent additions per step overlap, where one
- * channel at a time waits on the latency of every float64 add (1.5-1.8x faster on large conv activations).
- */
-function fourChannelSums(t: ChannelLayout, c: number, sums: Float64Array, means?: Float64Array): void {
-  const { data, inner } = t;
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  if (means === undefined) {
-    for (let n = 0; n < t.samples; n++) {
-      const p = (n * t.channels + c) * inner;
-      const end = p + inner;
-      for (let k = p; k < end; k++) {
-        s0 += data[k];
-        s1 += data[k + inner];
-        s2 += data[k + 2 * inner];
-        s3 += data[k + 3 * inner];
-      }
-    }
-  } else {
-    const m0 = means[c];
-    const m1 = means[c + 1];
-    const m2 = means[c + 2];
-    const m3 = means[c + 3];
-    for (let n = 0; n < t.samples; n++) {
-      const p = (n * t.channels + c) * inner;
-      const end = p + inner;
-      for (let k = p; k < end; k++) {
-        const d0 = data[k] - m0;
-        const d1 = data[k + inner] - m1;
-        const d2 = data[k + 2 * inner] - m2;
-        const d3 = data[k + 3 * inner] - m3;
-        s0 += d0 * d0;
-        s1 += d1 * d1;
-        s2 += d2 * d2;
-        s3 += d3 * d3;
-      }
-    }
-  }
-  sums[c] = s0;
-  sums[c + 1] = s1;
-  sums[c + 2] = s2;
-  sums[c + 3] = s3;
-}
-
-/** channelSum for every channel: four at a time, the last one to three alone. */
-function channelSums(t: ChannelLayout, means?: Float64Array): Float64Array {
-  const sums = new Float64Array(t.channels);
-  let c = 0;
-  for (; c + 4 <= t.channels; c += 4) fourChannelSums(t, c, sums, means);
-  for (; c < t.channels; c++) sums[c] = channelSum(t, c, means?.[c]);
-  return sums;
-}
-
-/** Mean and population standard deviation per channel of a [N, C, ...] tensor (float64, two passes). */
-export function channelStatistics(tensor: ActivationTensor): UnitStatistics {
-  const [samples, channels] = tensor.shape;
-  const layout = { data: tensor.data, samples, channels, inner: tensor.data.length / (samples * channels) };
-  const count = samples * layout.inner;
-  const mean = channelSums(layout).map((sum) => sum / count);
-  const std = channelSums(layout, mean).map((squares) => Math.sqrt(squares / count));
-  return { mean, std };
-}
 
 /** The BN that maps a layer's output to mean μ* and standard deviation σ* in the pass (sign: that of the layer's scale). */
 function passBatchNorm(target: UnitStatistics, own: BatchNorm | undefined): BatchNorm {

@@ -16,6 +16,8 @@ namespace {
 constexpr size_t kGramBlock = 512;
 // From this many positions per channel, a sample's cross term is one sgemm dot product (else float64 products).
 constexpr size_t kCrossFloatMin = 16;
+// Independent running sums per sample in the channel sums.
+constexpr size_t kLanes = 8;
 
 /** [begin, end) of part p of `count` rows split into `parts`; `triangle` spaces them evenly by area of a lower triangle. */
 std::pair<size_t, size_t> partRange(size_t count, size_t parts, size_t p, bool triangle) {
@@ -115,19 +117,32 @@ void accumulateChannels(const float* X, size_t samples, size_t channels, size_t 
   int nt = resolveThreads(threads);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && samples * channels * spatial > 65536)
   for (size_t c = 0; c < channels; ++c) {
-    double sum = sums[c], square = squares[c], positive = positives[c];
     for (size_t s = 0; s < samples; ++s) {
       const float* x = X + (s * channels + c) * spatial;
-      for (size_t p = 0; p < spatial; ++p) {
+      // One sample's terms in kLanes independent running sums (position p into lane p mod kLanes), combined in lane
+      // order: the same order whatever the chunk, and no chain of dependent additions per element.
+      double sum[kLanes] = {}, square[kLanes] = {}, positive[kLanes] = {};
+      size_t p = 0;
+      for (; p + kLanes <= spatial; p += kLanes) {
+        for (size_t l = 0; l < kLanes; ++l) {
+          const double value = x[p + l];
+          sum[l] += value;
+          square[l] += value * value;
+          positive[l] += value > 0 ? 1.0 : 0.0;
+        }
+      }
+      for (size_t l = 0; p < spatial; ++p, ++l) {
         const double value = x[p];
-        sum += value;
-        square += value * value;
-        positive += value > 0 ? 1.0 : 0.0;
+        sum[l] += value;
+        square[l] += value * value;
+        positive[l] += value > 0 ? 1.0 : 0.0;
+      }
+      for (size_t l = 0; l < kLanes; ++l) {
+        sums[c] += sum[l];
+        squares[c] += square[l];
+        positives[c] += positive[l];
       }
     }
-    sums[c] = sum;
-    squares[c] = square;
-    positives[c] = positive;
   }
 }
 

@@ -36,7 +36,9 @@ void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_
 
 /**
  * Per-channel sums over samples and positions of X (samples x channels x spatial, float32):
- *   sums[c] += sum x,  squares[c] += sum x^2,  positives[c] += #{x > 0}     (float64, samples then positions ascending)
+ *   sums[c] += sum x,  squares[c] += sum x^2,  positives[c] += #{x > 0}     (float64)
+ * Per sample, position p goes to one of 8 running sums (p mod 8), which are then added in order to the total: samples
+ * ascending, a fixed order within each.
  */
 void accumulateChannels(const float* X, size_t samples, size_t channels, size_t spatial, double* sums, double* squares,
                         double* positives, int threads);

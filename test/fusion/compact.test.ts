@@ -13,8 +13,7 @@ import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { fuse } from '../../lib/fusion/index.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
-import { deriveBalancedActivations } from '../../lib/fusion/balance/activations.js';
-import { buildBottleneckResnet, logits, maxAbsDiff, permuteNetwork, randomDataset, recordedActivations } from './helpers.js';
+import { buildBottleneckResnet, fusionStatistics, logits, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
 
 /** A Bottleneck pair of different depth, 8..16-wide streams with 2..4-wide inner layers (deep first). */
 function bottleneckPair(imagenetStem: boolean, input: [number, number, number]): [Network, Network] {
@@ -70,10 +69,9 @@ describe('compact balancing of Bottleneck ResNets', () => {
 
   for (const mode of ['weights', 'activations'] as const) {
     it(`${mode} mode: inserted blocks' inner layers fuse to the deep block's own units, deterministically`, async () => {
-      const { deep, shallow, balanced } = await balancedPair();
-      const target = () => deriveBalancedActivations(shallow, balanced, recordedActivations(shallow));
-      const acts = mode === 'activations' ? { sources: [recordedActivations(deep)], target: target() } : undefined;
-      const run = () => otFuse([deep], balanced, [0.5, 0.5], { mode }, acts);
+      const { deep, balanced } = await balancedPair();
+      const stats = mode === 'activations' ? await fusionStatistics([deep], balanced) : undefined;
+      const run = () => otFuse([deep], balanced, [0.5, 0.5], { mode }, stats);
       const [first, second] = [await run(), await run()];
       for (const block of insertedBlocks(balanced)) {
         // conv2 reads and writes inner units only: both maps are the identity, so it is half the deep block's conv2.
@@ -87,11 +85,10 @@ describe('compact balancing of Bottleneck ResNets', () => {
     });
 
     it(`${mode} mode: fusing a permuted copy of the deep model gives the same function`, async () => {
-      const { deep, shallow, balanced } = await balancedPair();
+      const { deep, balanced } = await balancedPair();
       const permuted = permuteNetwork(deep, 43);
-      const target = deriveBalancedActivations(shallow, balanced, recordedActivations(shallow));
       const fuseWith = async (source: Network) => (await otFuse([source], balanced, [0.5, 0.5], { mode },
-        mode === 'activations' ? { sources: [recordedActivations(source)], target } : undefined)).network;
+        mode === 'activations' ? await fusionStatistics([source], balanced) : undefined)).network;
       const [plain, fromPermuted] = [await fuseWith(deep), await fuseWith(permuted)];
       const reference = logits(plain);
       expect(maxAbsDiff(logits(fromPermuted), reference) / Math.max(...reference.map(Math.abs))).to.be.below(1e-9);

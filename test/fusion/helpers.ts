@@ -6,10 +6,12 @@
 import { expect } from 'chai';
 import { Dataset } from '../../lib/data/dataset.js';
 import { MemorySource } from '../../lib/data/source.js';
-import type { Activations } from '../../lib/fusion/activations.js';
 import { activationFunction } from '../../lib/ir/activation.js';
 import type { Activation, BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit } from '../../lib/ir/network.js';
 import { allLayers, cloneNetwork, hiddenUnits } from '../../lib/ir/network.js';
+import { type OtStatistics, fusionRequest } from '../../lib/fusion/otfuse/index.js';
+import { type Statistics, type StatisticsRequest, StatisticsBuilder } from '../../lib/stats/statistics.js';
+import { tapShapes } from '../../lib/stats/stream.js';
 import { rng } from '../support/random.js';
 
 export { rng };
@@ -366,16 +368,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-/** The network's activations at every tap the reference forward pass records, on `samples` random inputs (float32). */
-export function recordedActivations(network: Network, samples = 24): Activations {
-  const recorded: Recorded = new Map();
-  forward(network, randomInput(network, samples), recorded);
-  const acts: Activations = new Map();
-  for (const [key, batch] of recorded) acts.set(key, { data: Float32Array.from(batch.data), shape: batch.shape });
-  return acts;
-}
-
-/** The network's logits on `samples` random inputs (another draw than `recordedActivations`'). */
+/** The network's logits on `samples` random inputs (another draw than `recordedStatistics`'). */
 export function logits(network: Network, samples = 6): Float64Array {
   return forward(network, randomInput(network, samples, 99)).data;
 }
@@ -492,4 +485,30 @@ export function withActivation(network: Network, activation: Activation): Networ
     if (unit.type === 'residual') for (const layer of unit.branch) if (layer.activation === 'relu') layer.activation = activation;
   }
   return network;
+}
+
+/** Every tap the forward pass records on `samples` random inputs, as float32 [samples, ...] arrays by tapKey. */
+export function recordedTaps(network: Network, samples = 24): Map<string, Float32Array> {
+  const recorded: Recorded = new Map();
+  forward(network, randomInput(network, samples), recorded);
+  return new Map([...recorded].map(([key, batch]) => [key, Float32Array.from(batch.data)]));
+}
+
+/**
+ * The statistics of `request` (model m = networks[m]) on `samples` random inputs, from this file's float64 forward
+ * pass (rounded to float32 taps, as ONNX Runtime gives them) in one chunk.
+ */
+export async function recordedStatistics(networks: Network[], request: StatisticsRequest, samples = 24): Promise<Statistics> {
+  const outputs = networks.map((network) => recordedTaps(network, samples));
+  const builder = new StatisticsBuilder(request, samples, networks.map(tapShapes));
+  await builder.addPanel(0, outputs);
+  return builder.finish();
+}
+
+/** What otFuse reads for `sources` into `target` (activation mode; with the repair's sums when `repair`). */
+export async function fusionStatistics(sources: Network[], target: Network, options: { reference?: boolean; alignClassifier?: boolean; repair?: boolean } = {}): Promise<OtStatistics> {
+  const models = { sources: sources.map((_, s) => s), target: sources.length };
+  const reference = options.reference ?? false;
+  const request = fusionRequest(sources, target, models, { mode: 'activations', reference, alignClassifier: options.alignClassifier ?? reference, repair: options.repair ?? false });
+  return { statistics: await recordedStatistics([...sources, target], request), ...models };
 }

@@ -5,16 +5,14 @@
 import { expect } from 'chai';
 import type { Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
-import { type Tap, preactTap, tapKey } from '../../lib/fusion/activations.js';
-import { derivationTaps, deriveBalancedActivations } from '../../lib/fusion/balance/activations.js';
-import { activationTaps } from '../../lib/fusion/otfuse/topology.js';
-import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
+import { alignmentRequest, crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
-import { balanceByMerging, reluMask } from '../../lib/fusion/balance/merge.js';
+import { balanceByMerging, mergeTaps, reluMask } from '../../lib/fusion/balance/merge.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
 import { vanillaAverage } from '../../lib/fusion/validate.js';
 import {
-  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, expectSameWeights, logits, maxAbsDiff, permuteNetwork, recordedActivations,
+  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, expectSameWeights, fusionStatistics, logits, maxAbsDiff, permuteNetwork,
+  recordedStatistics,
 } from './helpers.js';
 
 const cases: [string, () => Network][] = [
@@ -34,8 +32,8 @@ describe('fusion on IR networks', () => {
           const a = build();
           const permuted = permuteNetwork(a, 11);
           expect(maxAbsDiff(logits(permuted), logits(a))).to.be.below(1e-9);
-          const acts = mode === 'activations' ? { sources: [recordedActivations(permuted)], target: recordedActivations(a) } : undefined;
-          const { network } = await otFuse([permuted], a, [0.5, 0.5], { mode }, acts);
+          const stats = mode === 'activations' ? await fusionStatistics([permuted], a) : undefined;
+          const { network } = await otFuse([permuted], a, [0.5, 0.5], { mode }, stats);
           expectSameWeights(network, a);
           expect(maxAbsDiff(logits(network), logits(a))).to.be.below(1e-4);
         });
@@ -45,8 +43,7 @@ describe('fusion on IR networks', () => {
 
   it('fuse(A, A) = A', async () => {
     const a = buildResnet([2, 1], [4, 6], [2, 8, 8], 4, { seed: 8, batchNorm: true });
-    const acts = recordedActivations(a);
-    const { network } = await otFuse([a], a, [0.5, 0.5], { mode: 'activations' }, { sources: [acts], target: acts });
+    const { network } = await otFuse([a], a, [0.5, 0.5], { mode: 'activations' }, await fusionStatistics([a], a));
     expectSameWeights(network, a, 0);
   });
 });
@@ -120,61 +117,13 @@ describe('balancing by adding identity units', () => {
   }
 });
 
-describe('activations of a balanced network derived from the original', () => {
-  const pairs: [string, () => Network, () => Network, number, number][] = [
-    ['MLP', () => buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 1 }), () => buildMlp([12, 10, 9, 8], 4, { bias: true, seed: 2 }), 2, 1],
-    ['VGG, identities after the pooled layer', () => buildVgg([[3, 4, 4], [5, 5]], [2, 8, 8], 4, { seed: 3 }), () => buildVgg([[3, 4], [5]], [2, 8, 8], 4, { seed: 4 }), 2, 0],
-    ['ResNet with BN', () => buildResnet([3, 3], [3, 4], [2, 8, 8], 4, { seed: 7, batchNorm: true }), () => buildResnet([2, 1], [3, 5], [2, 8, 8], 4, { seed: 8, batchNorm: true }), 2, 1],
-    ['Bottleneck ResNet with BN (compact inserted blocks)',
-      () => buildBottleneckResnet([3, 3], [2, 3], [2, 8, 8], 4, { seed: 9, batchNorm: true }),
-      () => buildBottleneckResnet([2, 1], [2, 3], [2, 8, 8], 4, { seed: 10, batchNorm: true }), 2, 1],
-  ];
-  for (const [name, deepOf, shallowOf, s, f] of pairs) {
-    it(`${name}: equal to a forward pass of the balanced network`, async () => {
-      const deep = deepOf();
-      const shallow = shallowOf();
-      const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
-      const balanced = balanceByAdding(deep, shallow, alignment.groups);
-      const derived = deriveBalancedActivations(shallow, balanced, recordedActivations(shallow));
-      const direct = recordedActivations(balanced);
-      for (const tap of activationTaps(balanced, false, false)) {
-        const key = tapKey(tap);
-        expect(derived.get(key)?.shape, key).to.deep.equal(direct.get(key)!.shape);
-        expect(maxAbsDiff(derived.get(key)!.data, direct.get(key)!.data), key).to.be.below(1e-5);
-      }
-    });
-
-    it(`${name}: the taps the fusion records suffice (activation mode; repair statistics)`, async () => {
-      const deep = deepOf();
-      const shallow = shallowOf();
-      const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
-      const balanced = balanceByAdding(deep, shallow, alignment.groups);
-      const all = recordedActivations(shallow);
-      const direct = recordedActivations(balanced);
-      const layerPreacts = (network: Network): Tap[] => allLayers(network).slice(0, -1).map(preactTap);
-      const cases: [Tap[], Tap[]][] = [
-        [activationTaps(shallow, false, false), activationTaps(balanced, false, false)],
-        [layerPreacts(shallow), layerPreacts(balanced)],
-      ];
-      for (const [recorded, read] of cases) {
-        const only = new Map([...recorded, ...derivationTaps(shallow)].map((tap) => [tapKey(tap), all.get(tapKey(tap))!]));
-        const derived = deriveBalancedActivations(shallow, balanced, only);
-        for (const key of read.map(tapKey)) {
-          expect(derived.has(key), key).to.equal(true);
-          expect(maxAbsDiff(derived.get(key)!.data, direct.get(key)!.data), key).to.be.below(1e-5);
-        }
-      }
-    });
-  }
-});
-
 describe('more than two models, reference mode, merging', () => {
   for (const mode of ['weights', 'activations'] as const) {
     it(`many-to-one: fuse(A, P1(A), P2(A)) onto A = A (${mode} mode)`, async () => {
       const a = buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 9, batchNorm: true });
       const sources = [permuteNetwork(a, 21), permuteNetwork(a, 22)];
-      const acts = mode === 'activations' ? { sources: sources.map((s) => recordedActivations(s)), target: recordedActivations(a) } : undefined;
-      const { network } = await otFuse(sources, a, [1 / 3, 1 / 3, 1 / 3], { mode }, acts);
+      const stats = mode === 'activations' ? await fusionStatistics(sources, a) : undefined;
+      const { network } = await otFuse(sources, a, [1 / 3, 1 / 3, 1 / 3], { mode }, stats);
       expectSameWeights(network, a);
     });
   }
@@ -182,8 +131,8 @@ describe('more than two models, reference mode, merging', () => {
   it('reference mode (per-layer plans, skip rules, aligned classifier, +1e-7) also recovers a permuted ResNet', async () => {
     const a = buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 10 });
     const permuted = permuteNetwork(a, 23);
-    const acts = { sources: [recordedActivations(permuted)], target: recordedActivations(a) };
-    const { network, diagnostics } = await otFuse([permuted], a, [0.5, 0.5], { mode: 'activations', reference: true }, acts);
+    const stats = await fusionStatistics([permuted], a, { reference: true });
+    const { network, diagnostics } = await otFuse([permuted], a, [0.5, 0.5], { mode: 'activations', reference: true }, stats);
     expect(diagnostics.map((d) => d.layer)).to.include('fc_out');
     expectSameWeights(network, a, 1e-5);
   });
@@ -197,9 +146,9 @@ describe('more than two models, reference mode, merging', () => {
       const layer = allLayers(deep).find((l) => l.name === name)!;
       layer.op.bias = new Float32Array(layer.op.bias!.length).fill(50); // pre-activations > 0: ReLU = identity
     }
-    const acts = recordedActivations(deep);
+    const stats = await recordedStatistics([deep], { grams: [], channels: mergeTaps(deep).map((tap) => ({ model: 0, tap })), cross: [] });
     for (const method of ['sum', 'majority', 'avg'] as const) {
-      const merged = balanceByMerging(deep, alignment.mapping, acts, method);
+      const merged = balanceByMerging(deep, alignment.mapping, (tap) => stats.channels(0, tap), method);
       expect(merged.segments[0].units.map((u) => u.name)).to.deep.equal(['fc1', 'fc2', 'fc5']);
       expect(maxAbsDiff(logits(merged), logits(deep)) / Math.max(...logits(deep).map(Math.abs))).to.be.below(1e-5);
     }
@@ -207,10 +156,10 @@ describe('more than two models, reference mode, merging', () => {
 
   it('merge: the ReLU approximations of spec §2.2', () => {
     // two units over 4 samples: [1, -2, 3, -4] (sum -2, 50 % positive) and [-1, -1, 5, 0] (sum 3, 25 % positive)
-    const preact = Float32Array.from([1, -1, -2, -1, 3, 5, -4, 0]);
-    expect(Array.from(reluMask(preact, 4, 'sum'))).to.deep.equal([0, 1]);
-    expect(Array.from(reluMask(preact, 4, 'majority'))).to.deep.equal([1, 0]);
-    expect(Array.from(reluMask(preact, 4, 'avg'))).to.deep.equal([0.5, 0.25]);
+    const preact = { sums: Float64Array.of(-2, 3), positives: Float64Array.of(2, 1), samples: 4 };
+    expect(Array.from(reluMask(preact, 'sum'))).to.deep.equal([0, 1]);
+    expect(Array.from(reluMask(preact, 'majority'))).to.deep.equal([1, 0]);
+    expect(Array.from(reluMask(preact, 'avg'))).to.deep.equal([0.5, 0.25]);
   });
 });
 
@@ -240,9 +189,10 @@ describe('CLA layer costs from activations', () => {
     it(`${cost}: a network against a permuted copy has zero cost on the diagonal and aligns to itself`, async () => {
       const a = buildMlp([12, 10, 9, 8, 7], 4, { bias: true, seed: 18 });
       const permuted = permuteNetwork(a, 19);
-      const alignment = await crossLayerAlignment(a, permuted, { cost, startLayer: 1, pinnedEnd: 0 }, { deep: recordedActivations(a), shallow: recordedActivations(permuted) });
+      const statistics = await recordedStatistics([a, permuted], alignmentRequest(a, permuted, 0, 1, cost));
+      const alignment = await crossLayerAlignment(a, permuted, { cost, startLayer: 1, pinnedEnd: 0 }, { statistics, deep: 0, shallow: 1 });
       const matrix = alignment.groups[0].cost;
-      // Float32 distances from |x|² + |y|² − 2x·y carry cancellation error, so "zero" is relative to the other costs.
+      // Distances from |x|² + |y|² − 2x·y carry cancellation error, so "zero" is relative to the other costs.
       matrix.forEach((row, i) => {
         const others = row.filter((_, j) => j !== i);
         expect(row[i]).to.be.below(0.01 * Math.min(...others));

@@ -16,27 +16,27 @@ import { ClafusionError } from '../../errors.js';
 import { activationName } from '../../ir/activation.js';
 import type { DenseOp, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
-import { type Activations, preactTap, tensorAt } from '../activations.js';
+import type { ChannelAccumulator } from '../../stats/accumulators.js';
+import { type Tap, preactTap } from '../activations.js';
 
 export type ReluApproximation = 'sum' | 'majority' | 'avg';
 
-/** The diagonal of D for one layer from its pre-activations [N, units]. */
-export function reluMask(preact: Float32Array, samples: number, method: ReluApproximation): Float64Array {
-  const units = preact.length / samples;
-  const mask = new Float64Array(units);
-  for (let u = 0; u < units; u++) {
-    let sum = 0;
-    let positive = 0;
-    for (let s = 0; s < samples; s++) {
-      const v = preact[s * units + u];
-      sum += v;
-      if (v > 0) positive++;
-    }
-    if (method === 'sum') mask[u] = sum >= 0 ? 1 : 0;
-    else if (method === 'majority') mask[u] = positive >= samples / 2 ? 1 : 0;
-    else mask[u] = positive / samples;
-  }
-  return mask;
+/** Per unit of a layer over its N samples: Σ_s a_u(s) and #{a_u > 0} (a layer's streamed channel sums). */
+export type PreactSums = Pick<ChannelAccumulator, 'sums' | 'positives' | 'samples'>;
+
+/** The diagonal of D for one layer from its pre-activation sums. */
+export function reluMask(preact: PreactSums, method: ReluApproximation): Float64Array {
+  const { sums, positives, samples } = preact;
+  return sums.map((sum, u) => {
+    if (method === 'sum') return sum >= 0 ? 1 : 0;
+    if (method === 'majority') return positives[u] >= samples / 2 ? 1 : 0;
+    return positives[u] / samples;
+  });
+}
+
+/** The pre-activation taps whose sums `balanceByMerging` reads: every hidden layer of the deep network. */
+export function mergeTaps(deep: Network): Tap[] {
+  return deep.segments.flatMap((s) => s.units).map((unit) => preactTap(unit as Layer));
 }
 
 /** The affine map x ↦ P x + c accumulated since the last emitted layer; null P = identity. */
@@ -92,9 +92,9 @@ function requireMergeable(network: Network): Layer[] {
 
 /**
  * A copy of `deep` with its hidden layers not in `matched` (1-based hidden-layer indices) merged into the next kept
- * layer. `acts` must hold the deep network's pre-activations of the merged layers.
+ * layer. `preacts(tap)` gives the sums of the deep network's pre-activations at the merged layers (`mergeTaps`).
  */
-export function balanceByMerging(deep: Network, matched: number[], acts: Activations, method: ReluApproximation = 'sum'): Network {
+export function balanceByMerging(deep: Network, matched: number[], preacts: (tap: Tap) => PreactSums, method: ReluApproximation = 'sum'): Network {
   const merged = cloneNetwork(deep);
   const layers = requireMergeable(merged);
   const keep = new Set(matched);
@@ -106,8 +106,7 @@ export function balanceByMerging(deep: Network, matched: number[], acts: Activat
       pending = { matrix: null, inputs: 0, offset: null };
       return;
     }
-    const preact = tensorAt(acts, preactTap(layer));
-    const mask = reluMask(preact.data, preact.shape[0], method);
+    const mask = reluMask(preacts(preactTap(layer)), method);
     const { weight, bias, inputs } = compose(layer.op as DenseOp, pending);
     for (let o = 0; o < mask.length; o++) {
       for (let i = 0; i < inputs; i++) weight[o * inputs + i] *= mask[o];

@@ -3,7 +3,7 @@
  * the shallow network's (columns), then the dynamic program `claAlign` (monotone, injective, pins s and f) picks
  * which deep unit each shallow unit stands for.
  *
- * Unit representations (acts): a Layer's pre-activation ('preact' tap, as published), a Residual block's output
+ * Unit representations (taps): a Layer's pre-activation ('preact' tap, as published), a Residual block's output
  * (after the sum and the ReLU). The published code measured a block by its last parameter layer instead: conv2's
  * pre-activation, or the 1x1 shortcut conv's output in a downsampling block (§1.1); `reference` does that.
  */
@@ -11,14 +11,15 @@ import { ClafusionError } from '../../errors.js';
 import type { Network, Unit } from '../../ir/network.js';
 import { unitWidth } from '../../ir/network.js';
 import { claAlign } from '../../solvers/cla.js';
-import { type Activations, type Tap, outputTap, preactTap, tensorAt } from '../activations.js';
+import type { StatisticsRequest } from '../../stats/statistics.js';
+import { type Tap, outputTap, preactTap } from '../activations.js';
 import { type AlignmentGroup, groupUnit, matchingGroups } from './groups.js';
-import { type LayerCost, ckaCost, neuronCost, wassersteinCost } from './costs.js';
+import { type ClaStatistics, type LayerCost, ckaCost, neuronCost, wassersteinCost } from './costs.js';
 
-export type { LayerCost } from './costs.js';
+export type { ClaStatistics, LayerCost } from './costs.js';
 
 export interface ClaOptions {
-  /** Layer cost; default 'cka' when activations are given, else 'neuron'. */
+  /** Layer cost; default 'cka' when statistics are given, else 'neuron'. */
   cost?: LayerCost;
   /** s: the first s−1 units of every group are pinned (default 2, as published). */
   startLayer?: number;
@@ -63,12 +64,35 @@ function unitsOf(network: Network, group: AlignmentGroup): Unit[] {
   return group.units.map((_, p) => groupUnit(network, group, p));
 }
 
-async function groupCost(cost: LayerCost, deep: Unit[], shallow: Unit[], acts: { deep: Activations; shallow: Activations } | undefined, reference: boolean): Promise<Float64Array> {
+async function groupCost(cost: LayerCost, deep: Unit[], shallow: Unit[], stats: ClaStatistics | undefined, reference: boolean): Promise<Float64Array> {
   if (cost === 'neuron') return neuronCost(deep.map(unitWidth), shallow.map(unitWidth));
-  if (!acts) throw new ClafusionError('E_ARG', `the '${cost}' layer cost needs activations: give data, or use the 'neuron' cost`);
-  const deepTensors = deep.map((u) => tensorAt(acts.deep, representationTap(u, reference)));
-  const shallowTensors = shallow.map((u) => tensorAt(acts.shallow, representationTap(u, reference)));
-  return cost === 'cka' ? ckaCost(deepTensors, shallowTensors) : wassersteinCost(deepTensors, shallowTensors);
+  if (!stats) throw new ClafusionError('E_ARG', `the '${cost}' layer cost needs activation statistics: give data, or use the 'neuron' cost`);
+  const deepTaps = deep.map((u) => representationTap(u, reference));
+  const shallowTaps = shallow.map((u) => representationTap(u, reference));
+  return cost === 'cka' ? ckaCost(deepTaps, shallowTaps, stats) : wassersteinCost(deepTaps, shallowTaps, stats);
+}
+
+/**
+ * What the alignment reads from a streaming pass where the deep network is model `deep` and the shallow one model
+ * `shallow`: the Gram of every representation tap ('cka'), or the cross moments of every deep and shallow unit of
+ * a group ('wasserstein'); nothing for 'neuron'.
+ */
+export function alignmentRequest(deepNetwork: Network, shallowNetwork: Network, deep: number, shallow: number, cost: LayerCost, reference = false): StatisticsRequest {
+  const request: StatisticsRequest = { grams: [], channels: [], cross: [] };
+  if (cost === 'cka') {
+    request.grams.push(...representationTaps(deepNetwork, reference).map((tap) => ({ model: deep, tap })));
+    request.grams.push(...representationTaps(shallowNetwork, reference).map((tap) => ({ model: shallow, tap })));
+  } else if (cost === 'wasserstein') {
+    const [deepGroups, shallowGroups] = matchingGroups(deepNetwork, shallowNetwork, ['the deeper network', 'the shallower network']);
+    deepGroups.forEach((group, g) => {
+      for (const d of unitsOf(deepNetwork, group)) {
+        for (const s of unitsOf(shallowNetwork, shallowGroups[g])) {
+          request.cross.push({ a: deep, tapA: representationTap(d, reference), b: shallow, tapB: representationTap(s, reference) });
+        }
+      }
+    });
+  }
+  return request;
 }
 
 function toRows(flat: Float64Array, m: number, n: number): number[][] {
@@ -76,11 +100,11 @@ function toRows(flat: Float64Array, m: number, n: number): number[][] {
 }
 
 /**
- * Aligns the units of `shallow` to those of `deep`, group by group. `acts` holds both networks' activations at
- * their representation taps (needed for the 'cka' and 'wasserstein' costs).
+ * Aligns the units of `shallow` to those of `deep`, group by group. `stats` holds what `alignmentRequest` asks for
+ * (needed for the 'cka' and 'wasserstein' costs).
  */
-export async function crossLayerAlignment(deep: Network, shallow: Network, options: ClaOptions = {}, acts?: { deep: Activations; shallow: Activations }): Promise<Alignment> {
-  const cost = options.cost ?? (acts ? 'cka' : 'neuron');
+export async function crossLayerAlignment(deep: Network, shallow: Network, options: ClaOptions = {}, stats?: ClaStatistics): Promise<Alignment> {
+  const cost = options.cost ?? (stats ? 'cka' : 'neuron');
   const reference = options.reference ?? false;
   const [deepGroups, shallowGroups] = matchingGroups(deep, shallow, ['the deeper network', 'the shallower network']);
   const groups: GroupAlignment[] = [];
@@ -95,7 +119,7 @@ export async function crossLayerAlignment(deep: Network, shallow: Network, optio
         `segment ${deepGroups[g].segment}: the shallower network has more ${deepGroups[g].kind === 'layer' ? 'layers' : 'blocks'} (${n}) than the deeper one (${m}); ` +
         'networks that are deeper in one segment and shallower in another cannot be aligned');
     }
-    const matrix = await groupCost(cost, deepUnits, shallowUnits, acts, reference);
+    const matrix = await groupCost(cost, deepUnits, shallowUnits, stats, reference);
     const result = claAlign(matrix, m, n, { startLayer: options.startLayer ?? 2, pinnedEnd: options.pinnedEnd ?? 1 });
     groups.push({
       segment: deepGroups[g].segment,

@@ -21,16 +21,19 @@
 import { ClafusionError, throwIfAborted } from '../../errors.js';
 import type { BatchNorm, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
-import { type Activations, preactTap, tensorAt, unitRows } from '../activations.js';
-import { type UnitStatistics, channelStatistics } from '../repair.js';
-import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
-import { type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap } from './solve.js';
-import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
+import { type DeviceOption } from '../../solvers/device.js';
 import { PREVIEW_MAPS, type PlanPreview, planPreview } from './preview.js';
 import type { DistanceMetric } from '../../solvers/linalg.js';
+import { momentDistances, sumMoments } from '../../stats/ground.js';
+import type { Statistics, StatisticsRequest } from '../../stats/statistics.js';
+import { preactTap } from '../activations.js';
+import type { UnitStatistics } from '../repair.js';
+import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
+import { type Ground, type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap, weightGround } from './solve.js';
+import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
 
 export interface OtFuseOptions {
-  /** Ground cost from activations (needs `acts`) or from incoming-aligned weights. */
+  /** Ground cost from activation statistics (needs `stats`) or from incoming-aligned weights. */
   mode: 'activations' | 'weights';
   metric?: DistanceMetric;
   marginals?: Marginals;
@@ -41,6 +44,8 @@ export interface OtFuseOptions {
   reference?: boolean;
   /** OT-align the classifier's outputs too (published default; implied by `reference`). */
   alignClassifier?: boolean;
+  /** Where the pairwise distances and Sinkhorn run: 'auto' (default), 'cpu' or 'cuda' (lib/solvers/device.ts). */
+  device?: DeviceOption;
   /** Also return each hidden layer's target statistics for the repair (activation mode; see repair.ts). */
   statistics?: boolean;
   signal?: AbortSignal;
@@ -74,7 +79,18 @@ export interface OtFuseResult {
 interface Side {
   network: Network;
   topology: Topology;
-  acts?: Activations;
+  /** The network's model index in the streamed statistics. */
+  model?: number;
+}
+
+/**
+ * Where the streamed statistics of the fusion are (activation mode, and the repair's targets): the pass, and each
+ * network's model index in it (`sources[s]` for source s).
+ */
+export interface OtStatistics {
+  statistics: Statistics;
+  sources: number[];
+  target: number;
 }
 
 function describeSlot(slot: Slot): string {
@@ -131,24 +147,10 @@ function featurePoints(parts: FeaturePart[], units: number): Points {
   return { data, rows: units, dim };
 }
 
-interface RowBuffers {
-  busy: boolean;
-  source: { array: Float32Array };
-  target: { array: Float32Array };
-}
-
-/** The first `length` elements of `buffer`'s array, grown first when it is shorter. */
-function reuse(buffer: { array: Float32Array }, length: number): Float32Array {
-  if (buffer.array.length < length) buffer.array = new Float32Array(length);
-  return buffer.array.subarray(0, length);
-}
-
 class PairFusion {
   private readonly maps = new Map<number, UnitMap>();
   /** Ŵ per slot: weight mode reads it for the cost, then the fusion for the average. */
   private readonly aligned = new Map<number, Float64Array>();
-  /** Unit-row storage reused from one activation-mode solve to the next. */
-  private readonly rowBuffers: RowBuffers = { busy: false, source: { array: new Float32Array(0) }, target: { array: new Float32Array(0) } };
   readonly diagnostics: LayerDiagnostics[] = [];
 
   constructor(
@@ -156,11 +158,12 @@ class PairFusion {
     private readonly target: Side,
     private readonly sourceIndex: number,
     private readonly options: Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics'>>,
+    private readonly statistics?: Statistics,
   ) {}
 
   private get planOptions(): PlanOptions {
     const o = this.options;
-    return { metric: o.metric, marginals: o.marginals, solver: o.solver, reg: o.reg, correctionEpsilon: o.reference ? 1e-7 : 0 };
+    return { metric: o.metric, marginals: o.marginals, solver: o.solver, reg: o.reg, correctionEpsilon: o.reference ? 1e-7 : 0, device: o.device };
   }
 
   private withBias(slot: number): boolean {
@@ -197,7 +200,7 @@ class PairFusion {
     this.aligned.delete(slot);
   }
 
-  private async weightPoints(index: number): Promise<{ source: Points; target: Points }> {
+  private async weightGround(index: number): Promise<Ground> {
     const node = this.target.topology.nodes[index];
     const sourceParts: FeaturePart[] = [];
     const targetParts: FeaturePart[] = [];
@@ -209,36 +212,33 @@ class PairFusion {
       sourceParts.push({ weight: await this.alignedInputs(slot), vectors: layerVectors(s, bias, bn) });
       targetParts.push({ weight: t.op.weight.data, vectors: layerVectors(t, bias, bn) });
     }
-    return { source: featurePoints(sourceParts, this.source.topology.nodes[index].width), target: featurePoints(targetParts, node.width) };
+    const source: Points = featurePoints(sourceParts, this.source.topology.nodes[index].width);
+    return weightGround(source, featurePoints(targetParts, node.width), this.planOptions);
   }
 
   /**
-   * Unit rows of both sides at node `index`, in `buffers` when given (see `solve`), else in new arrays. The rows of a
-   * conv layer over N samples are large (C·N·H·W values), and writing a fresh array costs its page faults every time.
+   * The ground cost at node `index` from the streamed statistics: the moments of the node's taps (the same taps, one
+   * to one, on both sides after balancing) summed, as the distances between the stacked points of those taps.
    */
-  private activationPoints(index: number, buffers?: RowBuffers): { source: Points; target: Points } {
-    const points = (side: Side, buffer?: { array: Float32Array }): Points => {
-      if (!side.acts) throw new ClafusionError('E_ARG', 'activation-based fusion needs activations; give data or use weight mode');
-      const allocate = buffer ? (length: number) => reuse(buffer, length) : undefined;
-      return unitRows(side.topology.nodes[index].taps.map((tap) => tensorAt(side.acts as Activations, tap)), allocate);
-    };
-    return { source: points(this.source, buffers?.source), target: points(this.target, buffers?.target) };
+  private activationGround(index: number): Ground {
+    const statistics = this.statistics;
+    const [s, t] = [this.source.model, this.target.model];
+    if (!statistics || s === undefined || t === undefined) {
+      throw new ClafusionError('E_ARG', 'activation-based fusion needs activation statistics; give data or use weight mode');
+    }
+    const sourceTaps = this.source.topology.nodes[index].taps;
+    const targetTaps = this.target.topology.nodes[index].taps;
+    const moments = sumMoments(sourceTaps.map((tap, k) => statistics.moments(s, tap, t, targetTaps[k])));
+    return { cost: momentDistances(moments, this.options.metric), rows: moments.rowSquares.length, cols: moments.colSquares.length };
   }
 
   private async solve(index: number): Promise<UnitMap> {
     const node = this.target.topology.nodes[index];
-    // Solves run one after another except where a slot reads several maps; only one at a time uses the shared buffers.
-    const buffers = this.rowBuffers.busy ? undefined : this.rowBuffers;
-    if (buffers) buffers.busy = true;
-    try {
-      const { source, target } = this.options.mode === 'activations' ? this.activationPoints(index, buffers) : await this.weightPoints(index);
-      const weightRows = this.options.marginals === 'uniform' ? undefined : this.importanceRows(node);
-      const { map, diagnostics } = await transportMap(source, target, this.planOptions, weightRows);
-      this.record(index, map, diagnostics);
-      return map;
-    } finally {
-      if (buffers) buffers.busy = false;
-    }
+    const ground = this.options.mode === 'activations' ? this.activationGround(index) : await this.weightGround(index);
+    const weightRows = this.options.marginals === 'uniform' ? undefined : this.importanceRows(node);
+    const { map, diagnostics } = await transportMap(ground, this.planOptions, weightRows);
+    this.record(index, map, diagnostics);
+    return map;
   }
 
   private record(index: number, map: UnitMap, diagnostics: PlanDiagnostics): void {
@@ -329,9 +329,9 @@ function assign(layer: Layer, fused: FusedParameters): void {
 
 /**
  * Fuses `sources` into `target`'s basis. `weights` has one entry per source, then the target's (summing to 1).
- * `acts` (activation mode): each network's activations at every tap of its topology, on the same samples.
+ * `stats` (activation mode, and `options.statistics`): what `fusionRequest` asks for, from one streaming pass.
  */
-export async function otFuse(sources: Network[], target: Network, weights: number[], options: OtFuseOptions, acts?: { sources: Activations[]; target: Activations }): Promise<OtFuseResult> {
+export async function otFuse(sources: Network[], target: Network, weights: number[], options: OtFuseOptions, stats?: OtStatistics): Promise<OtFuseResult> {
   const reference = options.reference ?? false;
   const resolved = {
     mode: options.mode,
@@ -341,15 +341,16 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
     reg: options.reg ?? 0.01,
     reference,
     alignClassifier: options.alignClassifier ?? reference,
+    device: options.device ?? 'auto',
   } satisfies Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics'>>;
   if (weights.length !== sources.length + 1) throw new ClafusionError('E_ARG', `need ${sources.length + 1} averaging weights, got ${weights.length}`);
-  const targetSide: Side = { network: target, topology: buildTopology(target, reference), acts: acts?.target };
+  const targetSide: Side = { network: target, topology: buildTopology(target, reference), model: stats?.target };
   const sourceSides: Side[] = sources.map((network, s) => {
     const topology = buildTopology(network, reference);
     checkSameStructure(targetSide.topology, topology, s);
-    return { network, topology, acts: acts?.sources[s] };
+    return { network, topology, model: stats?.sources[s] };
   });
-  const pairs = sourceSides.map((side, s) => new PairFusion(side, targetSide, s, resolved));
+  const pairs = sourceSides.map((side, s) => new PairFusion(side, targetSide, s, resolved, stats?.statistics));
   const fused: FusedParameters[] = [];
   const total = targetSide.topology.slots.length;
   for (let slot = 0; slot < total; slot++) {
@@ -360,21 +361,21 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
   const network = cloneNetwork(target);
   const layers = buildTopology(network, reference).slots.map((s) => s.layer);
   layers.forEach((layer, k) => assign(layer, fused[k]));
-  const statistics = options.statistics && acts ? await targetStatistics(pairs, sourceSides, targetSide, weights) : undefined;
+  const statistics = options.statistics && stats ? await targetStatistics(pairs, sourceSides, targetSide, weights, stats.statistics) : undefined;
   return { network, diagnostics: pairs.flatMap((p) => p.diagnostics), ...(statistics ? { statistics } : {}) };
 }
 
 /** μ* and σ* of every hidden layer (see repair.ts): the models' pre-activation statistics, aligned and averaged. */
-async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weights: number[]): Promise<Map<string, UnitStatistics>> {
+async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weights: number[], recorded: Statistics): Promise<Map<string, UnitStatistics>> {
   const statistics = new Map<string, UnitStatistics>();
   const slots = target.topology.slots;
   for (let slot = 0; slot < slots.length - 1; slot++) {
     const layer = slots[slot].layer;
-    const own = channelStatistics(tensorAt(target.acts!, preactTap(layer)));
+    const own = recorded.channels(target.model!, preactTap(layer)).moments();
     const mean = own.mean.map((v) => v * weights[weights.length - 1]);
     const std = own.std.map((v) => v * weights[weights.length - 1]);
     for (let s = 0; s < pairs.length; s++) {
-      const theirs = channelStatistics(tensorAt(sources[s].acts!, preactTap(sources[s].topology.slots[slot].layer)));
+      const theirs = recorded.channels(sources[s].model!, preactTap(sources[s].topology.slots[slot].layer)).moments();
       const map = await pairs[s].map(sources[s].topology.slots[slot].output);
       accumulate(mean, mapOutputs(theirs.mean, map), weights[s]);
       accumulate(std, mapOutputs(theirs.std, map), weights[s]);
@@ -382,4 +383,29 @@ async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Si
     statistics.set(layer.name, { mean, std });
   }
   return statistics;
+}
+
+/**
+ * What the OT fusion of `sources` into `target` reads from a streaming pass in which source s is model
+ * `models.sources[s]` and the target model `models.target`: in activation mode, the cross moments of every map's
+ * taps (source tap k against target tap k); with `repair`, every hidden layer's pre-activation channel sums.
+ */
+export function fusionRequest(sources: Network[], target: Network, models: { sources: number[]; target: number }, options: { mode: 'activations' | 'weights'; reference: boolean; alignClassifier: boolean; repair: boolean }): StatisticsRequest {
+  const request: StatisticsRequest = { grams: [], channels: [], cross: [] };
+  const targetTopology = buildTopology(target, options.reference);
+  sources.forEach((source, s) => {
+    const topology = buildTopology(source, options.reference);
+    if (options.mode === 'activations') {
+      targetTopology.nodes.forEach((node, index) => {
+        if (node.kind === 'input' || (node.kind === 'classifier' && !options.alignClassifier)) return;
+        const sourceTaps = topology.nodes[index]?.taps ?? [];
+        node.taps.forEach((tap, k) => {
+          if (sourceTaps[k]) request.cross.push({ a: models.sources[s], tapA: sourceTaps[k], b: models.target, tapB: tap });
+        });
+      });
+    }
+    if (options.repair) request.channels.push(...topology.slots.slice(0, -1).map((slot) => ({ model: models.sources[s], tap: preactTap(slot.layer) })));
+  });
+  if (options.repair) request.channels.push(...targetTopology.slots.slice(0, -1).map((slot) => ({ model: models.target, tap: preactTap(slot.layer) })));
+  return request;
 }

@@ -1,0 +1,94 @@
+/**
+ * Tap outputs kept from one streaming pass for the next, when every sample of them fits the memory budget: the
+ * second pass of a fusion (after the alignment) then reads them instead of running the models again.
+ *
+ * A network balanced by adding identity units (balanceByAdding) needs no pass of its own: every inserted unit
+ * computes the identity on its input and the original units keep their function, so each of its taps is a tap of
+ * the original network (`balancedTapSources`):
+ * - an original unit's taps are its own (its output without its pool, when balancing moved the pool on to a later
+ *   inserted unit, is act(preact));
+ * - an inserted Layer's pre-activation and output are what enters it (the output of the unit before);
+ * - an inserted Residual block's output is its input; its branch layers' pre-activations are zero;
+ * - the inserted unit that received the moved pool outputs the original unit's pooled output.
+ */
+import { ClafusionError } from '../errors.js';
+import type { Network, Unit } from '../ir/network.js';
+import { type Tap, tapKey } from '../fusion/activations.js';
+import type { TapOutputs } from './statistics.js';
+
+/** Where a tap's values come from: an original tap (with ReLU applied where `relu`), or zeros. */
+export type TapSource = { tap: Tap; relu: boolean } | { zero: true };
+
+const same = (layer: string, point: Tap['point']): TapSource => ({ tap: { layer, point }, relu: false });
+
+/** An original unit's own taps, all passed through. */
+function ownTaps(unit: Unit, set: (layer: string, point: Tap['point'], source: TapSource) => void): void {
+  set(unit.name, 'preact', same(unit.name, 'preact'));
+  if (unit.type === 'layer') return;
+  for (const layer of unit.branch) set(layer.name, 'preact', same(layer.name, 'preact'));
+  if (unit.shortcut) set(unit.shortcut.name, 'preact', same(unit.shortcut.name, 'preact'));
+}
+
+/**
+ * The source in `original` of every tap of `balanced` (balanceByAdding(deep, original, ...)), by tapKey; undefined
+ * when it cannot be derived (a unit inserted before the first original one reads the network input, or a moved pool
+ * follows an activation other than ReLU).
+ */
+export function balancedTapSources(original: Network, balanced: Network): Map<string, TapSource> | undefined {
+  const originalUnits = new Map(original.segments.flatMap((s) => s.units).map((u) => [u.name, u]));
+  const sources = new Map<string, TapSource>();
+  const set = (layer: string, point: Tap['point'], source: TapSource) => sources.set(tapKey({ layer, point }), source);
+  let current: TapSource | undefined; // what enters the next unit
+  let pooled: TapSource | undefined; // the pooled output of the unit whose pool moved forward
+  for (const unit of balanced.segments.flatMap((s) => s.units)) {
+    const source = originalUnits.get(unit.name);
+    if (source) {
+      ownTaps(unit, set);
+      const movedPool = source.pool !== undefined && unit.pool === undefined;
+      if (movedPool && source.activation !== 'relu' && source.activation !== 'none') return undefined;
+      if (movedPool) pooled = same(unit.name, 'output');
+      current = movedPool ? { tap: { layer: unit.name, point: 'preact' }, relu: source.activation === 'relu' } : same(unit.name, 'output');
+      set(unit.name, 'output', current);
+      continue;
+    }
+    if (!current) return undefined;
+    set(unit.name, 'preact', current);
+    if (unit.type === 'residual') {
+      for (const layer of unit.branch) set(layer.name, 'preact', { zero: true });
+      if (unit.shortcut) set(unit.shortcut.name, 'preact', current);
+    }
+    if (unit.pool && !pooled) throw new ClafusionError('E_ARG', `${unit.name}: an inserted unit carries a pool that no original unit had`);
+    current = unit.pool ? pooled! : current;
+    set(unit.name, 'output', current);
+  }
+  set(balanced.classifier.name, 'preact', same(original.classifier.name, 'preact'));
+  return sources;
+}
+
+/** The kept outputs of a network (all samples), seen through `sources` when they belong to the network it came from. */
+export interface HeldOutputs {
+  outputs: TapOutputs;
+  sources?: Map<string, TapSource>;
+}
+
+/**
+ * Samples start .. end − 1 of `taps` from `held`: views of the kept arrays, a ReLU'd copy, or zeros.
+ * `valuesOf(tap)` gives a tap's values per sample in the network being read.
+ */
+export function heldChunk(held: HeldOutputs, start: number, end: number, taps: Tap[], valuesOf: (tap: Tap) => number): TapOutputs {
+  const chunk: TapOutputs = new Map();
+  for (const tap of taps) {
+    const key = tapKey(tap);
+    const source: TapSource = held.sources?.get(key) ?? { tap, relu: false };
+    const size = valuesOf(tap);
+    if ('zero' in source) {
+      chunk.set(key, new Float32Array((end - start) * size));
+      continue;
+    }
+    const data = held.outputs.get(tapKey(source.tap));
+    if (!data) throw new ClafusionError('E_ARG', `no kept outputs at ${tapKey(source.tap)} for ${key}`);
+    const view = data.subarray(start * size, end * size);
+    chunk.set(key, source.relu ? view.map((v) => (v > 0 ? v : 0)) : view);
+  }
+  return chunk;
+}

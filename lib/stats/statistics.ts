@@ -1,0 +1,204 @@
+/**
+ * What the activation-driven stages ask of a streaming pass, and what it gives back. A pass runs several models over
+ * the same samples (models are numbered in the pass) and accumulates, per request:
+ *
+ * - `grams`: the sample Gram of a tap of a model (the CKA layer cost);
+ * - `channels`: the per-channel sums of a tap (repair targets, merge masks, the norms of the ground cost);
+ * - `cross`: the cross moments between a tap of model a and a tap of model b (the activation ground cost; the
+ *   channel sums of both taps are added to the request, so `moments` has the norms too).
+ *
+ * With a cross request, `moments` and `channels` give everything a correlation needs: over the n = samples ·
+ * positions values of each unit, corr_ij = (M_ij / n − μ_i μ_j) / (σ_i σ_j), μ = Σx / n, σ² = Σx² / n − μ².
+ *
+ * The builder takes the tap outputs chunk by chunk ([rows, C, ...] float32, read in place); see stream.ts for the
+ * ONNX Runtime side and for the order in which chunks come.
+ */
+import { ClafusionError } from '../errors.js';
+import type { SampleShape } from '../graph/shapes.js';
+import { type Tap, tapKey } from '../fusion/activations.js';
+import { ChannelAccumulator, CrossAccumulator, GramAccumulator } from './accumulators.js';
+import type { PairMoments } from './ground.js';
+
+export interface ModelTap {
+  model: number;
+  tap: Tap;
+}
+
+export interface CrossRequest {
+  a: number;
+  tapA: Tap;
+  b: number;
+  tapB: Tap;
+}
+
+export interface StatisticsRequest {
+  grams: ModelTap[];
+  channels: ModelTap[];
+  cross: CrossRequest[];
+}
+
+/** The tap outputs of one model for one chunk, by tapKey. */
+export type TapOutputs = Map<string, Float32Array>;
+
+export function emptyRequest(): StatisticsRequest {
+  return { grams: [], channels: [], cross: [] };
+}
+
+/** All requests of `parts` in one (duplicates are accumulated once). */
+export function mergeRequests(...parts: StatisticsRequest[]): StatisticsRequest {
+  return { grams: parts.flatMap((p) => p.grams), channels: parts.flatMap((p) => p.channels), cross: parts.flatMap((p) => p.cross) };
+}
+
+function crossKey(r: CrossRequest): string {
+  return `${r.a}|${tapKey(r.tapA)}|${r.b}|${tapKey(r.tapB)}`;
+}
+
+function missing(what: string): never {
+  throw new ClafusionError('E_ARG', `no statistics were recorded for ${what}`);
+}
+
+/** The statistics one pass recorded, over `samples` samples. */
+export class Statistics {
+  constructor(
+    readonly samples: number,
+    private readonly grams: Map<string, GramAccumulator>[],
+    private readonly sums: Map<string, ChannelAccumulator>[],
+    private readonly crosses: Map<string, CrossAccumulator>,
+  ) {}
+
+  /** The shifted sample Gram (n x n, symmetric) of `tap` of `model`; its double centring is H X Xᵀ H. */
+  gram(model: number, tap: Tap): Float64Array {
+    return (this.grams[model]?.get(tapKey(tap)) ?? missing(`the Gram of model ${model} at ${tapKey(tap)}`)).gram();
+  }
+
+  /** The per-channel sums of `tap` of `model`. */
+  channels(model: number, tap: Tap): ChannelAccumulator {
+    return this.sums[model]?.get(tapKey(tap)) ?? missing(`the channels of model ${model} at ${tapKey(tap)}`);
+  }
+
+  /** Cross moments and squared norms between the channels of tap A of model a (rows) and tap B of model b. */
+  moments(a: number, tapA: Tap, b: number, tapB: Tap): PairMoments {
+    const cross = this.crosses.get(crossKey({ a, tapA, b, tapB })) ?? missing(`the cross moments of ${a}:${tapKey(tapA)} and ${b}:${tapKey(tapB)}`);
+    return { cross: cross.moments, rowSquares: this.channels(a, tapA).squares, colSquares: this.channels(b, tapB).squares };
+  }
+}
+
+/** Unique taps of `model` among `entries`, in first-seen order. */
+function tapsOf(entries: ModelTap[], model: number): Tap[] {
+  return [...new Map(entries.filter((e) => e.model === model).map((e) => [tapKey(e.tap), e.tap])).values()];
+}
+
+/** The request with the channel sums every cross request reads. */
+function completed(request: StatisticsRequest): StatisticsRequest {
+  const norms = request.cross.flatMap((r) => [{ model: r.a, tap: r.tapA }, { model: r.b, tap: r.tapB }]);
+  return { ...request, channels: [...request.channels, ...norms] };
+}
+
+/** Per model: the taps read for each sample once (channels, cross, and the Gram's diagonal blocks) and the Gram taps. */
+export interface PassTaps {
+  held: Tap[][];
+  grams: Tap[][];
+}
+
+export function passTaps(request: StatisticsRequest, models: number): PassTaps {
+  const full = completed(request);
+  const crossTaps = full.cross.flatMap((r) => [{ model: r.a, tap: r.tapA }, { model: r.b, tap: r.tapB }]);
+  const all = [...full.grams, ...full.channels, ...crossTaps];
+  return {
+    held: Array.from({ length: models }, (_, m) => tapsOf(all, m)),
+    grams: Array.from({ length: models }, (_, m) => tapsOf(full.grams, m)),
+  };
+}
+
+function valuesOf(shape: SampleShape): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function output(outputs: TapOutputs[], model: number, tap: Tap): Float32Array {
+  return outputs[model]?.get(tapKey(tap)) ?? missing(`the chunk output of model ${model} at ${tapKey(tap)}`);
+}
+
+/**
+ * Accumulates a request chunk by chunk. `shapes[m]` gives model m's per-sample tap shapes ([C, ...]). Every sample
+ * must reach `addPanel` exactly once, in ascending order; the Gram entries between a panel and the later samples
+ * come through `addGramBlock`.
+ */
+export class StatisticsBuilder {
+  private readonly request: StatisticsRequest;
+  private readonly grams: Map<string, GramAccumulator>[];
+  private readonly sums: Map<string, ChannelAccumulator>[];
+  private readonly crosses = new Map<string, CrossAccumulator>();
+  private readonly crossRequests: CrossRequest[];
+  private added = 0;
+
+  constructor(request: StatisticsRequest, readonly samples: number, shapes: Map<string, SampleShape>[], threads?: number) {
+    this.request = completed(request);
+    const shapeOf = (model: number, tap: Tap): SampleShape => shapes[model]?.get(tapKey(tap)) ?? missing(`the shape of model ${model} at ${tapKey(tap)}`);
+    const channelsOf = (shape: SampleShape) => ({ channels: shape[0], spatial: valuesOf(shape) / shape[0] });
+    this.grams = shapes.map((_, m) => new Map(tapsOf(this.request.grams, m).map((tap) => [tapKey(tap), new GramAccumulator(samples, valuesOf(shapeOf(m, tap)), threads)])));
+    this.sums = shapes.map((_, m) => new Map(tapsOf(this.request.channels, m).map((tap) => {
+      const { channels, spatial } = channelsOf(shapeOf(m, tap));
+      return [tapKey(tap), new ChannelAccumulator(channels, spatial, threads)];
+    })));
+    this.crossRequests = [...new Map(this.request.cross.map((r) => [crossKey(r), r])).values()];
+    for (const r of this.crossRequests) {
+      const a = channelsOf(shapeOf(r.a, r.tapA));
+      const b = channelsOf(shapeOf(r.b, r.tapB));
+      if (a.spatial !== b.spatial) {
+        throw new ClafusionError('E_SHAPE', `cannot compare the units of ${tapKey(r.tapA)} and ${tapKey(r.tapB)}: ${a.spatial} and ${b.spatial} positions per channel`);
+      }
+      this.crosses.set(crossKey(r), new CrossAccumulator(a.channels, b.channels, a.spatial, threads));
+    }
+  }
+
+  /** Float64 values the accumulators hold (for the memory plan). */
+  static heldValues(request: StatisticsRequest, samples: number, shapes: Map<string, SampleShape>[]): number {
+    const full = completed(request);
+    const shapeOf = (m: number, tap: Tap) => shapes[m]?.get(tapKey(tap)) ?? [1];
+    const grams = shapes.reduce((n, _, m) => n + tapsOf(full.grams, m).length, 0) * samples * samples * 2;
+    const channels = shapes.reduce((n, _, m) => n + tapsOf(full.channels, m).reduce((k, tap) => k + 3 * shapeOf(m, tap)[0], 0), 0);
+    const cross = [...new Map(full.cross.map((r) => [crossKey(r), r])).values()].reduce((n, r) => n + shapeOf(r.a, r.tapA)[0] * shapeOf(r.b, r.tapB)[0], 0);
+    return grams + channels + cross;
+  }
+
+  /** Adds samples p0 .. p0 + rows − 1 of every model: channel sums, cross moments, the Gram block of the panel itself. */
+  async addPanel(p0: number, outputs: TapOutputs[]): Promise<void> {
+    if (p0 !== this.added) throw new ClafusionError('E_ARG', `panel at sample ${p0}, expected ${this.added}: every sample once, in order`);
+    let rows = -1;
+    for (const [m, sums] of this.sums.entries()) {
+      for (const [key, acc] of sums) {
+        const data = outputs[m]?.get(key) ?? missing(`the chunk output of model ${m} at ${key}`);
+        await acc.add(data);
+        rows = data.length / (acc.channels * acc.spatial);
+      }
+    }
+    for (const r of this.crossRequests) await this.crosses.get(crossKey(r))!.add(output(outputs, r.a, r.tapA), output(outputs, r.b, r.tapB));
+    for (const [m, grams] of this.grams.entries()) {
+      for (const [key, acc] of grams) {
+        const data = outputs[m]?.get(key) ?? missing(`the chunk output of model ${m} at ${key}`);
+        await acc.add(data, p0, data, p0);
+        rows = data.length / acc.features;
+      }
+    }
+    this.added += rows;
+  }
+
+  /** Adds the Gram entries between the later samples q0 .. (`streamed`, Gram taps only) and the panel at p0 (`held`). */
+  async addGramBlock(q0: number, streamed: TapOutputs[], p0: number, held: TapOutputs[]): Promise<void> {
+    for (const [m, grams] of this.grams.entries()) {
+      for (const [key, acc] of grams) {
+        const later = streamed[m]?.get(key) ?? missing(`the chunk output of model ${m} at ${key}`);
+        await acc.add(later, q0, held[m]!.get(key)!, p0);
+      }
+    }
+  }
+
+  get hasGrams(): boolean {
+    return this.grams.some((g) => g.size > 0);
+  }
+
+  finish(): Statistics {
+    if (this.added !== this.samples) throw new ClafusionError('E_ARG', `statistics of ${this.added} samples, expected ${this.samples}`);
+    return new Statistics(this.samples, this.grams, this.sums, this.crosses);
+  }
+}

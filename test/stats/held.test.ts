@@ -1,0 +1,54 @@
+/**
+ * A balanced network's taps read from the original network's kept outputs (lib/stats/held.ts) equal a forward
+ * pass of the balanced network itself.
+ */
+import { expect } from 'chai';
+import { tapKey } from '../../lib/fusion/activations.js';
+import { balanceByAdding } from '../../lib/fusion/balance/add.js';
+import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
+import type { Network } from '../../lib/ir/network.js';
+import { balancedTapSources, heldChunk } from '../../lib/stats/held.js';
+import { tapShapes } from '../../lib/stats/stream.js';
+import { buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, recordedTaps } from '../fusion/helpers.js';
+
+describe('taps of a balanced network from the original network', () => {
+  const pairs: [string, () => Network, () => Network, number, number][] = [
+    ['MLP', () => buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 1 }), () => buildMlp([12, 10, 9, 8], 4, { bias: true, seed: 2 }), 2, 1],
+    ['VGG, identities after the pooled layer', () => buildVgg([[3, 4, 4], [5, 5]], [2, 8, 8], 4, { seed: 3 }), () => buildVgg([[3, 4], [5]], [2, 8, 8], 4, { seed: 4 }), 2, 0],
+    ['ResNet with BN', () => buildResnet([3, 3], [3, 4], [2, 8, 8], 4, { seed: 7, batchNorm: true }), () => buildResnet([2, 1], [3, 5], [2, 8, 8], 4, { seed: 8, batchNorm: true }), 2, 1],
+    ['Bottleneck ResNet with BN (compact inserted blocks)',
+      () => buildBottleneckResnet([3, 3], [2, 3], [2, 8, 8], 4, { seed: 9, batchNorm: true }),
+      () => buildBottleneckResnet([2, 1], [2, 3], [2, 8, 8], 4, { seed: 10, batchNorm: true }), 2, 1],
+  ];
+  for (const [name, deepOf, shallowOf, s, f] of pairs) {
+    it(`${name}: every tap equals a forward pass of the balanced network (chunks of the kept samples)`, async () => {
+      const [deep, shallow] = [deepOf(), shallowOf()];
+      const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
+      const balanced = balanceByAdding(deep, shallow, alignment.groups);
+      const sources = balancedTapSources(shallow, balanced)!;
+      const shapes = tapShapes(balanced);
+      const direct = recordedTaps(balanced, 6);
+      const kept = { outputs: recordedTaps(shallow, 6), sources };
+      expect(sources.size).to.equal(shapes.size);
+      const taps = [...shapes.keys()].map((key) => ({ layer: key.slice(0, key.lastIndexOf(':')), point: key.slice(key.lastIndexOf(':') + 1) as 'preact' | 'output' }));
+      const size = (tap: { layer: string; point: 'preact' | 'output' }) => shapes.get(tapKey(tap))!.reduce((a, b) => a * b, 1);
+      for (const [start, end] of [[0, 6], [2, 5]]) {
+        const chunk = heldChunk(kept, start, end, taps, size);
+        for (const tap of taps) {
+          const key = tapKey(tap);
+          const expected = direct.get(key)!.subarray(start * size(tap), end * size(tap));
+          expect(maxAbsDiff(chunk.get(key)!, expected), key).to.be.below(1e-5);
+        }
+      }
+    });
+  }
+
+  it('a unit inserted before the first original one reads the network input: no sources', async () => {
+    const deep = buildMlp([12, 10, 9, 8, 7], 4, { seed: 5 });
+    const shallow = buildMlp([12, 8, 7], 4, { seed: 6 }); // the neuron cost maps its layers to the deep 8 and 7
+    const balanced = balanceByAdding(deep, shallow, (await crossLayerAlignment(deep, shallow, { startLayer: 1, pinnedEnd: 0 })).groups);
+    const first = balanced.segments[0].units[0];
+    expect(first.inserted).to.equal(true);
+    expect(balancedTapSources(shallow, balanced)).to.equal(undefined);
+  });
+});
