@@ -27,6 +27,15 @@ function filesUnder(dir: string): string[] {
     .map((entry) => join(entry.parentPath, entry.name).slice(repoRoot.length + 1));
 }
 
+/** The CLAFUSION_ environment variables that the shipped code, the scripts and the benchmarks read. */
+function environmentVariablesRead(): Set<string> {
+  const sources = ['lib', 'scripts', 'bin', 'benchmarks', 'native'].flatMap(filesUnder)
+    .filter((file) => /\.(ts|mjs|cjs|js|cpp|hpp|cu)$/.test(file));
+  const reads = /(?:process\.env\.|env\.|getenv\(")(CLAFUSION_[A-Z0-9_]+)/g;
+  const readsOf = (file: string) => [...readFileSync(join(repoRoot, file), 'utf8').matchAll(reads)].map((m) => m[1]);
+  return new Set(sources.flatMap(readsOf));
+}
+
 describe('the npm package', () => {
   it('ships what a build from source needs and leaves examples, tests and benchmarks in the repository', function () {
     this.timeout(60_000);
@@ -38,6 +47,14 @@ describe('the npm package', () => {
     for (const file of needed) expect(files.has(file), file).to.equal(true);
     expect(builderImports).to.include('scripts/native-install.mjs');
     for (const file of files) expect(file).to.not.match(/^(examples|test|benchmarks|build[^/]*)\//);
+  });
+
+  it('documents in the README every CLAFUSION_ environment variable the code reads', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const variables = environmentVariablesRead();
+    expect([...variables]).to.include.members(['CLAFUSION_ADDON', 'CLAFUSION_SKIP_NATIVE', 'CLAFUSION_GEMM_KERNEL']);
+    const undocumented = [...variables].filter((name) => !readme.includes(`\`${name}`));
+    expect(undocumented, 'add them to the table in the README\'s Install section').to.deep.equal([]);
   });
 
   it('is an ES module package whose one entry carries types, for import and require alike', () => {
