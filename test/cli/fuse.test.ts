@@ -82,6 +82,21 @@ describe('clafusion fuse: recipes', () => {
     expect(JSON.parse(readFileSync(join(dir, 'f.recipe.json'), 'utf8'))).to.have.property('clafusion', VERSION);
   });
 
+  it('holds every flag of the command, list-valued ones as lists (normalisation), and writes them back', async () => {
+    const recipe = {
+      models: VGG.map((m) => resolve(m)), output: 'f.onnx', data: `idx:${resolve(TRAIN.slice(4))}`, samples: 16,
+      mean: [0.286], std: [0.353], repair: false, solver: 'sinkhorn',
+    };
+    writeFileSync(join(dir, 'r.yaml'), JSON.stringify(recipe));
+    const { error } = await fuseCli(['--config', join(dir, 'r.yaml')]);
+    expect(error, String(error)).to.equal(null);
+    const written = JSON.parse(readFileSync(join(dir, 'f.recipe.json'), 'utf8')) as Record<string, unknown>;
+    expect(written).to.deep.include({ mean: [0.286], std: [0.353], samples: 16, repair: false, solver: 'sinkhorn' });
+    const again = await fuseCli(['--config', join(dir, 'f.recipe.json'), '-o', join(dir, 'g.onnx')]);
+    expect(again.error, String(again.error)).to.equal(null);
+    expect(sha256(join(dir, 'g.onnx'))).to.equal(sha256(join(dir, 'f.onnx')));
+  });
+
   it('positional models replace the recipe\'s', async () => {
     const recipe = { models: ['missing-a.onnx', 'missing-b.onnx'], output: 'f.onnx' };
     writeFileSync(join(dir, 'r.json'), JSON.stringify(recipe));
