@@ -105,6 +105,16 @@ describe('fusion report', () => {
     expect(fusionReport(same)).to.include('Not validated');
   });
 
+  it('draws every pair of a fusion of three models, and names the source of each map', async () => {
+    const models = ['vgg_deep', 'vgg_shallow', 'vgg_shallow'].map((name) => `examples/models/${name}.onnx`);
+    const three = await fuse(models, {});
+    const page = parseXml(fusionReport(three));
+    const groups = three.alignments.flatMap((a) => a.alignment.groups);
+    expect(three.alignments).to.have.length(2);
+    expect(findAll(page, (e) => e.name === 'figure' && byClass('segment')(e))).to.have.length(groups.length);
+    expect(fusionReport(three)).to.include('(source 1)');
+  });
+
   it('fuse --report writes the page beside the fused model', async () => {
     const out = join(dir, 'fused.onnx');
     const models = ['examples/models/vgg_deep.onnx', 'examples/models/vgg_shallow.onnx'];
