@@ -54,10 +54,11 @@ export type EffectiveFuseOptions = Omit<FuseOptions, HowToRun> & Required<Pick<F
   'repair'>>;
 
 /**
- * Options that say how to run, not what to compute (progress, cancellation, memory budget, device, threads): the
- * fused weights do not depend on them, so neither do the recorded options, and so neither do the model's bytes.
+ * Options that say how to run, not what to compute (progress, cancellation, the memory budget and the streaming
+ * chunk size, on which the statistics do not depend): left out of the record, so they cannot change the model's
+ * bytes. The data is an input, recorded by its files. (The device is recorded: a GPU's sums may round differently.)
  */
-const HOW_TO_RUN = ['data', 'signal', 'onProgress', 'memory', 'device', 'threads'] as const;
+const HOW_TO_RUN = ['data', 'signal', 'onProgress', 'memoryBytes', 'chunkSize'] as const;
 type HowToRun = (typeof HOW_TO_RUN)[number];
 
 /** The defaults that do not depend on the data (those are resolved by the run's FusionContext). */

@@ -86,16 +86,23 @@ describe('provenance of a fused model', () => {
     expect(weights.provenance).not.to.have.property('data');
   });
 
+  it('gives the same bytes for any streaming chunk size (it is not recorded)', async () => {
+    const chunked = await fuse(MODELS, { ...result.options, data: TRAIN, chunkSize: 7 });
+    expect(chunked.options).not.to.have.property('chunkSize');
+    expect(Buffer.from(chunked.bytes).equals(Buffer.from(result.bytes))).to.equal(true);
+  });
+
   it('leaves out the data and the options that only say how to run (they cannot change the bytes)', () => {
     const options = {
-      data: TRAIN, signal: new AbortController().signal, onProgress: () => {}, memory: 1e9, device: 'cpu', threads: 2,
+      data: TRAIN, signal: new AbortController().signal, onProgress: () => {}, memoryBytes: 1e9, chunkSize: 64,
+      device: 'cpu',
       solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: undefined,
     };
     const context = { options, mode: 'activations', repair: true, alignClassifier: false } as unknown as FusionContext;
     const recorded = effectiveOptions(context);
-    for (const key of ['data', 'signal', 'onProgress', 'memory', 'device', 'threads']) {
+    for (const key of ['data', 'signal', 'onProgress', 'memoryBytes', 'chunkSize']) {
       expect(recorded).not.to.have.property(key);
     }
-    expect(recorded).to.deep.include({ solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: 'cka' });
+    expect(recorded).to.deep.include({ solver: 'sinkhorn', weights: [0.3, 0.7], layerCost: 'cka', device: 'cpu' });
   });
 });
