@@ -25,7 +25,8 @@ def main():
             model = getattr(torchvision.models, name)(weights=None).eval()
             path = os.path.join(tmp, f"{name}.onnx")
             torch.onnx.export(model, torch.randn(1, 3, 224, 224), path)
-            run = subprocess.run(["node", os.path.join(ROOT, "bin", "clafusion.js"), "inspect", path], capture_output=True, text=True)
+            command = ["node", os.path.join(ROOT, "bin", "clafusion.js"), "inspect", path]
+            run = subprocess.run(command, capture_output=True, text=True)
             lines = (run.stdout or run.stderr).strip().splitlines()
             print(f"{name}: {os.path.getsize(path) / 1e6:.1f} MB, inspect exit {run.returncode}")
             print("\n".join(f"  {line}" for line in (lines if run.returncode else lines[:3] + ["  ..."] + lines[-2:])))

@@ -8,8 +8,8 @@ import { DATA_SPEC_HELP } from '../data/index.js';
 import { type AlignResult, type FuseStage, align } from '../fusion/index.js';
 import type { GroupAlignment } from '../fusion/cla/index.js';
 import {
-  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, normalizationOf, positiveInteger,
-  positiveNumber, printWarnings,
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger,
+  normalizationOf, positiveInteger, positiveNumber, printWarnings,
 } from './args.js';
 
 /** Stage progress on stderr: one line per stage (a rewritten line on a terminal). */
@@ -80,7 +80,8 @@ export function describeGroups(groups: GroupAlignment[], withCosts: boolean): st
 
 function report(models: string[], result: AlignResult, flags: AlignFlags, io: CliStreams): void {
   if (flags.json) {
-    const summary = { deep: models[result.deep], shallow: models[result.shallow], alignment: result.alignment, timings: result.timings, warnings: result.warnings };
+    const { alignment, timings, warnings } = result;
+    const summary = { deep: models[result.deep], shallow: models[result.shallow], alignment, timings, warnings };
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }

@@ -45,7 +45,9 @@ export function percent(value: number | null): string {
 /** Comma-separated finite numbers, one per channel. */
 export function numberList(text: string): number[] {
   const values = text.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
-  if (values.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError(`expected comma-separated numbers (one per channel), got '${text}'`);
+  if (values.some((v) => !Number.isFinite(v))) {
+    throw new InvalidArgumentError(`expected comma-separated numbers (one per channel), got '${text}'`);
+  }
   return values;
 }
 
@@ -59,8 +61,9 @@ export interface NormalizationFlags {
 /** --normalize <preset> | --mean/--std, for every command that reads data. */
 export function addNormalizationOptions(command: Command): Command {
   return command
-    .addOption(new Option('--normalize <preset>', "input normalisation preset (default: the models' clafusion.input_mean/std metadata)").choices(NORMALIZATION_PRESET_NAMES))
-    .option('--mean <list>', "per-channel mean, e.g. 0.4914,0.4822,0.4465 (with --std; default: the models' clafusion.input_mean)", numberList)
+    .addOption(new Option('--normalize <preset>', "input normalisation preset (default: the models' metadata)")
+      .choices(NORMALIZATION_PRESET_NAMES))
+    .option('--mean <list>', "per-channel mean, e.g. 0.4914,0.4822,0.4465 (with --std; default: metadata)", numberList)
     .option('--std <list>', "per-channel std (with --mean; default: the models' clafusion.input_std)", numberList);
 }
 
@@ -72,7 +75,8 @@ export function normalizationOf(flags: NormalizationFlags): { normalization?: No
 
 export const NORMALIZATION_HELP = 'Inputs are x = (pixel/255 - mean_c)/std_c per channel c, with --normalize ' +
   `(${NORMALIZATION_PRESET_NAMES.join(', ')}) or --mean/--std, else what the models' metadata records; uint8 data ` +
-  'reaching a model that records none is fed pixel/255 with a warning. Float .npy samples are fed as stored unless given.';
+  'reaching a model that records none is fed pixel/255 with a warning. Float .npy samples are fed as stored unless\n' +
+  'a normalisation is given.';
 
 /** Each distinct warning once on stderr. */
 export function printWarnings(stderr: CliStreams['stderr'], warnings: readonly string[]): void {

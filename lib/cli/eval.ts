@@ -8,7 +8,8 @@ import { basename } from 'node:path';
 import { DATA_SPEC_HELP, openDataset, sampleIndices, type Dataset } from '../data/index.js';
 import { ensembleAccuracy, evaluate, type EnsembleMode, type EnsembleResult, type EvaluateResult } from '../eval/index.js';
 import {
-  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, normalizationOf, positiveInteger, printWarnings,
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger,
+  normalizationOf, positiveInteger, printWarnings,
 } from './args.js';
 
 interface EvalFlags extends NormalizationFlags {
@@ -69,7 +70,9 @@ async function run(models: string[], flags: EvalFlags, io: CliStreams): Promise<
   const warnings = [...new Set(results.flatMap((r) => r.warnings))];
   printWarnings(io.stderr, warnings);
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ data: flags.data, count: dataset.count, models: results, ...(ensemble ? { ensemble } : {}), warnings }, null, 2)}\n`);
+    const ensembled = ensemble ? { ensemble } : {};
+    const summary = { data: flags.data, count: dataset.count, models: results, ...ensembled, warnings };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   }
 }
 

@@ -9,7 +9,8 @@ import { DATA_SPEC_HELP } from '../data/index.js';
 import { writeModelBytes } from '../onnx/file.js';
 import { finetune, parseSchedule, SCHEDULE_HELP, type LrSchedule, type ResolvedTrainOptions, type TrainOptions, type TrainProgress, type TrainResult } from '../train/index.js';
 import {
-  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger, nonNegativeNumber, normalizationOf, percent, positiveInteger, printWarnings,
+  type CliStreams, type NormalizationFlags, NORMALIZATION_HELP, addNormalizationOptions, nonNegativeInteger,
+  nonNegativeNumber, normalizationOf, percent, positiveInteger, printWarnings,
 } from './args.js';
 import { checkOutputPath } from './output.js';
 
@@ -84,7 +85,10 @@ export function reportTraining(flags: TrainFlags, result: TrainResult, totalMs: 
   const { history, initialAccuracy, bestEpoch, bestAccuracy, warnings } = result;
   printWarnings(io.stderr, warnings);
   if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ output: flags.output, ...extra, initialAccuracy, bestEpoch, bestAccuracy, history, totalMs, warnings }, null, 2)}\n`);
+    const summary = {
+      output: flags.output, ...extra, initialAccuracy, bestEpoch, bestAccuracy, history, totalMs, warnings,
+    };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return;
   }
   if (initialAccuracy !== null) io.stdout.write(`accuracy before training on ${flags.evalData}: ${percent(initialAccuracy)}\n`);

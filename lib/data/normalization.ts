@@ -24,6 +24,8 @@ export type NormalizationChoice = NormalizationPreset | Normalization;
 
 export const NORMALIZATION_PRESET_NAMES = Object.keys(NORMALIZATION_PRESETS) as NormalizationPreset[];
 
+const PRESET_LIST = NORMALIZATION_PRESET_NAMES.join(', ');
+
 function isPreset(name: string): name is NormalizationPreset {
   return Object.prototype.hasOwnProperty.call(NORMALIZATION_PRESETS, name);
 }
@@ -32,12 +34,14 @@ function isPreset(name: string): name is NormalizationPreset {
 export function resolveNormalization(choice: NormalizationChoice | undefined): Normalization | undefined {
   if (choice === undefined) return undefined;
   if (typeof choice === 'string') {
-    if (!isPreset(choice)) throw new ClafusionError('E_ARG', `unknown normalisation preset '${choice}'; one of: ${NORMALIZATION_PRESET_NAMES.join(', ')}`);
+    if (!isPreset(choice)) {
+      throw new ClafusionError('E_ARG', `unknown normalisation preset '${choice}'; one of: ${PRESET_LIST}`);
+    }
     const preset = NORMALIZATION_PRESETS[choice];
     return { mean: [...preset.mean], std: [...preset.std] };
   }
   if (choice === null || typeof choice !== 'object' || !Array.isArray(choice.mean) || !Array.isArray(choice.std)) {
-    throw new ClafusionError('E_ARG', `normalization must be a preset name (${NORMALIZATION_PRESET_NAMES.join(', ')}) or { mean: number[], std: number[] }`);
+    throw new ClafusionError('E_ARG', `normalization must be a preset name (${PRESET_LIST}) or { mean: number[], std: number[] }`);
   }
   return { mean: [...choice.mean], std: [...choice.std] };
 }
@@ -46,19 +50,24 @@ export function resolveNormalization(choice: NormalizationChoice | undefined): N
  * The choice behind command-line flags: `--normalize <preset>` or `--mean` with `--std` (E_ARG for one without the
  * other, or for both forms at once).
  */
-export function normalizationFromFlags(flags: { normalize?: string; mean?: number[]; std?: number[] }): NormalizationChoice | undefined {
+export function normalizationFromFlags(flags: { normalize?: string; mean?: number[]; std?: number[] }):
+  NormalizationChoice | undefined {
   if ((flags.mean === undefined) !== (flags.std === undefined)) {
     throw new ClafusionError('E_ARG', 'give --mean and --std together (or neither, to use the models\' metadata)');
   }
-  if (flags.normalize !== undefined && flags.mean !== undefined) throw new ClafusionError('E_ARG', 'give either --normalize or --mean/--std, not both');
+  if (flags.normalize !== undefined && flags.mean !== undefined) {
+    throw new ClafusionError('E_ARG', 'give either --normalize or --mean/--std, not both');
+  }
   if (flags.normalize !== undefined) {
-    if (!isPreset(flags.normalize)) throw new ClafusionError('E_ARG', `unknown --normalize '${flags.normalize}'; one of: ${NORMALIZATION_PRESET_NAMES.join(', ')}`);
+    if (!isPreset(flags.normalize)) {
+      throw new ClafusionError('E_ARG', `unknown --normalize '${flags.normalize}'; one of: ${PRESET_LIST}`);
+    }
     return flags.normalize;
   }
   return flags.mean && flags.std ? { mean: flags.mean, std: flags.std } : undefined;
 }
 
-/** True when two normalisations feed the same values: same means and stds, a single value standing for every channel. */
+/** True when two normalisations feed the same values (a single value stands for every channel). */
 export function sameNormalization(a: Normalization, b: Normalization): boolean {
   const same = (x: readonly number[], y: readonly number[]) => {
     const n = Math.max(x.length, y.length);

@@ -107,6 +107,7 @@ export async function ensembleAccuracy(models: readonly ModelInput[], dataset: D
       options.onProgress?.(start + indices.length, dataset.count);
     }
     const warnings = runners.map((runner) => normalizationWarning(runner, dataset));
-    return { ...result(correct, labels.length, started, warnings), modelAccuracies: correctPerModel.map((c) => c / labels.length) };
+    const modelAccuracies = correctPerModel.map((c) => c / labels.length);
+    return { ...result(correct, labels.length, started, warnings), modelAccuracies };
   });
 }

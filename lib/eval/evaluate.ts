@@ -83,7 +83,8 @@ export function countCorrect(predicted: Int32Array, labels: Int32Array, classes:
 export function result(correct: number, count: number, started: number, warnings: (string | null)[]): EvaluateResult {
   const ms = performance.now() - started;
   const notes = warnings.filter((w): w is string => w !== null);
-  return { accuracy: correct / count, correct, count, samplesPerSecond: ms > 0 ? (count * 1000) / ms : 0, ms, warnings: notes };
+  const samplesPerSecond = ms > 0 ? (count * 1000) / ms : 0;
+  return { accuracy: correct / count, correct, count, samplesPerSecond, ms, warnings: notes };
 }
 
 /** Top-1 accuracy of `model` on the labelled `dataset`. */

@@ -92,10 +92,11 @@ export function datasetForModel(runner: ModelInputInfo, dataset: Dataset): Datas
  * (it is then fed pixel/255, which is wrong for a model trained on normalised inputs), or null.
  */
 export function normalizationWarning(model: ModelInputInfo, dataset: Dataset): string | null {
-  if (dataset.normalization || dataset.encoding !== 'u8' || normalizationFromMetadata(model.metadata, model.name)) return null;
-  return `${model.name} records no input normalisation (metadata ${MEAN_KEY} / ${STD_KEY}) and none was given, so the ` +
-    `uint8 samples of ${dataset.name} are fed as pixel/255; if the model was trained on normalised inputs, give ` +
-    '--normalize <preset> or --mean/--std (API: normalization)';
+  if (dataset.normalization || dataset.encoding !== 'u8') return null;
+  if (normalizationFromMetadata(model.metadata, model.name)) return null;
+  return `${model.name} records no input normalisation (metadata ${MEAN_KEY} / ${STD_KEY}) and none was given, ` +
+    `so the uint8 samples of ${dataset.name} are fed as pixel/255; if the model was trained on normalised inputs, ` +
+    'give --normalize <preset> or --mean/--std (API: normalization)';
 }
 
 /** One normalisation for several models, and what the caller should be told about it. */
@@ -112,20 +113,25 @@ export interface SharedNormalization {
  * warning. With nothing recorded or given, uint8 data gets the pixel/255 warning of each model. Without a dataset
  * (weight-only fusion) only the agreement is checked.
  */
-export function sharedNormalization(models: ModelInputInfo[], dataset: Dataset | undefined, explicit?: Normalization): SharedNormalization {
+export function sharedNormalization(models: ModelInputInfo[], dataset: Dataset | undefined, explicit?: Normalization):
+  SharedNormalization {
   if (explicit || dataset?.normalization) return { normalization: explicit ?? dataset?.normalization, warnings: [] };
   if (dataset?.encoding === 'f32') return { normalization: undefined, warnings: [] };
   const recorded = models.map((m) => ({ model: m, normalization: normalizationFromMetadata(m.metadata, m.name) }));
-  const known = recorded.filter((r): r is { model: ModelInputInfo; normalization: Normalization } => r.normalization !== null);
-  if (known.length === 0) return { normalization: undefined, warnings: dataset ? models.map((m) => normalizationWarning(m, dataset)!) : [] };
+  type Known = { model: ModelInputInfo; normalization: Normalization };
+  const known = recorded.filter((r): r is Known => r.normalization !== null);
+  if (known.length === 0) {
+    return { normalization: undefined, warnings: dataset ? models.map((m) => normalizationWarning(m, dataset)!) : [] };
+  }
   const first = known[0];
+  const chosen = describeNormalization(first.normalization);
   const other = known.find((r) => !sameNormalization(r.normalization, first.normalization));
   if (other) {
-    throw new ClafusionError('E_ARG', `${first.model.name} records input normalisation ${describeNormalization(first.normalization)} but ` +
-      `${other.model.name} records ${describeNormalization(other.normalization)}; models that see the same inputs need one ` +
-      'normalisation: give it explicitly (--normalize or --mean/--std; API: normalization) to override both');
+    throw new ClafusionError('E_ARG', `${first.model.name} records input normalisation ${chosen} but ` +
+      `${other.model.name} records ${describeNormalization(other.normalization)}; models that see the same inputs ` +
+      'need one normalisation: give it explicitly (--normalize or --mean/--std; API: normalization) to override both');
   }
   const warnings = recorded.filter((r) => r.normalization === null)
-    .map((r) => `${r.model.name} records no input normalisation; it is fed ${first.model.name}'s (${describeNormalization(first.normalization)})`);
+    .map((r) => `${r.model.name} records no input normalisation; it is fed ${first.model.name}'s (${chosen})`);
   return { normalization: first.normalization, warnings };
 }

@@ -173,7 +173,9 @@ export class FusionContext {
     const shared = sharedNormalization(infos, this.samplesView, resolveNormalization(this.options.normalization));
     this.warnings.push(...shared.warnings);
     this.normalization = shared.normalization;
-    if (shared.normalization && this.samplesView) this.samplesView = this.samplesView.withNormalization(shared.normalization);
+    if (shared.normalization && this.samplesView) {
+      this.samplesView = this.samplesView.withNormalization(shared.normalization);
+    }
   }
 
   /** `derived` (a balanced or merged network) is named after `source` in messages. */
@@ -506,7 +508,8 @@ export async function fuse(models: (string | Uint8Array)[], options: FuseOptions
   const effective = effectiveOptions(context);
   const { bytes, network, provenance } = await context.timed('emit', () => {
     const provenance = describeInputs(models, networks, options.data);
-    const network = withProvenance(withNormalizationRecorded(outcome.network, context.normalization), provenance, effective);
+    const recorded = withNormalizationRecorded(outcome.network, context.normalization);
+    const network = withProvenance(recorded, provenance, effective);
     return { ...emitModel(network), network, provenance };
   });
   return {
@@ -531,5 +534,6 @@ export async function fuse(models: (string | Uint8Array)[], options: FuseOptions
 function withNormalizationRecorded(network: Network, normalization: Normalization | undefined): Network {
   const recorded = normalizationFromMetadata(network.meta.metadata, 'the fused model');
   if (!normalization || (recorded && sameNormalization(recorded, normalization))) return network;
-  return { ...network, meta: { ...network.meta, metadata: { ...network.meta.metadata, ...normalizationMetadata(normalization) } } };
+  const metadata = { ...network.meta.metadata, ...normalizationMetadata(normalization) };
+  return { ...network, meta: { ...network.meta, metadata } };
 }

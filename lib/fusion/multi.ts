@@ -44,7 +44,9 @@ async function manyToOne(networks: Network[], context: FusionContext): Promise<M
     if (i === anchor || hiddenDepth(networks[i]) === hiddenDepth(networks[anchor])) continue;
     const alignment = await alignPair(networks[anchor], networks[i], context);
     alignments.push({ deep: anchor, shallow: i, alignment });
-    models[i] = context.nameDerived(await context.timed('balancing', () => balanceByAdding(networks[anchor], networks[i], alignment.groups)), networks[i], 'balanced');
+    const groups = alignment.groups;
+    const balanced = await context.timed('balancing', () => balanceByAdding(networks[anchor], networks[i], groups));
+    models[i] = context.nameDerived(balanced, networks[i], 'balanced');
   }
   const sources = models.map((_, i) => i).filter((i) => i !== anchor);
   const weights = options.weights ?? models.map(() => 1 / models.length);

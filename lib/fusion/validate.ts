@@ -97,8 +97,10 @@ export function vanillaAverage(networks: Network[], weights: number[] = networks
  */
 export async function validateFusion(models: (string | Uint8Array)[], result: FuseResult, data: string | Dataset, options: ValidationOptions = {}): Promise<Validation> {
   const opened = typeof data === 'string' ? await openDataset(data) : data;
-  const infos = result.models.map((network, i) => ({ name: typeof models[i] === 'string' ? models[i] : `model ${i}`, metadata: network.meta.metadata }));
-  const shared = sharedNormalization(infos, opened, resolveNormalization(options.normalization) ?? result.normalization);
+  const nameOf = (i: number) => (typeof models[i] === 'string' ? models[i] : `model ${i}`);
+  const infos = result.models.map((network, i) => ({ name: nameOf(i), metadata: network.meta.metadata }));
+  const explicit = resolveNormalization(options.normalization) ?? result.normalization;
+  const shared = sharedNormalization(infos, opened, explicit);
   const dataset = shared.normalization ? opened.withNormalization(shared.normalization) : opened;
   const total = 3; // the ensemble (with each input's own accuracy), the fused model, vanilla averaging
   let done = 0;
@@ -111,7 +113,8 @@ export async function validateFusion(models: (string | Uint8Array)[], result: Fu
   const threads = sharedThreads(models.length + (obstacle ? 1 : 2));
   const run = { signal: options.signal, threads };
   const averaged: Promise<EvaluateResult | null> = obstacle ? Promise.resolve(null)
-    : evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset, { ...run, name: 'the vanilla average' });
+    : evaluate(emitModel(vanillaAverage(result.models, options.weights)).bytes, dataset,
+      { ...run, name: 'the vanilla average' });
   const [ensemble, fused, vanilla] = await Promise.all([
     ensembleAccuracy(models, dataset, { ...run, mode: 'logits', weights: options.weights }).then(step('ensemble')),
     evaluate(result.bytes, dataset, { ...run, name: 'the fused model' }).then(step('fused')),

@@ -1,9 +1,9 @@
 /**
  * Network IR → ONNX ModelProto. Every layer becomes Conv or Gemm (transB=1, weight [out, in]), then
  * BatchNormalization, the activation (Relu, LeakyRelu, Sigmoid, Tanh; SiLU as x·Sigmoid(x); GELU as
- * (x·(Erf(x/√2) + 1))·0.5, which every opset from 9 has, as torch writes it) and MaxPool/AveragePool as the layer says; residual blocks add their branch and shortcut
- * with Add; the flatten is an optional GlobalAveragePool/GlobalMaxPool and a Flatten(axis=1); the output transform
- * is LogSoftmax/Softmax(axis=1). Input and output keep their names and shapes (symbolic batch) from the source.
+ * (x·(Erf(x/√2) + 1))·0.5, which every opset from 9 has, as torch writes it) and MaxPool/AveragePool as the layer
+ * says; residual blocks add their branch and shortcut with Add; the flatten is an optional
+ * GlobalAveragePool/GlobalMaxPool and a Flatten(axis=1); the output transform is LogSoftmax/Softmax(axis=1). Input and output keep their names and shapes (symbolic batch) from the source.
  *
  * Taps expose intermediate tensors as extra graph outputs, so ONNX Runtime returns them with the logits:
  * 'preact' is after the weight op and BN (for a Residual, the sum), 'output' is after activation and pool.
@@ -188,7 +188,8 @@ class Emitter {
     return this.g.node('Conv', `${name}/conv`, inputs, attrs, output);
   }
 
-  private activationAndPool(name: string, x: string, activation: Activation, pool: Pool | undefined, output?: string): string {
+  private activationAndPool(name: string, x: string, activation: Activation, pool: Pool | undefined,
+    output?: string): string {
     let y = this.activation(name, x, activation, pool ? undefined : output);
     if (pool) {
       const attrs = [intsAttr('kernel_shape', pool.kernel), intsAttr('strides', pool.stride), intsAttr('pads', pool.pads), intAttr('ceil_mode', pool.ceilMode ? 1 : 0)];
@@ -200,18 +201,25 @@ class Emitter {
 
   /** The nodes of `activation` on `x` (none for 'none'); `output` names the last tensor when given. */
   private activation(name: string, x: string, activation: Activation, output?: string): string {
-    if (typeof activation === 'object') return this.g.node('LeakyRelu', `${name}/leaky_relu`, [x], [floatAttr('alpha', activation.alpha)], output);
+    if (typeof activation === 'object') {
+      return this.g.node('LeakyRelu', `${name}/leaky_relu`, [x], [floatAttr('alpha', activation.alpha)], output);
+    }
     switch (activation) {
       case 'none': return x;
       case 'relu': return this.g.node('Relu', `${name}/relu`, [x], [], output);
       case 'sigmoid': return this.g.node('Sigmoid', `${name}/sigmoid`, [x], [], output);
       case 'tanh': return this.g.node('Tanh', `${name}/tanh`, [x], [], output);
-      case 'silu': return this.g.node('Mul', `${name}/silu`, [x, this.g.node('Sigmoid', `${name}/silu_sigmoid`, [x])], [], output);
+      case 'silu': {
+        const sigmoid = this.g.node('Sigmoid', `${name}/silu_sigmoid`, [x]);
+        return this.g.node('Mul', `${name}/silu`, [x, sigmoid], [], output);
+      }
       case 'gelu': {
         const scalar = (base: string, value: number) => this.g.init(`${name}/${base}`, [], Float32Array.of(value));
         const scaled = this.g.node('Div', `${name}/gelu_div`, [x, scalar('sqrt2', Math.SQRT2)]);
-        const shifted = this.g.node('Add', `${name}/gelu_add`, [this.g.node('Erf', `${name}/gelu_erf`, [scaled]), scalar('one', 1)]);
-        return this.g.node('Mul', `${name}/gelu`, [this.g.node('Mul', `${name}/gelu_mul`, [x, shifted]), scalar('half', 0.5)], [], output);
+        const erf = this.g.node('Erf', `${name}/gelu_erf`, [scaled]);
+        const shifted = this.g.node('Add', `${name}/gelu_add`, [erf, scalar('one', 1)]);
+        const product = this.g.node('Mul', `${name}/gelu_mul`, [x, shifted]);
+        return this.g.node('Mul', `${name}/gelu`, [product, scalar('half', 0.5)], [], output);
       }
     }
   }

@@ -18,7 +18,9 @@
  * whole file alive and `cloneNetwork` would copy the whole file per clone).
  */
 import { ClafusionError } from '../errors.js';
-import type { Activation, BatchNorm, ConvOp, DenseOp, FlattenStep, Layer, Network, Pool, Residual, Segment, Unit } from '../ir/network.js';
+import type {
+  Activation, BatchNorm, ConvOp, DenseOp, FlattenStep, Layer, Network, Pool, Residual, Segment, Unit,
+} from '../ir/network.js';
 import { readModel, type ReadOptions } from '../onnx/file.js';
 import type { Attribute, ModelProto, NodeProto, TensorProto, ValueInfo } from '../onnx/proto.js';
 import { floatTensor, int64Tensor, ownedFloat32, tensorToFloat32, tensorToInt64 } from '../onnx/tensor.js';
@@ -130,8 +132,9 @@ function isNoOpPool(node: NodeProto): boolean {
   const ones = (values: number[] | undefined) => values === undefined || values.every((v) => v === 1);
   const kernel = attrInts(node, 'kernel_shape');
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
-  const unpadded = (attrInts(node, 'pads') ?? []).every((p) => p === 0) && autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER';
-  return kernel !== undefined && kernel.length === 2 && ones(kernel) && ones(attrInts(node, 'strides')) && ones(attrInts(node, 'dilations')) && unpadded;
+  const unpadded = (attrInts(node, 'pads') ?? []).every((p) => p === 0) && !autoPad.startsWith('SAME_');
+  const unit = kernel !== undefined && kernel.length === 2 && ones(kernel);
+  return unit && ones(attrInts(node, 'strides')) && ones(attrInts(node, 'dilations')) && unpadded;
 }
 
 /** Activations that commute with a max (non-decreasing maps): MaxPool then act equals act then MaxPool. */
@@ -290,20 +293,24 @@ interface Cursor {
   shape: SampleShape;
 }
 
-const SUPPORTED_OPS = 'Conv, Gemm, MatMul, Add, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Gelu, SiLU (Sigmoid·Mul), ' +
-  'GELU (Div·Erf·Add·Mul·Mul), MaxPool, AveragePool, Pad, GlobalAveragePool, GlobalMaxPool, Flatten, Reshape, Squeeze, ' +
-  'Identity, Dropout, LogSoftmax, Softmax';
+const SUPPORTED_OPS = 'Conv, Gemm, MatMul, Add, BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Gelu, ' +
+  'SiLU (Sigmoid·Mul), GELU (Div·Erf·Add·Mul·Mul), MaxPool, AveragePool, Pad, GlobalAveragePool, GlobalMaxPool, ' +
+  'Flatten, Reshape, Squeeze, Identity, Dropout, LogSoftmax, Softmax';
 
-/** Elementwise ops that act as activations in other exports (ReLU6 is a Clip, Mish/ELU/Softplus have ops of their own). */
-const OTHER_ACTIVATIONS = new Set(['Clip', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish', 'Mish', 'PRelu', 'ThresholdedRelu']);
+/** Elementwise ops that act as activations in other exports (ReLU6 is a Clip; Mish, ELU, Softplus have ops). */
+const OTHER_ACTIVATIONS = new Set([
+  'Clip', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'HardSigmoid', 'HardSwish', 'Mish', 'PRelu', 'ThresholdedRelu',
+]);
 
 /** Why `node` cannot stand where the walk met it. */
 function notSupportedReason(node: NodeProto): string {
   if (OTHER_ACTIVATIONS.has(node.opType)) {
-    return `${node.opType} is not a supported activation; supported: Relu, LeakyRelu, Gelu (exact), SiLU, Sigmoid, Tanh`;
+    return `${node.opType} is not a supported activation; supported: Relu, LeakyRelu, Gelu (exact), SiLU, Sigmoid, ` +
+      'Tanh';
   }
   if (['Mul', 'Div', 'Erf', 'Sigmoid'].includes(node.opType)) {
-    return `a ${node.opType} that is not part of a supported activation pattern (SiLU = x·Sigmoid(x), GELU = (x·(Erf(x/√2) + 1))·0.5) after a weight op or a residual join`;
+    return `a ${node.opType} that is not part of a supported activation pattern (SiLU = x·Sigmoid(x), ` +
+      'GELU = (x·(Erf(x/√2) + 1))·0.5) after a weight op or a residual join';
   }
   return `this op is not supported here; supported: ${SUPPORTED_OPS}`;
 }
@@ -504,7 +511,9 @@ class Recogniser {
       case 'Tanh': return single('tanh');
       case 'Gelu': {
         const approximate = attrString(node, 'approximate', 'none');
-        if (approximate !== 'none') throw unsupported(node, `Gelu with approximate='${approximate}'; only the exact (erf) GELU is supported`);
+        if (approximate !== 'none') {
+          throw unsupported(node, `Gelu with approximate='${approximate}'; only the exact (erf) GELU is supported`);
+        }
         return single('gelu');
       }
       default: return undefined;
@@ -524,7 +533,8 @@ class Recogniser {
   private erfGeluAt(x: string, uses: NodeProto[]): ActivationMatch | undefined {
     const div = uses.find((n) => n.opType === 'Div');
     const mul = uses.find((n) => n.opType === 'Mul');
-    if (!div || !mul || this.view.canonical(div.input[0]) !== x || !this.isScalar(div.input[1], Math.SQRT2)) return undefined;
+    if (!div || !mul || this.view.canonical(div.input[0]) !== x) return undefined;
+    if (!this.isScalar(div.input[1], Math.SQRT2)) return undefined;
     const erf = this.soleConsumer(div.output[0]);
     const add = erf?.opType === 'Erf' ? this.soleConsumer(erf.output[0]) : undefined;
     if (!erf || add?.opType !== 'Add' || !add.input.some((name) => this.isScalar(name, 1))) return undefined;
@@ -537,7 +547,8 @@ class Recogniser {
   /** True when the two-input `node` reads exactly `a` and `b` (in either order). */
   private takes(node: NodeProto, a: string, b: string): boolean {
     const inputs = node.input.map((name) => this.view.canonical(name)).sort();
-    return inputs.length === 2 && inputs.join('\0') === [this.view.canonical(a), this.view.canonical(b)].sort().join('\0');
+    const wanted = [this.view.canonical(a), this.view.canonical(b)].sort();
+    return inputs.length === 2 && inputs[0] === wanted[0] && inputs[1] === wanted[1];
   }
 
   /** True when `name` is a one-element constant equal to `value` to float32 precision. */

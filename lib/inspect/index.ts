@@ -144,7 +144,8 @@ export function inspectModel(source: string | Uint8Array): InspectReport {
 const shapeText = (shape: SampleShape): string => shape.join('x');
 
 function notes(layer: InspectLayer): string {
-  return [layer.batchNorm ? 'bn' : '', layer.activation === 'none' ? '' : activationName(layer.activation), layer.pool ?? ''].filter(Boolean).join(', ');
+  const activation = layer.activation === 'none' ? '' : activationName(layer.activation);
+  return [layer.batchNorm ? 'bn' : '', activation, layer.pool ?? ''].filter(Boolean).join(', ');
 }
 
 /** An aligned text table of the units, then a one-line summary. */

@@ -74,7 +74,8 @@ async function datasets(options: TrainOptions, models: { network: Network; name:
   if (!normalization) return { train, evaluation, warnings };
   const trained = models[0].network;
   trained.meta = { ...trained.meta, metadata: { ...trained.meta.metadata, ...normalizationMetadata(normalization) } };
-  return { train: train.withNormalization(normalization), evaluation: evaluation?.withNormalization(normalization) ?? null, warnings };
+  const normalisedEvaluation = evaluation?.withNormalization(normalization) ?? null;
+  return { train: train.withNormalization(normalization), evaluation: normalisedEvaluation, warnings };
 }
 
 /** Finetunes `model` with cross-entropy on `options.data` (see TrainOptions for the defaults). */
@@ -86,11 +87,15 @@ export async function finetune(model: ModelArg, options: FinetuneOptions): Promi
 }
 
 /** Mean teacher logits t̄ ([count][classes]) over `teachers`, computed with ONNX Runtime in batches. */
-async function teacherLogits(teachers: Network[], names: string[], data: Dataset, classes: number, options: DistillOptions): Promise<Float32Array> {
+async function teacherLogits(teachers: Network[], names: string[], data: Dataset, classes: number,
+  options: DistillOptions): Promise<Float32Array> {
   const sum = new Float64Array(data.count * classes);
   for (const [k, teacher] of teachers.entries()) {
     const width = teacher.classifier.op.weight.shape[0];
-    if (width !== classes) throw new ClafusionError('E_SHAPE', `${names[k]} scores ${width} classes but the student ${classes}; distillation needs the same classes`);
+    if (width !== classes) {
+      throw new ClafusionError('E_SHAPE', `${names[k]} scores ${width} classes but the student ${classes}; ` +
+        'distillation needs the same classes');
+    }
     const logitsOnly = { ...teacher, output: { ...teacher.output, transform: 'none' as const } };
     const report = options.onProgress;
     const logits = await predictLogits(emitModel(logitsOnly).bytes, data, {
@@ -114,8 +119,12 @@ export async function distill(student: ModelArg, teachers: ModelArg[], options: 
   requireArg(kdReduction === 'batchmean' || kdReduction === 'mean', `kdReduction must be 'batchmean' or 'mean', got ${JSON.stringify(kdReduction)}`);
   const network = toNetwork(student, 'student');
   const teacherNetworks = teachers.map((t, k) => toNetwork(t, `teacher ${k}`));
-  const models = [{ network, name: modelLabel(student, 'the student') }, ...teacherNetworks.map((t, k) => ({ network: t, name: modelLabel(teachers[k], `teacher ${k}`) }))];
+  const teacherNames = teachers.map((t, k) => modelLabel(t, `teacher ${k}`));
+  const studentName = modelLabel(student, 'the student');
+  const models = [{ network, name: studentName }, ...teacherNetworks.map((t, k) => ({ network: t, name: teacherNames[k] }))];
   const { train, evaluation, warnings } = await datasets(options, models);
-  const teacher = await teacherLogits(teacherNetworks, models.slice(1).map((m) => m.name), train, network.classifier.op.weight.shape[0]!, options);
-  return { ...(await trainNetwork(network, train, evaluation, teacher, options, { alpha, temperature, kdReduction })), warnings };
+  const classes = network.classifier.op.weight.shape[0]!;
+  const teacher = await teacherLogits(teacherNetworks, teacherNames, train, classes, options);
+  const trained = await trainNetwork(network, train, evaluation, teacher, options, { alpha, temperature, kdReduction });
+  return { ...trained, warnings };
 }

@@ -14,13 +14,18 @@
  */
 import { ClafusionError } from '../errors.js';
 import { flattenShape, inputSampleShape, layerShapes, poolShape, type SampleShape, unitShapes } from '../graph/shapes.js';
-import { type Activation, allLayers, cloneNetwork, type FlattenStep, type Layer, type Network, type Pool, type Unit } from '../ir/network.js';
+import {
+  type Activation, allLayers, cloneNetwork, type FlattenStep, type Layer, type Network, type Pool, type Unit,
+} from '../ir/network.js';
 import type { TrainProgramArg as TrainProgram } from '../native.js';
 
 export type { TrainProgram };
 
 /** Op kinds, as numbered in train_program.hpp. */
-const OP = { conv: 0, batchNorm: 1, relu: 2, maxPool: 3, avgPool: 4, globalAvgPool: 5, globalMaxPool: 6, flatten: 7, add: 8, activation: 9 } as const;
+const OP = {
+  conv: 0, batchNorm: 1, relu: 2, maxPool: 3, avgPool: 4, globalAvgPool: 5, globalMaxPool: 6, flatten: 7, add: 8,
+  activation: 9,
+} as const;
 
 /** ActivationKind of train_program.hpp (the `flag` of an activation op). */
 const ACTIVATION = { leaky_relu: 0, gelu: 1, silu: 2, sigmoid: 3, tanh: 4 } as const;
@@ -137,7 +142,9 @@ class Compiler {
 
   private activationAndPool(flow: Flow, activation: Activation, pool: Pool | undefined, where: string): Flow {
     if (activation === 'relu') flow = this.emit(OP.relu, flow, flow.shape, { out: flow.slot });
-    else if (typeof activation === 'object') flow = this.emit(OP.activation, flow, flow.shape, { flag: ACTIVATION.leaky_relu }, activation.alpha);
+    else if (typeof activation === 'object') {
+      flow = this.emit(OP.activation, flow, flow.shape, { flag: ACTIVATION.leaky_relu }, activation.alpha);
+    }
     else if (activation !== 'none') flow = this.emit(OP.activation, flow, flow.shape, { flag: ACTIVATION[activation] });
     if (!pool) return flow;
     return this.emit(pool.kind === 'max' ? OP.maxPool : OP.avgPool, flow, poolShape(pool, flow.shape, where), {

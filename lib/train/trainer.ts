@@ -218,7 +218,8 @@ async function runEpoch(state: State, view: Dataset, teacher: Float32Array | nul
  * order) the loss is the KD loss of `kd`, else cross-entropy.
  */
 export async function trainNetwork(network: Network, dataset: Dataset, evalData: Dataset | null, teacher: Float32Array | null,
-  options: TrainOptions, kd: Pick<TrainStepOptions, 'alpha' | 'temperature' | 'kdReduction'> = {}): Promise<Omit<TrainResult, 'warnings'>> {
+  options: TrainOptions, kd: Pick<TrainStepOptions, 'alpha' | 'temperature' | 'kdReduction'> = {}):
+  Promise<Omit<TrainResult, 'warnings'>> {
   const o = resolveTrainOptions(options);
   const compiled = compileNetwork(network);
   const view = trainingView(dataset, network, compiled);

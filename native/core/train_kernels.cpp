@@ -354,13 +354,18 @@ double activationSlope(ActivationKind kind, double alpha, double x, double y) {
 template <typename T>
 void activationForward(ActivationKind kind, double alpha, size_t count, const T* x, T* y, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) y[i] = static_cast<T>(activationValue(kind, alpha, x[i]));
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) {
+    y[i] = static_cast<T>(activationValue(kind, alpha, x[i]));
+  }
 }
 
 template <typename T>
-void activationBackward(ActivationKind kind, double alpha, size_t count, const T* x, const T* y, const T* dy, T* dx, int threads) {
+void activationBackward(ActivationKind kind, double alpha, size_t count, const T* x, const T* y, const T* dy, T* dx,
+                        int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) dx[i] += static_cast<T>(dy[i] * activationSlope(kind, alpha, x[i], y[i]));
+  for (ptrdiff_t i = 0; i < static_cast<ptrdiff_t>(count); i++) {
+    dx[i] += static_cast<T>(dy[i] * activationSlope(kind, alpha, x[i], y[i]));
+  }
 }
 
 namespace {

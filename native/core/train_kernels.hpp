@@ -76,7 +76,8 @@ void activationForward(ActivationKind kind, double alpha, size_t count, const T*
  * tanh 1 − y² (y = f(x), the forward's output).
  */
 template <typename T>
-void activationBackward(ActivationKind kind, double alpha, size_t count, const T* x, const T* y, const T* dy, T* dx, int threads);
+void activationBackward(ActivationKind kind, double alpha, size_t count, const T* x, const T* y, const T* dy, T* dx,
+                        int threads);
 
 /** Max or average pooling per (channel, sample) plane; average as PyTorch (count_include_pad = op.flag). */
 template <typename T>

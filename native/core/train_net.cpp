@@ -55,7 +55,9 @@ class Pass {
           else batchNormForwardEval(op, n_, x, params, running, y, threads_);
           break;
         case OpKind::Relu: reluForward(size(op.out), x, y, threads_); break;
-        case OpKind::Activation: activationForward(static_cast<ActivationKind>(op.flag), op.epsilon, size(op.out), x, y, threads_); break;
+        case OpKind::Activation:
+          activationForward(static_cast<ActivationKind>(op.flag), op.epsilon, size(op.out), x, y, threads_);
+          break;
         case OpKind::MaxPool:
         case OpKind::AvgPool: poolForward(op, n_, x, y, threads_); break;
         case OpKind::GlobalAvgPool:
@@ -87,7 +89,10 @@ class Pass {
           if (dx) reluBackward(size(op.out), values_[op.out].data(), dy, dx, threads_);
           break;
         case OpKind::Activation:
-          if (dx) activationBackward(static_cast<ActivationKind>(op.flag), op.epsilon, size(op.out), x, values_[op.out].data(), dy, dx, threads_);
+          if (dx) {
+            activationBackward(static_cast<ActivationKind>(op.flag), op.epsilon, size(op.out), x, values_[op.out].data(), dy,
+                               dx, threads_);
+          }
           break;
         case OpKind::MaxPool:
         case OpKind::AvgPool:

@@ -118,7 +118,8 @@ void checkOp(const Program& program, size_t index, const Op& op) {
       break;
     case OpKind::Activation:
       check.slot(op.out, op.c, op.h, op.w, "output");
-      check.require(op.flag >= static_cast<int32_t>(ActivationKind::LeakyRelu) && op.flag <= static_cast<int32_t>(ActivationKind::Tanh),
+      check.require(op.flag >= static_cast<int32_t>(ActivationKind::LeakyRelu) &&
+                        op.flag <= static_cast<int32_t>(ActivationKind::Tanh),
                     "unknown activation " + std::to_string(op.flag));
       check.require(std::isfinite(op.epsilon), "the activation parameter must be finite");
       break;

@@ -6,11 +6,14 @@ import { expect } from 'chai';
 import { Dataset } from '../../lib/data/dataset.js';
 import { NORMALIZATION_PRESETS, normalizationFromFlags, resolveNormalization } from '../../lib/data/normalization.js';
 import { MemorySource, type SampleSource } from '../../lib/data/source.js';
-import { normalizationFromMetadata, normalizationMetadata, normalizationWarning, sharedNormalization } from '../../lib/eval/input.js';
+import {
+  normalizationFromMetadata, normalizationMetadata, normalizationWarning, sharedNormalization,
+} from '../../lib/eval/input.js';
 import { isClafusionError } from '../../lib/errors.js';
 
 function pixels(encoding: 'u8' | 'f32'): Dataset {
-  const floats: SampleSource = { encoding: 'f32', count: 2, sampleSize: 2, read: async () => Float32Array.from([0, 1, 0.2, 0.4]) };
+  const read = async () => Float32Array.from([0, 1, 0.2, 0.4]);
+  const floats: SampleSource = { encoding: 'f32', count: 2, sampleSize: 2, read };
   const source = encoding === 'u8' ? new MemorySource(Uint8Array.from([0, 255, 51, 102]), 2) : floats;
   return Dataset.fromSource(source, [1, 1, 2], null, 'pixels');
 }
@@ -23,7 +26,8 @@ describe('input normalisation', () => {
     expect(resolveNormalization('fashion-mnist')).to.deep.equal({ mean: [0.286], std: [0.353] });
     expect(resolveNormalization('mnist')).to.deep.equal({ mean: [0.1307], std: [0.3081] });
     expect(resolveNormalization('imagenet')).to.deep.equal({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
-    expect(resolveNormalization('cifar10')).to.deep.equal({ mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] });
+    const cifar10 = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
+    expect(resolveNormalization('cifar10')).to.deep.equal(cifar10);
     expect(resolveNormalization('none')).to.deep.equal({ mean: [0], std: [1] });
     expect(resolveNormalization({ mean: [0.1], std: [2] })).to.deep.equal({ mean: [0.1], std: [2] });
     expect(resolveNormalization(undefined)).to.equal(undefined);
@@ -34,9 +38,12 @@ describe('input normalisation', () => {
 
   it('refuses unknown presets and contradicting flags with E_ARG', () => {
     const arg = (err: unknown) => isClafusionError(err, 'E_ARG');
-    expect(() => resolveNormalization('cifar' as 'cifar10')).to.throw(/unknown normalisation preset 'cifar'/).that.satisfies(arg);
+    expect(() => resolveNormalization('cifar' as 'cifar10')).to.throw(/unknown normalisation preset 'cifar'/)
+      .that.satisfies(arg);
     expect(() => normalizationFromFlags({ mean: [0.5] })).to.throw(/--mean and --std together/).that.satisfies(arg);
-    expect(() => normalizationFromFlags({ normalize: 'mnist', mean: [0.5], std: [1] })).to.throw(/either --normalize or --mean/).that.satisfies(arg);
+    expect(() => normalizationFromFlags({ normalize: 'mnist', mean: [0.5], std: [1] }))
+      .to.throw(/either --normalize or --mean/)
+      .that.satisfies(arg);
     expect(normalizationFromFlags({ normalize: 'mnist' })).to.equal('mnist');
     expect(normalizationFromFlags({ mean: [0.5], std: [0.25] })).to.deep.equal({ mean: [0.5], std: [0.25] });
     expect(normalizationFromFlags({})).to.equal(undefined);
@@ -48,15 +55,18 @@ describe('input normalisation', () => {
   });
 
   it('warns for uint8 data reaching a model that records no normalisation, only then', () => {
-    expect(normalizationWarning({ name: 'plain.onnx', metadata: {} }, pixels('u8'))).to.match(/plain\.onnx records no input normalisation.*pixel\/255.*--normalize/);
+    expect(normalizationWarning({ name: 'plain.onnx', metadata: {} }, pixels('u8')))
+      .to.match(/plain\.onnx records no input normalisation.*pixel\/255.*--normalize/);
     expect(normalizationWarning({ name: 'm', metadata: fashion }, pixels('u8'))).to.equal(null);
     expect(normalizationWarning({ name: 'm', metadata: {} }, pixels('f32'))).to.equal(null);
-    expect(normalizationWarning({ name: 'm', metadata: {} }, pixels('u8').withNormalization({ mean: [0], std: [1] }))).to.equal(null);
+    const chosen = pixels('u8').withNormalization({ mean: [0], std: [1] });
+    expect(normalizationWarning({ name: 'm', metadata: {} }, chosen)).to.equal(null);
   });
 
   describe('one normalisation for models that see the same inputs', () => {
     it('takes the one they record, also for a model that records none (with a warning)', () => {
-      const shared = sharedNormalization([{ name: 'a', metadata: fashion }, { name: 'b', metadata: {} }, { name: 'c', metadata: fashion }], pixels('u8'));
+      const models = [{ name: 'a', metadata: fashion }, { name: 'b', metadata: {} }, { name: 'c', metadata: fashion }];
+      const shared = sharedNormalization(models, pixels('u8'));
       expect(shared.normalization).to.deep.equal({ mean: [0.286], std: [0.353] });
       expect(shared.warnings).to.have.length(1);
       expect(shared.warnings[0]).to.match(/^b records no input normalisation; it is fed a's/);
@@ -64,17 +74,20 @@ describe('input normalisation', () => {
 
     it('refuses models that record different ones with E_ARG naming both, unless one is given', () => {
       const models = [{ name: 'a.onnx', metadata: fashion }, { name: 'b.onnx', metadata: other }];
-      expect(() => sharedNormalization(models, pixels('u8'))).to.throw(/a\.onnx records input normalisation mean \[0\.286\].*b\.onnx records mean \[0\.5\]/)
+      expect(() => sharedNormalization(models, pixels('u8')))
+        .to.throw(/a\.onnx records input normalisation mean \[0\.286\].*b\.onnx records mean \[0\.5\]/)
         .that.satisfies((err: unknown) => isClafusionError(err, 'E_ARG'));
       expect(() => sharedNormalization(models, undefined)).to.throw(/b\.onnx/);
-      expect(sharedNormalization(models, pixels('u8'), { mean: [0.1], std: [1] })).to.deep.equal({ normalization: { mean: [0.1], std: [1] }, warnings: [] });
+      expect(sharedNormalization(models, pixels('u8'), { mean: [0.1], std: [1] }))
+        .to.deep.equal({ normalization: { mean: [0.1], std: [1] }, warnings: [] });
       const chosen = pixels('u8').withNormalization({ mean: [0.2], std: [1] });
       expect(sharedNormalization(models, chosen).normalization).to.deep.equal({ mean: [0.2], std: [1] });
     });
 
     it('one value equals the same value per channel', () => {
       const perChannel = { 'clafusion.input_mean': '0.286,0.286,0.286', 'clafusion.input_std': '0.353,0.353,0.353' };
-      expect(sharedNormalization([{ name: 'a', metadata: fashion }, { name: 'b', metadata: perChannel }], undefined).normalization).to.deep.equal({ mean: [0.286], std: [0.353] });
+      const models = [{ name: 'a', metadata: fashion }, { name: 'b', metadata: perChannel }];
+      expect(sharedNormalization(models, undefined).normalization).to.deep.equal({ mean: [0.286], std: [0.353] });
     });
 
     it('with nothing recorded: none, and each model warned about for uint8 data (not for float data)', () => {

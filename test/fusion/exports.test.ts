@@ -21,8 +21,9 @@ import { runCommand } from '../support/cli.js';
 
 const DEEP = 'test/fixtures/exports/plain_deep.onnx';
 const SHALLOW = 'test/fixtures/exports/plain_shallow.onnx';
-const TRAIN = 'idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz,examples/data/fashion-mnist-train-1k-labels-idx1-ubyte.gz';
-const TEST = 'idx:examples/data/fashion-mnist-test-2k-images-idx3-ubyte.gz,examples/data/fashion-mnist-test-2k-labels-idx1-ubyte.gz';
+const DATA = 'examples/data/fashion-mnist';
+const TRAIN = `idx:${DATA}-train-1k-images-idx3-ubyte.gz,${DATA}-train-1k-labels-idx1-ubyte.gz`;
+const TEST = `idx:${DATA}-test-2k-images-idx3-ubyte.gz,${DATA}-test-2k-labels-idx1-ubyte.gz`;
 const FASHION = { 'clafusion.input_mean': '0.286', 'clafusion.input_std': '0.353' };
 
 interface EvalJson { models: { model: string; accuracy: number }[]; warnings: string[] }
@@ -45,11 +46,17 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
   before(() => { dir = mkdtempSync(join(tmpdir(), 'clafusion-exports-')); });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('fuse --normalize fashion-mnist from raw IDX data reports the accuracies eval reports; eval of the output needs no flags', async () => {
+  it("fuse --normalize fashion-mnist from raw IDX data reports eval's accuracies; the output needs no flags",
+    async () => {
     const output = join(dir, 'fused.onnx');
-    const { stdout, stderr, error } = await runCommand(fuseCommand, [DEEP, SHALLOW, '-o', output, '--data', TRAIN, '--eval-data', TEST, '--normalize', 'fashion-mnist', '--json']);
+    const args = [DEEP, SHALLOW, '-o', output, '--data', TRAIN, '--eval-data', TEST, '--normalize', 'fashion-mnist',
+      '--json'];
+    const { stdout, stderr, error } = await runCommand(fuseCommand, args);
     expect(error).to.equal(null);
-    const summary = JSON.parse(stdout) as { validation: { models: number[]; fused: number }; warnings: string[]; timings: Record<string, number> };
+    type Summary = {
+      validation: { models: number[]; fused: number }; warnings: string[]; timings: Record<string, number>;
+    };
+    const summary = JSON.parse(stdout) as Summary;
     expect(summary.warnings).to.deep.equal([]);
     expect(stderr).to.not.match(/warning/);
     expect(summary.timings.repair).to.be.above(0); // the repair stage ran on the fixed-batch models
@@ -63,7 +70,8 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
     expect(Object.fromEntries(readModel(output).metadataProps.map((e) => [e.key, e.value]))).to.include(FASHION);
   });
 
-  it('--normalize fashion-mnist equals --mean 0.286 --std 0.353, and without either the models fall far and eval warns', async () => {
+  it('--normalize fashion-mnist equals --mean 0.286 --std 0.353; without either, accuracy falls and eval warns',
+    async () => {
     const preset = await evalJson([DEEP], ['--normalize', 'fashion-mnist']);
     const explicit = await evalJson([DEEP], ['--mean', '0.286', '--std', '0.353']);
     expect(preset.models[0].accuracy).to.equal(explicit.models[0].accuracy);
@@ -86,10 +94,12 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
     const b = withMetadata(SHALLOW, { 'clafusion.input_mean': '0.5', 'clafusion.input_std': '0.25' });
     const refused = await fuse([a, b], { data: TRAIN, samples: 50 }).then(() => null, (err: unknown) => err);
     expect(isClafusionError(refused, 'E_ARG')).to.equal(true);
-    expect((refused as Error).message).to.match(/model 0 records input normalisation mean \[0\.286\].*model 1 records mean \[0\.5\]/);
+    const message = (refused as Error).message;
+    expect(message).to.match(/model 0 records input normalisation mean \[0\.286\].*model 1 records mean \[0\.5\]/);
     const result = await fuse([a, b], { data: TRAIN, samples: 50, normalization: 'mnist' });
     expect(result.normalization).to.deep.equal({ mean: [0.1307], std: [0.3081] });
-    expect(result.network.meta.metadata).to.include({ 'clafusion.input_mean': '0.1307', 'clafusion.input_std': '0.3081' });
+    const mnist = { 'clafusion.input_mean': '0.1307', 'clafusion.input_std': '0.3081' };
+    expect(result.network.meta.metadata).to.include(mnist);
     // One recorded, one not: the recorded one is used for both and recorded in the output.
     const adopted = await fuse([a, SHALLOW], { mode: 'weights' });
     expect(adopted.normalization).to.deep.equal({ mean: [0.286], std: [0.353] });
@@ -105,7 +115,8 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
 
   it('finetune --normalize records the normalisation in the trained model', async () => {
     const output = join(dir, 'tuned.onnx');
-    const { error } = await runCommand(finetuneCommand, [SHALLOW, '-o', output, '--data', TRAIN, '--normalize', 'fashion-mnist', '--lr', '0.001', '--json']);
+    const args = [SHALLOW, '-o', output, '--data', TRAIN, '--normalize', 'fashion-mnist', '--lr', '0.001', '--json'];
+    const { error } = await runCommand(finetuneCommand, args);
     expect(error).to.equal(null);
     expect(Object.fromEntries(readModel(output).metadataProps.map((e) => [e.key, e.value]))).to.include(FASHION);
     const tuned = await evalJson([output]);

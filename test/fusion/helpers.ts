@@ -7,7 +7,9 @@ import { expect } from 'chai';
 import { Dataset } from '../../lib/data/dataset.js';
 import { MemorySource } from '../../lib/data/source.js';
 import { activationFunction } from '../../lib/ir/activation.js';
-import type { Activation, BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit } from '../../lib/ir/network.js';
+import type {
+  Activation, BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit,
+} from '../../lib/ir/network.js';
 import { allLayers, cloneNetwork, hiddenUnits } from '../../lib/ir/network.js';
 import { type OtStatistics, fusionRequest } from '../../lib/fusion/otfuse/index.js';
 import { type Statistics, type StatisticsRequest, StatisticsBuilder } from '../../lib/stats/statistics.js';
@@ -482,7 +484,8 @@ export function permuteNetwork(network: Network, seed: number): Network {
 export function withActivation(network: Network, activation: Activation): Network {
   for (const unit of hiddenUnits(network)) {
     if (unit.activation === 'relu') unit.activation = activation;
-    if (unit.type === 'residual') for (const layer of unit.branch) if (layer.activation === 'relu') layer.activation = activation;
+    if (unit.type !== 'residual') continue;
+    for (const layer of unit.branch) if (layer.activation === 'relu') layer.activation = activation;
   }
   return network;
 }

@@ -20,7 +20,9 @@ function activations(network: Network): string[] {
 }
 
 describe('plain torch.onnx.export fixtures', () => {
-  for (const name of ['plain_deep', 'plain_shallow', 'tv_vgg_bn', 'tv_resnet', 'act_leaky', 'act_gelu', 'act_silu', 'act_tanh', 'act_sigmoid']) {
+  const fixtures = ['plain_deep', 'plain_shallow', 'tv_vgg_bn', 'tv_resnet', 'act_leaky', 'act_gelu', 'act_silu',
+    'act_tanh', 'act_sigmoid'];
+  for (const name of fixtures) {
     it(`${name}: ONNX → IR → ONNX gives the same outputs in ORT (fixed batch 1)`, async () => {
       const { network, diff } = await roundTrip(readFileSync(`${DIR}/${name}.onnx`), 1);
       expect(network.input.shape[0]).to.equal(1);
@@ -28,10 +30,11 @@ describe('plain torch.onnx.export fixtures', () => {
     });
   }
 
-  it("torchvision VGG: the 1x1 stride-1 AveragePool of AdaptiveAvgPool2d((7, 7)) on a 7x7 map is looked through", () => {
+  it('torchvision VGG: the 1x1 stride-1 AveragePool of AdaptiveAvgPool2d((7, 7)) on 7x7 is looked through', () => {
     const network = readNetwork(`${DIR}/tv_vgg_bn.onnx`);
     const units = hiddenUnits(network);
-    expect(units.map((u) => u.name)).to.deep.equal(['features.0', 'features.4', 'features.7', 'classifier.0', 'classifier.3']);
+    expect(units.map((u) => u.name)).to.deep.equal(['features.0', 'features.4', 'features.7', 'classifier.0',
+      'classifier.3']);
     expect(units.map((u) => u.pool?.kernel.join('x') ?? '-')).to.deep.equal(['2x2', '-', '2x2', '-', '-']);
     expect(network.segments.map((s) => s.kind)).to.deep.equal(['spatial', 'spatial', 'flat']);
   });
@@ -39,8 +42,10 @@ describe('plain torch.onnx.export fixtures', () => {
   it('torchvision ResNet (BasicBlock [2, 2, 2, 2], the resnet18 layout): stem, 8 blocks, 3 projections', () => {
     const network = readNetwork(`${DIR}/tv_resnet.onnx`);
     const units = hiddenUnits(network);
-    expect(units.map((u) => u.name)).to.deep.equal(['conv1', 'layer1.0', 'layer1.1', 'layer2.0', 'layer2.1', 'layer3.0', 'layer3.1', 'layer4.0', 'layer4.1']);
-    expect(units.filter((u) => u.type === 'residual' && u.shortcut).map((u) => u.name)).to.deep.equal(['layer2.0', 'layer3.0', 'layer4.0']);
+    const blocks = ['layer1.0', 'layer1.1', 'layer2.0', 'layer2.1', 'layer3.0', 'layer3.1', 'layer4.0', 'layer4.1'];
+    expect(units.map((u) => u.name)).to.deep.equal(['conv1', ...blocks]);
+    const projected = units.filter((u) => u.type === 'residual' && u.shortcut).map((u) => u.name);
+    expect(projected).to.deep.equal(['layer2.0', 'layer3.0', 'layer4.0']);
     expect(units[0].pool).to.include({ kind: 'max' });
     expect(network.classifierFlatten).to.deep.equal({ globalPool: 'avg' });
   });
@@ -58,7 +63,8 @@ describe('plain torch.onnx.export fixtures', () => {
       const a = activationName(activation);
       expect(activations(network)).to.deep.equal([a, `residual:${a}`, a, a]);
       const block = hiddenUnits(network)[1];
-      expect(block.type === 'residual' && block.branch.map((l) => activationName(l.activation))).to.deep.equal([a, 'none']);
+      const branch = block.type === 'residual' && block.branch.map((l) => activationName(l.activation));
+      expect(branch).to.deep.equal([a, 'none']);
       expect(allLayers(network).at(-1)!.activation).to.equal('none');
     });
   }
@@ -82,25 +88,30 @@ describe('activations and no-op pools in hand-built graphs', () => {
   });
 
   it("Gelu with approximate='tanh' is refused by name", () => {
-    const bytes = convNet((s, x) => s.node('Gelu', [x], [{ name: 'approximate', type: 3, s: new TextEncoder().encode('tanh') }])).finish('logits', ['N', 5], 20);
+    const approximate = { name: 'approximate', type: 3, s: new TextEncoder().encode('tanh') };
+    const bytes = convNet((s, x) => s.node('Gelu', [x], [approximate])).finish('logits', ['N', 5], 20);
     expect(() => readNetwork(bytes)).to.throw(/Gelu with approximate='tanh'; only the exact \(erf\) GELU/)
       .that.satisfies((err: unknown) => isClafusionError(err, 'E_UNSUPPORTED_GRAPH'));
   });
 
   it('1x1 stride-1 unpadded MaxPool and AveragePool are looked through; a padded or strided one is not', async () => {
     for (const op of ['MaxPool', 'AveragePool']) {
-      const bytes = convNet((s, x) => s.relu(x), (s, x) => s.node(op, [x], [intsAttr('kernel_shape', [1, 1])])).finish('logits', ['N', 5]);
+      const pool = (s: Sketch, x: string) => s.node(op, [x], [intsAttr('kernel_shape', [1, 1])]);
+      const bytes = convNet((s, x) => s.relu(x), pool).finish('logits', ['N', 5]);
       const { network, diff } = await roundTrip(bytes);
       expect(hiddenUnits(network).map((u) => u.pool?.kernel.join('x'))).to.deep.equal(['2x2']);
       expect(diff).to.be.at.most(1e-6);
     }
-    const strided = convNet((s, x) => s.relu(x), (s, x) => s.node('AveragePool', [x], [intsAttr('kernel_shape', [1, 1]), intsAttr('strides', [2, 2])]));
+    const stridedPool = (s: Sketch, x: string) =>
+      s.node('AveragePool', [x], [intsAttr('kernel_shape', [1, 1]), intsAttr('strides', [2, 2])]);
+    const strided = convNet((s, x) => s.relu(x), stridedPool);
     expect(() => readNetwork(strided.finish('logits', ['N', 5]))).to.throw(/a second pool in a row/);
   });
 
-  it('MaxPool before a non-monotone activation is not swapped (GELU after the pool is refused, LeakyReLU is taken)', () => {
+  it('MaxPool before an activation: swapped for LeakyReLU (monotone), refused for GELU (not monotone)', () => {
     const swapped = new Sketch('x', ['N', 2, 6, 6], 3);
-    swapped.gemm(swapped.flatten(swapped.node('LeakyRelu', [swapped.maxPool(swapped.conv('x', 'c1', 2, 4))], [floatAttr('alpha', 0.2)])), 'fc', 36, 5);
+    const pooled = swapped.maxPool(swapped.conv('x', 'c1', 2, 4));
+    swapped.gemm(swapped.flatten(swapped.node('LeakyRelu', [pooled], [floatAttr('alpha', 0.2)])), 'fc', 36, 5);
     const network = readNetwork(swapped.finish('logits', ['N', 5]));
     expect(activations(network)).to.deep.equal([activationName({ kind: 'leaky_relu', alpha: Math.fround(0.2) })]);
     expect(hiddenUnits(network)[0].pool).to.include({ kind: 'max' });

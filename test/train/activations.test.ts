@@ -19,8 +19,10 @@ describe('train: elementwise activations', () => {
       const network = readNetwork(bytes);
       const { program, params, running } = compileNetwork(network);
       const { input } = randomBatch(network, 1, 5);
-      const logits = native().trainForwardSync(program, Float64Array.from(params), Float64Array.from(running), input, 1, 1);
-      const ort = await runModel(bytes, { [network.input.name]: { data: Float32Array.from(input), dims: [1, 1, 28, 28] } });
+      const [p, r] = [Float64Array.from(params), Float64Array.from(running)];
+      const logits = native().trainForwardSync(program, p, r, input, 1, 1);
+      const feeds = { [network.input.name]: { data: Float32Array.from(input), dims: [1, 1, 28, 28] } };
+      const ort = await runModel(bytes, feeds);
       expect(maxAbsDiff(Float32Array.from(logits), ort[network.output.name]!)).to.be.below(1e-4);
     });
   }
@@ -30,11 +32,13 @@ describe('train: elementwise activations', () => {
     const { program, params } = compileNetwork(network);
     const at = [...Array(program.ops.length / 24).keys()].find((k) => program.ops[k * 24] === 9)!;
     const { input, labels } = randomBatch(network, 2, 1);
+    const p = Float64Array.from(params);
     const run = (ops: Int32Array, epsilons: Float64Array) => () =>
-      native().trainGradientsSync({ ...program, ops, epsilons }, Float64Array.from(params), null, input, 2, labels, null, { threads: 1 });
+      native().trainGradientsSync({ ...program, ops, epsilons }, p, null, input, 2, labels, null, { threads: 1 });
     const ops = program.ops.slice();
     ops[at * 24 + 23] = 7;
-    expect(run(ops, program.epsilons)).to.throw(new RegExp(`op ${at} \\(activation\\): unknown activation 7`)).with.property('code', 'E_ARG');
+    expect(run(ops, program.epsilons)).to.throw(new RegExp(`op ${at} \\(activation\\): unknown activation 7`))
+      .with.property('code', 'E_ARG');
     const epsilons = program.epsilons.slice();
     epsilons[at] = NaN;
     expect(run(program.ops, epsilons)).to.throw(/the activation parameter must be finite/);

@@ -108,8 +108,10 @@ describe('train: gradients against finite differences (float64)', () => {
 
   for (const activation of [{ kind: 'leaky_relu', alpha: 0.1 }, 'gelu', 'silu', 'sigmoid', 'tanh'] as Activation[]) {
     it(`${activationName(activation)} after dense, conv and branch layers and residual joins (with BN)`, () => {
-      checkGradient(withActivation(buildMlp([6, 5, 4], 3, { bias: true, batchNorm: true, seed: 21 }), activation), { n: 5 });
-      checkGradient(withActivation(buildResnet([1, 1], [2, 3], [1, 5, 5], 3, { batchNorm: true, seed: 22 }), activation), { n: 3 });
+      const mlp = buildMlp([6, 5, 4], 3, { bias: true, batchNorm: true, seed: 21 });
+      checkGradient(withActivation(mlp, activation), { n: 5 });
+      const resnet = buildResnet([1, 1], [2, 3], [1, 5, 5], 3, { batchNorm: true, seed: 22 });
+      checkGradient(withActivation(resnet, activation), { n: 3 });
     });
   }
 

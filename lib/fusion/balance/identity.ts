@@ -74,7 +74,8 @@ interface InsertedShape {
   bnScale: 'identity' | 'zero';
 }
 
-function insertedLayer(template: Layer, name: string, shape: InsertedShape, activation = insertedActivation(template.activation)): Layer {
+function insertedLayer(template: Layer, name: string, shape: InsertedShape,
+  activation = insertedActivation(template.activation)): Layer {
   requireStrideOne(template, 'layer');
   const op = insertedOp(template, shape.outputs, shape.inputs, shape.fill);
   const layer: Layer = { type: 'layer', name, op, activation, inserted: true };
@@ -99,10 +100,10 @@ export function identityBlock(template: Residual, width: number): Residual {
   // The branch outputs zero whatever its activations do (every conv after the first reads zero weights, the last BN
   // has scale and shift 0), so its layers keep the deep block's activations.
   const branch = template.branch.map((layer, i) => insertedLayer(layer, `${layer.name}/identity`,
-    { outputs: innerWidth(i), inputs: innerWidth(i - 1), fill: 'zero', bnScale: i === last ? 'zero' : 'identity' }, layer.activation));
-  const block: Residual = {
-    type: 'residual', name: `${template.name}/identity`, branch, activation: insertedActivation(template.activation), inserted: true,
-  };
+    { outputs: innerWidth(i), inputs: innerWidth(i - 1), fill: 'zero', bnScale: i === last ? 'zero' : 'identity' },
+    layer.activation));
+  const activation = insertedActivation(template.activation);
+  const block: Residual = { type: 'residual', name: `${template.name}/identity`, branch, activation, inserted: true };
   if (template.shortcut) {
     const name = `${template.shortcut.name}/identity`;
     block.shortcut = insertedLayer(template.shortcut, name, { outputs: width, inputs: width, ...IDENTITY });

@@ -83,7 +83,8 @@ function requireMergeable(network: Network): Layer[] {
       throw new ClafusionError('E_ARG', `the 'merge' balancing supports only MLPs (dense layers without batch-norm), but ${unit.name} is not one; use 'add'`);
     }
     if (unit.activation !== 'relu') {
-      throw new ClafusionError('E_ARG', `the 'merge' balancing replaces ReLUs by fixed masks, but ${unit.name} has activation ${activationName(unit.activation)}; use 'add'`);
+      throw new ClafusionError('E_ARG', `the 'merge' balancing replaces ReLUs by fixed masks, but ${unit.name} has ` +
+        `activation ${activationName(unit.activation)}; use 'add'`);
     }
     layers.push(unit);
   }
