@@ -120,6 +120,8 @@ async function fuseOntoStudent(teacher: Uint8Array, student: Uint8Array, mergeab
   const fused = await fuse([teacher, student], {
     ...options.fusion,
     data: samples,
+    // The fusion sees the inputs as the training will (the training's normalisation option, else the metadata).
+    ...(options.normalization === undefined ? {} : { normalization: options.normalization }),
     target: 1,
     balance: depthMethod === 'merge' ? 'merge' : 'add',
     weights: [teacherWeight, 1 - teacherWeight],
