@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alignCommand } from '../../lib/cli/align.js';
 import { evalCommand } from '../../lib/cli/eval.js';
 import { finetuneCommand } from '../../lib/cli/finetune.js';
 import { fuseCommand } from '../../lib/cli/fuse.js';
@@ -16,6 +17,7 @@ import { MemorySource } from '../../lib/data/source.js';
 import { isClafusionError } from '../../lib/errors.js';
 import { fuse } from '../../lib/fusion/index.js';
 import { readModel } from '../../lib/onnx/file.js';
+import { distill } from '../../lib/train/index.js';
 import { encodeModel } from '../../lib/onnx/proto.js';
 import { runCommand } from '../support/cli.js';
 
@@ -81,12 +83,17 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
     expect(plain.warnings[0]).to.match(/plain_deep\.onnx records no input normalisation/);
   });
 
-  it('without normalisation the fusion warns about each input (API result and --json)', async () => {
+  it('without normalisation the fusion warns about each input (API; align on stderr and in --json)', async () => {
     const result = await fuse([DEEP, SHALLOW], { data: TRAIN, samples: 50 });
     expect(result.warnings).to.have.length(2);
     expect(result.warnings[0]).to.match(/plain_deep\.onnx records no input normalisation.*pixel\/255/);
     expect(result.normalization).to.equal(undefined);
     expect(result.network.meta.metadata).to.not.have.property('clafusion.input_mean');
+    const args = [DEEP, SHALLOW, '--data', TRAIN, '--samples', '50', '--json'];
+    const { stdout, stderr, error } = await runCommand(alignCommand, args);
+    expect(error).to.equal(null);
+    expect((JSON.parse(stdout) as { warnings: string[] }).warnings).to.deep.equal(result.warnings);
+    expect(stderr.match(/^warning: .*records no input normalisation/gm)).to.have.length(2);
   });
 
   it('models recording different normalisations are refused with E_ARG, unless it is given explicitly', async () => {
@@ -111,6 +118,17 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
     const failed = await fuse([DEEP, SHALLOW], { data: wrong, samples: 4 }).then(() => null, (err: unknown) => err);
     expect(isClafusionError(failed, 'E_DATA')).to.equal(true);
     expect((failed as Error).message).to.match(/plain_(deep|shallow)\.onnx expects input \[1, 1, 28, 28\]/);
+  });
+
+  it('distill refuses a student and a teacher that record different normalisations, unless it is given', async () => {
+    const student = withMetadata(SHALLOW, FASHION);
+    const teacher = withMetadata(DEEP, { 'clafusion.input_mean': '0.5', 'clafusion.input_std': '0.25' });
+    const refused = await distill(student, [teacher], { data: TRAIN }).then(() => null, (err: unknown) => err);
+    expect(isClafusionError(refused, 'E_ARG')).to.equal(true);
+    expect((refused as Error).message).to.match(/the student records input normalisation .* teacher 0 records/);
+    const result = await distill(student, [teacher], { data: TRAIN, lr: 0.001, normalization: 'fashion-mnist' });
+    expect(result.network.meta.metadata).to.include(FASHION);
+    expect(result.warnings).to.deep.equal([]);
   });
 
   it('finetune --normalize records the normalisation in the trained model', async () => {
