@@ -61,8 +61,12 @@ describe('clafusion fuse: recipes', () => {
     ].join('\n'));
     const { error, stdout } = await fuseCli(['--config', join(dir, 'recipe.yaml'), '--reg', '0.2', '--json']);
     expect(error, String(error)).to.equal(null);
-    const summary = JSON.parse(stdout) as { version: string; options: Record<string, unknown>; output: string };
+    type Summary = { version: string; options: Record<string, unknown>; output: string; layers: object[] };
+    const summary = JSON.parse(stdout) as Summary;
     expect(summary.version).to.equal(VERSION);
+    // The plan pictures are for the report: the JSON keeps one small record per map.
+    expect(summary.layers.length).to.be.greaterThan(0);
+    for (const layer of summary.layers) expect(Object.keys(layer)).to.include('cost').and.not.include('plan');
     expect(summary.output).to.equal(join(dir, 'fused.onnx'));
     expect(summary.options).to.include({
       solver: 'sinkhorn', reg: 0.2, mode: 'weights', repair: false, target: 'deep', samples: 200,
