@@ -168,8 +168,11 @@ describe('evaluation with ONNX Runtime', () => {
       const elapsed = performance.now() - started;
       const gaps = ticks.slice(1).map((t, i) => t - ticks[i]!);
       expect(elapsed, 'the model must be slow enough for the test to mean something').to.be.above(200);
+      // Inference on the main thread would leave a few gaps as long as the runs; a loaded machine delays single ticks,
+      // so judge the tick count and the 95th-percentile gap, not the single worst one.
+      const p95 = [...gaps].sort((a, b) => a - b)[Math.floor(0.95 * (gaps.length - 1))]!;
       expect(ticks.length).to.be.above(elapsed / 5 / 4);
-      expect(Math.max(...gaps)).to.be.below(100);
+      expect(p95).to.be.below(50);
     });
 
     it('aborts with E_ABORTED mid-run and before starting', async () => {
