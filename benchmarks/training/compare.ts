@@ -20,7 +20,8 @@ import { type Dataset, openDataset, SplitMix64 } from '../../lib/data/index.js';
 import { fuse } from '../../lib/fusion/index.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
 import { allLayers, cloneNetwork, type Network } from '../../lib/ir/network.js';
-import { distill, finetune, type TrainOptions, type TrainResult } from '../../lib/train/index.js';
+import { distill, finetune, type TrainResult } from '../../lib/train/index.js';
+import { firstSamples, type Recipe, specRecipe } from './recipe.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const models = join(here, '../../examples/models');
@@ -72,10 +73,9 @@ async function main(): Promise<void> {
   const seeds = list('seeds', '42').map(Number);
   const threads = Number(flag('threads', '1'));
   const full = await openDataset(`train:${FASHION}`);
-  const train: Dataset = full.select(Array.from({ length: trainCount }, (_, i) => i));
+  const train: Dataset = firstSamples(full, trainCount);
   const test = await openDataset(`test:${FASHION}`);
-  const schedule = epochs > 1 ? { kind: 'multistep' as const, milestones: [1], gamma: 0.1 } : { kind: 'constant' as const };
-  const base = (seed: number): TrainOptions => ({ data: train, evalData: test, epochs, lr: 0.01, schedule, seed, threads });
+  const base = (seed: number): Recipe => specRecipe(train, test, epochs, seed, threads);
   const accuracies = (await import(join(models, 'models.json'), { with: { type: 'json' } })).default as Record<string, { accuracy_test10k: number }>;
 
   for (const family of list('pairs', 'mlp,vgg,resnet_nobn,resnet')) {
