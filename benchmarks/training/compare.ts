@@ -5,8 +5,8 @@
  *
  *   pairs (examples/models, deep + shallow):  fused + FT | better input + FT | fused + KD (both inputs, α 0.5, T 20)
  *   KD students (spec §4.3, teacher = deep):   scratch shallow + KD | pretrained shallow + KD | fused + KD (deep only)
- *   compression (teacher = deep, examples/models/*_student.onnx): student + FT | student + KD |
- *                                              compress (teacher depth) + KD | compress (student depth) + KD
+ *   compression (teacher = deep, examples/models/*_student.onnx): student + FT | student + KD | scratch student + KD
+ *                                              | compress (teacher depth) + KD | compress (student depth) + KD
  *
  * Usage: nice -n 10 npx tsx benchmarks/training/compare.ts [--pairs mlp,vgg] [--students mlp,vgg]
  *        [--compress mlp,vgg] [--train 15000] [--epochs 2] [--seeds 42] [--threads 1]
@@ -102,6 +102,7 @@ async function main(): Promise<void> {
     for (const seed of seeds) {
       await record('compress', family, 'student + FT', seed, () => finetune(student, base(seed)));
       await record('compress', family, 'student + KD', seed, () => distill(student, [teacher], base(seed)));
+      await record('compress', family, 'scratch student + KD', seed, () => distill(scratch(readNetwork(student), seed), [teacher], base(seed)));
       for (const depth of ['teacher', 'student'] as const) {
         await record('compress', family, `compress (${depth} depth) + KD`, seed, async () => (await compress(teacher, student, { ...base(seed), depth })).training);
       }

@@ -81,6 +81,6 @@ export function compressCommand(io: CliStreams = { stdout: process.stdout, stder
       `${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
       'Example: clafusion compress examples/models/vgg_deep.onnx examples/models/vgg_student.onnx -o small.onnx \\\n' +
       '  --data train:/usr/share/datasets/fashion-mnist --eval-data test:/usr/share/datasets/fashion-mnist \\\n' +
-      '  --epochs 2 --schedule step:1')
+      '  --epochs 2 --schedule multistep:1')
     .action((teacher: string, student: string, flags: CompressFlags) => run(teacher, student, flags, io));
 }
