@@ -5,7 +5,8 @@
  *  - the OT solver library: `emd`, `emd2`, `sinkhorn`, `sinkhorn2`, `claAlign`, `pairwiseDistances`, `linearCka`, ...
  * Heavy calls return Promises (native work runs off the JS thread); errors are `ClafusionError`s with a stable `code`.
  */
-export { ClafusionError, isClafusionError, type ErrorCode } from './errors.js';
+export { ClafusionError, isClafusionError, ERROR_MEANINGS, type ErrorCode } from './errors.js';
+export { availableMemoryBytes, checkAllocation } from './resources.js';
 export { defaultThreads, type BuildInfo } from './native.js';
 
 export * from './solvers/emd.js';

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClafusionError } from './errors.js';
+import { withCodedErrors } from './addon-errors.js';
 
 export interface BuildInfo {
   backend: 'cpu' | 'cuda';
@@ -177,9 +178,12 @@ export function loadFirstWorking(candidates: AddonCandidate[]): { addon: NativeA
 
 let cached: { addon: NativeAddon; path: string } | undefined;
 
-/** The addon, loaded on first use. */
+/** The addon, loaded on first use; its functions throw and reject only with ClafusionErrors. */
 export function native(): NativeAddon {
-  cached ??= loadFirstWorking(addonCandidates());
+  if (!cached) {
+    const loaded = loadFirstWorking(addonCandidates());
+    cached = { path: loaded.path, addon: withCodedErrors(loaded.addon) };
+  }
   return cached.addon;
 }
 

@@ -2,12 +2,15 @@
  * Reading and writing ONNX files: external data resolved only inside the model's own folder, big models written
  * with external data, atomic writes that never overwrite a file this process read as a model input.
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import {
+  closeSync, constants as fsConstants, fstatSync, openSync, readSync, realpathSync, unlinkSync,
+} from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ClafusionError } from '../errors.js';
 import { decodeModel, encodeModel, type ModelProto, type TensorProto } from './proto.js';
-import { inlineByteLength } from './tensor.js';
+import { expectedByteLength, inlineByteLength } from './tensor.js';
+import { checkAllocation } from '../resources.js';
+import { atomicWrite, checkOutputPath, fileKind } from './atomic.js';
 
 /** Protobuf's hard limit on one message; above it tensors must go to an external data file. */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -35,13 +38,28 @@ export function readModel(source: string | Uint8Array, options: ReadOptions = {}
   return model;
 }
 
+/** The model file's bytes: only a regular file, opened without blocking (a FIFO would hang a plain read). */
 function readInputFile(path: string): Uint8Array {
+  let fd: number;
   try {
-    const buffer = readFileSync(path);
-    filesRead.add(realpathSync(path));
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (err) {
     throw new ClafusionError('E_IO', `cannot read '${path}': ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new ClafusionError('E_IO', `cannot read '${path}': it is ${fileKind(stats)}, not a regular file`);
+    checkAllocation(stats.size, `reading the model '${path}'`, stats.size);
+    const bytes = new Uint8Array(stats.size);
+    for (let done = 0; done < bytes.length;) {
+      const n = readSync(fd, bytes, done, bytes.length - done, done);
+      if (n === 0) throw new ClafusionError('E_IO', `cannot read '${path}': it shrank while being read`);
+      done += n;
+    }
+    filesRead.add(realpathSync(path));
+    return bytes;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -61,8 +79,18 @@ function parseExternalInteger(tensor: TensorProto, key: string): number | undefi
 }
 
 /**
- * Resolves `location` inside `baseDir`; an absolute path, a path that leaves the folder (also through a symlink)
- * or a missing file is an error.
+ * The location as ONNX Runtime reads it: a C string, so it ends at the first NUL byte (ORT opens `w.bin` for
+ * `w.bin\0junk`; Node refuses paths holding NUL, so without this we would refuse what ORT accepts).
+ */
+function cLocation(location: string): string {
+  const nul = location.indexOf('\0');
+  return nul < 0 ? location : location.slice(0, nul);
+}
+
+/**
+ * Resolves `location` inside `baseDir` the way the OS (and ONNX Runtime) does: component by component, so
+ * `x/../w.bin` needs a folder `x` and `link/..` is the parent of the link's target, not lexically cancelled. An
+ * absolute path, a path that leaves the folder (also through a symlink) or a missing file is an error.
  */
 function resolveInside(tensor: TensorProto, baseDir: string, location: string): string {
   if (isAbsolute(location) || /^[a-zA-Z]:/.test(location)) throw externalError(tensor, `location '${location}' is absolute; it must be relative to the model's folder`);
@@ -72,10 +100,9 @@ function resolveInside(tensor: TensorProto, baseDir: string, location: string): 
   } catch (err) {
     throw new ClafusionError('E_IO', `cannot resolve the model folder '${baseDir}' for external data: ${(err as Error).message}`, { cause: err });
   }
-  const target = resolve(realBase, location);
   let realTarget: string;
   try {
-    realTarget = realpathSync(target);
+    realTarget = realpathSync.native(`${realBase}${sep}${location}`); // no path.join: it would cancel `x/..` lexically
   } catch {
     throw externalError(tensor, `file '${location}' does not exist next to the model`);
   }
@@ -86,21 +113,47 @@ function resolveInside(tensor: TensorProto, baseDir: string, location: string): 
   return realTarget;
 }
 
-function readExternal(tensor: TensorProto, baseDir: string): Uint8Array {
-  const location = externalField(tensor, 'location');
-  if (!location) throw externalError(tensor, 'no location');
-  const path = resolveInside(tensor, baseDir, location);
-  const offset = parseExternalInteger(tensor, 'offset') ?? 0;
+/**
+ * Opens `path` for reading without blocking (a FIFO would block a plain open until a writer comes) and without
+ * following a symlink swapped in after it was resolved; anything but a regular file is refused.
+ */
+function openRegularFile(tensor: TensorProto, path: string, location: string): { fd: number; size: number } {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
   } catch (err) {
     throw new ClafusionError('E_IO', `tensor '${tensor.name}': cannot read external data '${location}': ${(err as Error).message}`, { cause: err });
   }
+  const stats = fstatSync(fd);
+  if (!stats.isFile()) {
+    closeSync(fd);
+    throw externalError(tensor, `location '${location}' is ${fileKind(stats)}, not a regular file`);
+  }
+  return { fd, size: stats.size };
+}
+
+/** The tensor's [offset, offset + length) range of the file: checked against the file and the tensor's dims first. */
+function externalRange(tensor: TensorProto, location: string, size: number): { offset: number; length: number } {
+  const offset = parseExternalInteger(tensor, 'offset') ?? 0;
+  const expected = expectedByteLength(tensor);
+  const length = parseExternalInteger(tensor, 'length') ?? expected;
+  if (length === undefined) throw externalError(tensor, `no length, and data type ${tensor.dataType} has no fixed element size`);
+  if (expected !== undefined && length !== expected) {
+    throw externalError(tensor, `length ${length} does not match its dims [${tensor.dims.join(', ')}] (${expected} bytes)`);
+  }
+  if (offset > size || length > size - offset) throw externalError(tensor, `offset ${offset} + length ${length} is past the end of '${location}' (${size} bytes)`);
+  return { offset, length };
+}
+
+/** Reads only the tensor's own range of its external file. */
+function readExternal(tensor: TensorProto, baseDir: string): Uint8Array {
+  const location = cLocation(externalField(tensor, 'location') ?? '');
+  if (!location) throw externalError(tensor, 'no location');
+  const path = resolveInside(tensor, baseDir, location);
+  const { fd, size } = openRegularFile(tensor, path, location);
   try {
-    const size = fstatSync(fd).size;
-    const length = parseExternalInteger(tensor, 'length') ?? size - offset;
-    if (offset + length > size || offset > size) throw externalError(tensor, `offset ${offset} + length ${length} is past the end of '${location}' (${size} bytes)`);
+    const { offset, length } = externalRange(tensor, location, size);
+    checkAllocation(length, `tensor '${tensor.name}' external data`, length);
     const data = new Uint8Array(length);
     let done = 0;
     while (done < length) {
@@ -136,8 +189,12 @@ export interface WriteOptions {
   externalMinTensorBytes?: number;
 }
 
-/** Writes `model` to `path` atomically; refuses to overwrite a file read as a model input (`E_IO`). */
+/**
+ * Writes `model` to `path` atomically (lib/onnx/atomic.ts); refuses to overwrite a file read as a model input
+ * (`E_IO`) and a path that is empty or not a regular file (`E_ARG`).
+ */
 export function writeModel(path: string, model: ModelProto, options: WriteOptions = {}): void {
+  checkOutputPath(path);
   const threshold = options.externalDataThreshold ?? PROTOBUF_LIMIT;
   const totalBytes = model.graph.initializer.reduce((sum, t) => sum + inlineByteLength(t), 0);
   const target = resolve(path);
@@ -166,6 +223,7 @@ export function writeModel(path: string, model: ModelProto, options: WriteOption
  * overwrite an input as writeModel; no second encoding.
  */
 export function writeModelBytes(path: string, bytes: Uint8Array): void {
+  checkOutputPath(path);
   const target = resolve(path);
   refuseInputOverwrite(target);
   atomicWrite(target, [bytes]);
@@ -206,21 +264,4 @@ function splitExternal(model: ModelProto, location: string, minBytes: number): {
     return external;
   });
   return { inlineModel: { ...model, graph: { ...model.graph, initializer } }, chunks };
-}
-
-/** Writes chunks to a temp file in the target's folder, then renames it over the target; no partial file remains. */
-export function atomicWrite(target: string, chunks: Uint8Array[]): void {
-  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const fd = openSync(temp, 'wx');
-    try {
-      for (const chunk of chunks) writeFileSync(fd, chunk);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, target);
-  } catch (err) {
-    try { unlinkSync(temp); } catch { /* never created, or already renamed */ }
-    throw new ClafusionError('E_IO', `cannot write '${target}': ${(err as Error).message}`, { cause: err });
-  }
 }

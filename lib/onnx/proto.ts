@@ -259,7 +259,7 @@ function decodeTensor(r: WireReader): TensorProto {
   const uint64s: bigint[] = [];
   tensor.unknownFields = readFields(r, (field, wt) => {
     switch (field) {
-      case 1: { const dims: bigint[] = []; r.repeated(wt, WireType.Varint, () => r.int64(), dims); tensor.dims.push(...dims.map((d) => safeNumber(r, d, 'dim'))); return true; }
+      case 1: { const dims: bigint[] = []; r.repeated(wt, WireType.Varint, () => r.int64(), dims); for (const d of dims) tensor.dims.push(safeNumber(r, d, 'dim')); return true; }
       case 2: expectWire(r, wt, WireType.Varint, 'data_type'); tensor.dataType = r.int32(); return true;
       case 4: floatChunks.push(fixedChunk(r, wt, 4)); return true;
       case 5: r.repeated(wt, WireType.Varint, () => r.int32(), int32s); return true;

@@ -86,6 +86,17 @@ export function tensorToInt64(tensor: TensorProto): bigint[] {
   return values;
 }
 
+/** Bytes per element of each fixed-size TensorProto.DataType (STRING, 8, has none). */
+const ELEMENT_BYTES: Record<number, number> = {
+  1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
+};
+
+/** The bytes the tensor's dims and data type call for, or undefined for a type without a fixed element size. */
+export function expectedByteLength(tensor: TensorProto): number | undefined {
+  const width = ELEMENT_BYTES[tensor.dataType];
+  return width === undefined ? undefined : width * elementCount(tensor);
+}
+
 /** Bytes stored inline in the TensorProto (0 for external tensors). */
 export function inlineByteLength(tensor: TensorProto): number {
   return (tensor.rawData?.length ?? 0) + (tensor.floatData?.byteLength ?? 0) + (tensor.doubleData?.byteLength ?? 0)

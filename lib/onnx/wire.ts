@@ -14,6 +14,9 @@ export enum WireType {
   Fixed32 = 5,
 }
 
+/** Protobuf's default recursion limit (io::CodedInputStream, upb): deeper nesting is refused, not followed. */
+export const MAX_NESTING = 100;
+
 export function parseError(offset: number, message: string): ClafusionError {
   return new ClafusionError('E_ONNX_PARSE', `not a readable ONNX model: ${message} at byte offset ${offset}; check that the file is a complete .onnx model`);
 }
@@ -127,9 +130,13 @@ export class WireReader {
     return [field, (key & 7) as WireType];
   }
 
-  /** Skips a field's value of the given wire type (groups included, for safety). */
-  skip(wireType: WireType, field: number): void {
+  /**
+   * Skips a field's value of the given wire type (groups included, for safety). Groups nest by recursion, bounded
+   * by {@link MAX_NESTING} as in protobuf's own parsers, so hostile input cannot exhaust the stack.
+   */
+  skip(wireType: WireType, field: number, depth = 0): void {
     const start = this.pos;
+    if (depth >= MAX_NESTING) throw parseError(start, `groups nested deeper than ${MAX_NESTING}`);
     switch (wireType) {
       case WireType.Varint: this.varint64(); return;
       case WireType.Fixed64: this.need(8, 'fixed64'); this.pos += 8; return;
@@ -143,7 +150,7 @@ export class WireReader {
             if (inner !== field) throw parseError(start, `group ${field} closed by ${inner}`);
             return;
           }
-          this.skip(innerType, inner);
+          this.skip(innerType, inner, depth + 1);
         }
       }
       default: throw parseError(start, `invalid wire type ${wireType as number} for field ${field}`);
@@ -248,7 +255,7 @@ export class WireWriter {
     this.pushVarint(sub.length);
     this.flush();
     sub.flush();
-    this.parts.push(...sub.parts);
+    for (const part of sub.parts) this.parts.push(part); // no spread: a graph of 10^5 nodes has more parts than arguments
     this.flushedLength += sub.length;
   }
 

@@ -65,13 +65,19 @@ export function requireGpu(what: string): void {
     "it sees a GPU; CLAFUSION_DEVICE=cpu also turns it off). Use device 'auto' or 'cpu'.");
 }
 
+/** `option` (default 'auto') when it is a known device; E_ARG otherwise. */
+export function checkDevice(option: unknown): DeviceOption {
+  const choice = option ?? 'auto';
+  if (!DEVICE_OPTIONS.includes(choice as DeviceOption)) fail(`device must be one of ${DEVICE_OPTIONS.join(', ')}, got ${String(choice)}`);
+  return choice as DeviceOption;
+}
+
 /**
  * Whether a problem of `size` elements (n x m) should run on the GPU under `option` (default 'auto').
  * Throws E_ARG for an unknown option, and for 'cuda' when no CUDA device is available.
  */
 export function useGpu(option: DeviceOption | undefined, size: number): boolean {
-  const choice = option ?? 'auto';
-  if (!DEVICE_OPTIONS.includes(choice)) fail(`device must be one of ${DEVICE_OPTIONS.join(', ')}, got ${String(choice)}`);
+  const choice = checkDevice(option);
   if (typeof size !== 'number' || !(size >= 0)) fail(`useGpu: size must be a number >= 0, got ${String(size)}`);
   if (choice === 'cpu') return false;
   if (choice === 'cuda') {

@@ -14,8 +14,9 @@
  */
 import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
+import { checkAllocation } from '../resources.js';
 import {
-  asFloat64, checkDim, checkEqualMass, checkFinite, checkHistogram, checkThreads, nativeErrorAsClafusion, type FloatArray,
+  asFloat64, checkDim, checkEqualMass, checkFinite, checkHistogram, checkThreads, type FloatArray,
 } from './validate.js';
 
 export type EmdMethod = 'auto' | 'network-simplex' | 'assignment';
@@ -74,6 +75,9 @@ function prepare(a: FloatArray, b: FloatArray, M: FloatArray, options: EmdOption
   }
   const maxIterations = options.maxIterations === undefined ? 0 : checkDim(options.maxIterations, 'maxIterations');
   const threads = checkThreads(options.threads) ?? 1;
+  // The float64 plan, a float64 copy of a float32 M, and the transposed cost the assignment solver may build.
+  const size = M.length;
+  checkAllocation(8 * size * (M instanceof Float32Array ? 3 : 2), `emd: the ${a.length} x ${b.length} float64 plan`, size);
   return [asFloat64(a), asFloat64(b), asFloat64(M), { method, maxIterations, threads }];
 }
 
@@ -88,22 +92,12 @@ function wrap(raw: ReturnType<ReturnType<typeof native>['emdSync']>): EmdResult 
 
 /** Exact OT plan, computed off the JS thread. */
 export async function emd(a: FloatArray, b: FloatArray, M: FloatArray, options: EmdOptions = {}): Promise<EmdResult> {
-  const args = prepare(a, b, M, options);
-  try {
-    return wrap(await native().emd(...args));
-  } catch (err) {
-    throw nativeErrorAsClafusion(err);
-  }
+  return wrap(await native().emd(...prepare(a, b, M, options)));
 }
 
 /** Exact OT plan, computed on the calling thread. */
 export function emdSync(a: FloatArray, b: FloatArray, M: FloatArray, options: EmdOptions = {}): EmdResult {
-  const args = prepare(a, b, M, options);
-  try {
-    return wrap(native().emdSync(...args));
-  } catch (err) {
-    throw nativeErrorAsClafusion(err);
-  }
+  return wrap(native().emdSync(...prepare(a, b, M, options)));
 }
 
 /** Exact OT cost <gamma*, M> (POT's emd2), computed off the JS thread. */

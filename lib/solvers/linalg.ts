@@ -6,7 +6,8 @@
  */
 import { requireArg } from '../errors.js';
 import { defaultThreads, native } from '../native.js';
-import { checkDim, checkFloat32, checkFinite, checkThreads, nativeErrorAsClafusion } from './validate.js';
+import { checkAllocation } from '../resources.js';
+import { checkDim, checkFloat32, checkFinite, checkThreads } from './validate.js';
 import { useGpuForDistances, type DeviceOption } from './device.js';
 
 export interface ThreadsOption {
@@ -92,6 +93,7 @@ function gemmArgs(a: Float32Array, b: Float32Array, m: number, n: number, k: num
   const beta = finiteNumber(options.beta, 0, 'beta');
   if (options.c !== undefined) checkFloat32(options.c, m * ldc, 'C');
   else requireArg(beta === 0, 'gemm: beta is not 0 but no C was given; pass options.c or drop beta');
+  checkAllocation(4 * m * ldc, `gemm: the ${m} x ${ldc} float32 result`, m * ldc);
   return [transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, options.c ?? null, ldc, threadsOf(options)];
 }
 
@@ -99,7 +101,7 @@ function gemmArgs(a: Float32Array, b: Float32Array, m: number, n: number, k: num
  * C = alpha · op(A) · op(B) + beta · C for row-major float32 matrices, op(A) m x k, op(B) k x n. Returns a new
  * m x ldc Float32Array (`options.c` is read, not written). Every element sums its k products in a fixed order.
  */
-export function gemm(a: Float32Array, b: Float32Array, m: number, n: number, k: number, options: GemmOptions = {}): Promise<Float32Array> {
+export async function gemm(a: Float32Array, b: Float32Array, m: number, n: number, k: number, options: GemmOptions = {}): Promise<Float32Array> {
   return native().sgemm(...gemmArgs(a, b, m, n, k, options));
 }
 
@@ -116,6 +118,7 @@ function distanceArgs(x: Float32Array, n: number, y: Float32Array, m: number, d:
   checkFloat32(y, m * d, 'Y');
   const metric = options.metric ?? 'sqeuclidean';
   requireArg(METRICS.includes(metric), `metric must be one of ${METRICS.join(', ')}, got ${String(metric)}`);
+  checkAllocation(4 * n * m, `pairwiseDistances: the ${n} x ${m} float32 result`, n * m);
   return [x, n, y, m, d, metric, threadsOf(options)] as const;
 }
 
@@ -128,11 +131,7 @@ export async function pairwiseDistances(x: Float32Array, n: number, y: Float32Ar
   const args = distanceArgs(x, n, y, m, d, options);
   const addon = native();
   if (!useGpuForDistances(options.device, n, m, d)) return addon.pairwiseDistances(...args);
-  try {
-    return await addon.cudaPairwiseDistances!(x, n, y, m, d, args[5]);
-  } catch (err) {
-    throw nativeErrorAsClafusion(err);
-  }
+  return addon.cudaPairwiseDistances!(x, n, y, m, d, args[5]);
 }
 
 /** {@link pairwiseDistances}, on the calling thread. */
@@ -140,22 +139,28 @@ export function pairwiseDistancesSync(x: Float32Array, n: number, y: Float32Arra
   const args = distanceArgs(x, n, y, m, d, options);
   const addon = native();
   if (!useGpuForDistances(options.device, n, m, d)) return addon.pairwiseDistancesSync(...args);
-  try {
-    return addon.cudaPairwiseDistancesSync!(x, n, y, m, d, args[5]);
-  } catch (err) {
-    throw nativeErrorAsClafusion(err);
-  }
+  return addon.cudaPairwiseDistancesSync!(x, n, y, m, d, args[5]);
+}
+
+/**
+ * Bytes the native Gram of n x d activations uses besides its n x n float64 result: each thread's float partial
+ * Gram (the strips cover at most n² floats together) and its copy of a 512-feature chunk of its rows.
+ */
+function gramScratchBytes(n: number, d: number, threads: number): number {
+  return 4 * n * n + 4 * threads * n * Math.min(d, 512);
 }
 
 function gramArgs(x: Float32Array, n: number, d: number, centered: boolean, options: ThreadsOption) {
   checkDim(n, 'n');
   checkDim(d, 'd');
   checkFloat32(x, n * d, 'X');
-  return [x, n, d, centered, threadsOf(options)] as const;
+  const threads = threadsOf(options);
+  checkAllocation(8 * n * n + gramScratchBytes(n, d, threads), `gram: the ${n} x ${n} float64 Gram matrix`, n * n);
+  return [x, n, d, centered, threads] as const;
 }
 
 /** K = X Xᵀ (n x n, Float64Array) for the activations X (n samples x d features, row-major float32). */
-export function gram(x: Float32Array, n: number, d: number, options: ThreadsOption = {}): Promise<Float64Array> {
+export async function gram(x: Float32Array, n: number, d: number, options: ThreadsOption = {}): Promise<Float64Array> {
   return native().gram(...gramArgs(x, n, d, false, options));
 }
 
@@ -168,7 +173,7 @@ export function gramSync(x: Float32Array, n: number, d: number, options: Threads
  * The centred Gram H X Xᵀ H, H = I − 11ᵀ/n (K − rowmean − colmean + grandmean), computed from column-centred X so
  * it keeps its precision when the activations have a large mean (post-ReLU features).
  */
-export function centeredGram(x: Float32Array, n: number, d: number, options: ThreadsOption = {}): Promise<Float64Array> {
+export async function centeredGram(x: Float32Array, n: number, d: number, options: ThreadsOption = {}): Promise<Float64Array> {
   return native().gram(...gramArgs(x, n, d, true, options));
 }
 
@@ -190,7 +195,11 @@ function ckaArgs(x: Float32Array, y: Float32Array, n: number, dx: number, dy: nu
   checkDim(dy, 'dy');
   checkFloat32(x, n * dx, 'X');
   checkFloat32(y, n * dy, 'Y');
-  return [x, y, n, dx, dy, debiased, threadsOf(options)] as const;
+  const threads = threadsOf(options);
+  // Two n x n Grams, each then centred in a copy, and the scratch of one Gram computation at a time.
+  const bytes = 4 * 8 * n * n + gramScratchBytes(n, Math.max(dx, dy), threads);
+  checkAllocation(bytes, `linearCka: the four ${n} x ${n} float64 Gram matrices of ${n} samples`);
+  return [x, y, n, dx, dy, debiased, threads] as const;
 }
 
 /**
@@ -199,7 +208,7 @@ function ckaArgs(x: Float32Array, y: Float32Array, n: number, dx: number, dy: nu
  *   `debiased` the unbiased HSIC estimator of Song et al. in place of <·,·>_F (n > 3).
  * In [0, 1] for the biased form; 0 when either representation has no variance. The CLA layer cost is 1 − CKA.
  */
-export function linearCka(x: Float32Array, y: Float32Array, n: number, dx: number, dy: number, options: CkaOptions = {}): Promise<number> {
+export async function linearCka(x: Float32Array, y: Float32Array, n: number, dx: number, dy: number, options: CkaOptions = {}): Promise<number> {
   return native().linearCka(...ckaArgs(x, y, n, dx, dy, options));
 }
 
@@ -235,6 +244,10 @@ function costArgs(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: nu
   checkSamples(n, debiased);
   const deep = checkGrams(deepGrams, n, 'deepGrams');
   const shallow = checkGrams(shallowGrams, n, 'shallowGrams');
+  // Every Gram is centred once, in a copy, before the pairs are compared.
+  const layers = deep.length + shallow.length;
+  checkAllocation(8 * layers * n * n + 8 * deep.length * shallow.length,
+    `ckaCostMatrix: centred copies of the ${layers} ${n} x ${n} Gram matrices`);
   return [deep, shallow, n, debiased, threadsOf(options)] as const;
 }
 
@@ -243,7 +256,7 @@ function costArgs(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: nu
  * from one n x n Gram per layer ({@link gram} or {@link centeredGram}; each is centred once here). Prefer
  * {@link centeredGram}: centring a raw Gram of features with a large mean loses digits to cancellation.
  */
-export function ckaCostMatrix(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: number, options: CkaOptions = {}): Promise<Float64Array> {
+export async function ckaCostMatrix(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: number, options: CkaOptions = {}): Promise<Float64Array> {
   return native().ckaCostMatrix(...costArgs(deepGrams, shallowGrams, n, options));
 }
 

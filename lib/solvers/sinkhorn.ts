@@ -13,10 +13,10 @@
  */
 import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
-import { requireGpu, useGpu, type DeviceOption } from './device.js';
+import { checkAllocation } from '../resources.js';
+import { checkDevice, requireGpu, useGpu, type DeviceOption } from './device.js';
 import {
-  asFloat64, checkDim, checkEqualMass, checkHistogram, checkPositive, checkThreads, nativeErrorAsClafusion,
-  type FloatArray,
+  asFloat64, checkDim, checkEqualMass, checkHistogram, checkPositive, checkThreads, type FloatArray,
 } from './validate.js';
 
 export type RegMode = 'absolute' | 'median' | 'max';
@@ -79,6 +79,7 @@ function nativeOptions(reg: unknown, options: SinkhornOptions): NativeArgs[3] {
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) fail(`sinkhorn: unknown option '${key}'; known options are ${[...OPTION_NAMES].join(', ')}`);
   }
+  checkDevice(options.device);
   const regMode = options.regMode ?? DEFAULTS.regMode;
   if (!REG_MODES.includes(regMode)) fail(`sinkhorn: regMode must be one of ${REG_MODES.join(', ')}, got ${String(regMode)}`);
   const scaling = options.epsilonScaling ?? DEFAULTS.epsilonScaling;
@@ -107,7 +108,11 @@ function prepare(a: FloatArray, b: FloatArray, M: FloatArray, reg: number, optio
   }
   // M's finiteness is checked natively, in the same vectorised pass that finds its range: a JS loop over n x m
   // values costs as much as 10-20 Sinkhorn iterations.
-  return [asFloat64(a), asFloat64(b), M, nativeOptions(reg, options)];
+  const args = nativeOptions(reg, options);
+  // The plan in M's precision, and for regMode 'median' a copy of M to select the median in.
+  const planBytes = M.BYTES_PER_ELEMENT * M.length;
+  checkAllocation(planBytes * (args.regMode === 'median' ? 2 : 1), `sinkhorn: the ${a.length} x ${b.length} plan`, M.length);
+  return [asFloat64(a), asFloat64(b), M, args];
 }
 
 /** True when this problem runs on the GPU (float32 costs only: the CUDA solver has no float64 path). */
@@ -122,24 +127,16 @@ function onGpu(M: FloatArray, options: SinkhornOptions): boolean {
 export async function sinkhorn<M extends FloatArray>(a: FloatArray, b: FloatArray, M: M, reg: number, options: SinkhornOptions = {}): Promise<SinkhornResult<M>> {
   const args = prepare(a, b, M, reg, options);
   const addon = native();
-  try {
-    const result = onGpu(M, options) ? addon.cudaSinkhorn!(...(args as Parameters<NonNullable<typeof addon.cudaSinkhorn>>)) : addon.sinkhorn(...args);
-    return (await result) as SinkhornResult<M>;
-  } catch (err) {
-    throw nativeErrorAsClafusion(err);
-  }
+  const result = onGpu(M, options) ? addon.cudaSinkhorn!(...(args as Parameters<NonNullable<typeof addon.cudaSinkhorn>>)) : addon.sinkhorn(...args);
+  return (await result) as SinkhornResult<M>;
 }
 
 /** Entropic OT plan, computed on the calling thread. */
 export function sinkhornSync<M extends FloatArray>(a: FloatArray, b: FloatArray, M: M, reg: number, options: SinkhornOptions = {}): SinkhornResult<M> {
   const args = prepare(a, b, M, reg, options);
   const addon = native();
-  try {
-    const result = onGpu(M, options) ? addon.cudaSinkhornSync!(...(args as Parameters<NonNullable<typeof addon.cudaSinkhornSync>>)) : addon.sinkhornSync(...args);
-    return result as SinkhornResult<M>;
-  } catch (err) {
-    throw nativeErrorAsClafusion(err);
-  }
+  const result = onGpu(M, options) ? addon.cudaSinkhornSync!(...(args as Parameters<NonNullable<typeof addon.cudaSinkhornSync>>)) : addon.sinkhornSync(...args);
+  return result as SinkhornResult<M>;
 }
 
 /** <T*, M> for the entropic plan T* (POT's sinkhorn2), computed off the JS thread. */

@@ -2,7 +2,7 @@
  * Argument checks shared by every solver wrapper. They run in TypeScript before any native call, so a bad input
  * becomes an `E_ARG` error that says what was wrong instead of reaching C++.
  */
-import { ClafusionError, type ErrorCode } from '../errors.js';
+import { ClafusionError } from '../errors.js';
 import { native } from '../native.js';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -91,13 +91,4 @@ export function checkEqualMass(a: FloatArray, b: FloatArray, relativeTolerance: 
   if (Math.abs(massA - massB) > relativeTolerance * Math.max(massA, massB)) {
     fail(`${names[0]} and ${names[1]} must have the same total mass (got ${massA} and ${massB}); normalise both, e.g. divide each by its sum`);
   }
-}
-
-/** The addon's errors are plain Errors with a string `.code`; this gives them the package's error class. */
-export function nativeErrorAsClafusion(err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Error && !(err instanceof ClafusionError) && typeof code === 'string') {
-    return new ClafusionError(code as ErrorCode, err.message, { cause: err });
-  }
-  return err;
 }

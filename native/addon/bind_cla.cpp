@@ -29,7 +29,7 @@ Napi::Value claAlignSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerCla(Napi::Env env, Napi::Object exports) {
-  exports.Set("claAlignSync", Napi::Function::New(env, claAlignSync, "claAlignSync"));
+  exportGuarded<claAlignSync>(env, exports, "claAlignSync");
 }
 
 }  // namespace clf::addon

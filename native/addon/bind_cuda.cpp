@@ -111,7 +111,7 @@ Napi::Value cudaPairwiseDistancesImpl(const Napi::CallbackInfo& info, bool async
 }  // namespace
 
 void registerCuda(Napi::Env env, Napi::Object exports) {
-  exports.Set("cudaInfo", Napi::Function::New(env, cudaInfo, "cudaInfo"));
+  exportGuarded<cudaInfo>(env, exports, "cudaInfo");
   exportTwins<cudaSinkhornImpl>(env, exports, "cudaSinkhorn");
   exportTwins<cudaPairwiseDistancesImpl>(env, exports, "cudaPairwiseDistances");
 }

@@ -35,7 +35,7 @@ Napi::Value buildInfo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerDevice(Napi::Env env, Napi::Object exports) {
-  exports.Set("buildInfo", Napi::Function::New(env, buildInfo, "buildInfo"));
+  exportGuarded<buildInfo>(env, exports, "buildInfo");
 }
 
 }  // namespace clf::addon

@@ -161,7 +161,7 @@ Napi::Value firstNonFiniteBinding(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerLinalg(Napi::Env env, Napi::Object exports) {
-  exports.Set("firstNonFiniteF32", Napi::Function::New(env, firstNonFiniteBinding, "firstNonFiniteF32"));
+  exportGuarded<firstNonFiniteBinding>(env, exports, "firstNonFiniteF32");
   exportTwins<sgemmBinding>(env, exports, "sgemm");
   exportTwins<distancesBinding>(env, exports, "pairwiseDistances");
   exportTwins<gramBinding>(env, exports, "gram");

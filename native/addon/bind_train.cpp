@@ -196,7 +196,7 @@ Napi::Value trainForwardBinding(const Napi::CallbackInfo& info, bool async) {
 }  // namespace
 
 void registerTrain(Napi::Env env, Napi::Object exports) {
-  exports.Set("trainWorkspace", Napi::Function::New(env, trainWorkspace, "trainWorkspace"));
+  exportGuarded<trainWorkspace>(env, exports, "trainWorkspace");
   exportTwins<trainStepBinding>(env, exports, "trainStep");
   exportTwins<trainGradientsBinding>(env, exports, "trainGradients");
   exportTwins<trainForwardBinding>(env, exports, "trainForward");

@@ -1,6 +1,7 @@
 #include "addon/napi_job.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <new>
 #include <type_traits>
 
@@ -43,23 +44,60 @@ size_t sizeArgument(const Napi::Value& value, const char* what) {
   return static_cast<size_t>(number);
 }
 
+namespace {
+
+/** The typed-array type whose elements are T. */
+template <typename T>
+constexpr napi_typedarray_type typedArrayTypeOf() {
+  if constexpr (std::is_same_v<T, double>) return napi_float64_array;
+  else if constexpr (std::is_same_v<T, float>) return napi_float32_array;
+  else if constexpr (std::is_same_v<T, int32_t>) return napi_int32_array;
+  else return napi_uint8_array;
+}
+
+}  // namespace
+
 template <typename T>
 Span<T> typedSpan(const Napi::Value& value, const char* what) {
   if (!value.IsTypedArray()) throw codedError(value.Env(), "E_ARG", std::string(what) + " must be a typed array");
   auto array = value.As<Napi::TypedArray>();
-  napi_typedarray_type expected;
-  if constexpr (std::is_same_v<T, double>) expected = napi_float64_array;
-  else if constexpr (std::is_same_v<T, float>) expected = napi_float32_array;
-  else if constexpr (std::is_same_v<T, int32_t>) expected = napi_int32_array;
-  else expected = napi_uint8_array;
+  constexpr napi_typedarray_type expected = typedArrayTypeOf<T>();
   if (array.TypedArrayType() != expected) throw codedError(value.Env(), "E_ARG", std::string(what) + " has the wrong element type");
   auto typed = value.As<Napi::TypedArrayOf<T>>();
   return Span<T>{typed.Data(), typed.ElementLength()};
 }
 
+namespace {
+
+void freeBacking(napi_env, void* data, void*) { std::free(data); }
+
+// v8::TypedArray::kMaxLength on Node 20 (later Node allows more; lib/resources.ts checks against the running one).
+// Above it V8's own check aborts the process instead of throwing.
+constexpr size_t kMaxResultLength = size_t{1} << 32;
+
+}  // namespace
+
 template <typename T>
 Napi::TypedArrayOf<T> newTyped(Napi::Env env, size_t length) {
-  return Napi::TypedArrayOf<T>::New(env, length);
+  if (length > kMaxResultLength) {
+    throw codedError(env, "E_ARG", "a result of " + std::to_string(length) + " elements is longer than a typed array " +
+                                       "can be (" + std::to_string(kMaxResultLength) + "); use smaller inputs");
+  }
+  const size_t bytes = length * sizeof(T);
+  void* data = std::calloc(std::max<size_t>(bytes, 1), 1);
+  if (data == nullptr) {
+    throw codedError(env, "E_RESOURCE", "cannot allocate " + std::to_string(bytes) + " bytes for a result array " +
+                                            "(out of memory); use smaller inputs");
+  }
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, data, bytes, freeBacking, nullptr, &buffer) != napi_ok) {
+    std::free(data);  // a runtime without external buffers (V8 sandbox): V8 allocates, as before
+    return Napi::TypedArrayOf<T>::New(env, length);
+  }
+  napi_value array;
+  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, typedArrayTypeOf<T>(), length,
+                                                   buffer, 0, &array), Napi::TypedArrayOf<T>());
+  return Napi::TypedArrayOf<T>(env, array);
 }
 
 template Span<double> typedSpan<double>(const Napi::Value&, const char*);
@@ -72,20 +110,33 @@ template Napi::TypedArrayOf<int32_t> newTyped<int32_t>(Napi::Env, size_t);
 
 namespace {
 
+const char* const kOutOfMemory = "out of memory in the native core: the inputs need more memory than the machine has "
+                                 "free; use smaller inputs";
+
+/** (code, message) of a C++ exception: clf::Error keeps its code, bad_alloc is E_RESOURCE, anything else a bug. */
+void describe(const std::exception& e, std::string& code, std::string& message) {
+  if (const auto* coded = dynamic_cast<const clf::Error*>(&e)) {
+    code = coded->code();
+    message = coded->what();
+  } else if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    code = "E_RESOURCE";
+    message = kOutOfMemory;
+  } else {
+    code = "E_NATIVE";
+    message = std::string("internal error in the native core: ") + e.what();
+  }
+}
+
 /** Runs `compute`, mapping every C++ exception to (code, message). Returns true on success. */
 bool guarded(const Compute& compute, std::string& code, std::string& message) {
   try {
     compute();
     return true;
-  } catch (const clf::Error& e) {
-    code = e.code();
-    message = e.what();
-  } catch (const std::bad_alloc&) {
-    code = "E_NATIVE";
-    message = "out of memory in the native core";
   } catch (const std::exception& e) {
+    describe(e, code, message);
+  } catch (...) {
     code = "E_NATIVE";
-    message = e.what();
+    message = "internal error in the native core: a non-standard exception";
   }
   return false;
 }
@@ -111,7 +162,7 @@ class Job : public Napi::AsyncWorker {
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
     } catch (const std::exception& e) {  // e.g. bad_alloc while building the result: settle the Promise anyway
-      deferred_.Reject(codedError(Env(), "E_NATIVE", e.what()).Value());
+      deferred_.Reject(errorFromException(Env(), e).Value());
     }
   }
 
@@ -127,6 +178,12 @@ class Job : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+Napi::Error errorFromException(Napi::Env env, const std::exception& e) {
+  std::string code, message;
+  describe(e, code, message);
+  return codedError(env, code, message);
+}
 
 Napi::Value runJob(Napi::Env env, bool async, Pins pins, Compute compute, Finish finish) {
   if (!async) {

@@ -40,9 +40,31 @@ struct Span {
 template <typename T>
 Span<T> typedSpan(const Napi::Value& value, const char* what);
 
-/** A new Float64Array / Float32Array / Int32Array of `length` elements, zeroed, owned by JS. */
+/**
+ * A new Float64Array / Float32Array / Int32Array of `length` elements, zeroed, owned by JS. Its memory comes from
+ * calloc, not V8: V8 aborts the process when it cannot allocate an ArrayBuffer, here that is an E_RESOURCE error
+ * (and a length no typed array can have is E_ARG).
+ */
 template <typename T>
 Napi::TypedArrayOf<T> newTyped(Napi::Env env, size_t length);
+
+/** The coded JS error for a C++ exception: clf::Error keeps its code, std::bad_alloc is E_RESOURCE. */
+Napi::Error errorFromException(Napi::Env env, const std::exception& e);
+
+/**
+ * Calls `body`, turning any C++ exception into a coded JS error: node-addon-api passes only Napi::Error on to JS,
+ * and any other exception leaving a callback (std::bad_alloc while pinning inputs) would terminate the process.
+ */
+template <typename Body>
+Napi::Value guardedCall(Napi::Env env, Body body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw errorFromException(env, e);
+  }
+}
 
 using Compute = std::function<void()>;
 using Finish = std::function<Napi::Value(Napi::Env)>;
@@ -69,8 +91,23 @@ using TwinBinding = Napi::Value (*)(const Napi::CallbackInfo& info, bool async);
 /** Exports `name` (returns a Promise) and `nameSync` (returns the value), both running `binding`. */
 template <TwinBinding binding>
 void exportTwins(Napi::Env env, Napi::Object exports, const std::string& name) {
-  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return binding(info, true); }, name));
-  exports.Set(name + "Sync", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return binding(info, false); }, name + "Sync"));
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return guardedCall(info.Env(), [&] { return binding(info, true); });
+  }, name));
+  exports.Set(name + "Sync", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return guardedCall(info.Env(), [&] { return binding(info, false); });
+  }, name + "Sync"));
+}
+
+/** A plain (not twinned) binding. */
+using PlainBinding = Napi::Value (*)(const Napi::CallbackInfo& info);
+
+/** Exports `name` running `binding` with C++ exceptions turned into coded errors. */
+template <PlainBinding binding>
+void exportGuarded(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    return guardedCall(info.Env(), [&] { return binding(info); });
+  }, name));
 }
 
 /** Option readers for a plain JS options object (missing -> fallback). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readModel, writeModel } from '../../lib/onnx/file.js';
+import { atomicWrite } from '../../lib/onnx/atomic.js';
 import { encodeModel, type ModelProto, type TensorProto } from '../../lib/onnx/proto.js';
 import { floatTensor, tensorToFloat32 } from '../../lib/onnx/tensor.js';
 import { intAttr, floatValueInfo } from '../../lib/onnx/build.js';
@@ -111,11 +112,14 @@ describe('ONNX files: external data, atomic writes', () => {
     const target = join(dir, 'no-such-folder', 'out.onnx');
     expect(codeOf(() => writeModel(target, gemmModel(floatTensor('W', [3, 4], W), floatTensor('b', [3], B))))).to.equal('E_IO');
     expect(readdirSync(dir)).to.deep.equal([]);
-    // A target that is a folder: the rename fails after the temp file was written; the temp file is removed.
+    // A target that is a folder is refused before anything is written (it would be replaced or fail the rename).
     mkdirSync(join(dir, 'taken'));
-    expect(codeOf(() => writeModel(join(dir, 'taken'), gemmModel(floatTensor('W', [3, 4], W), floatTensor('b', [3], B))))).to.equal('E_IO');
+    expect(codeOf(() => writeModel(join(dir, 'taken'), gemmModel(floatTensor('W', [3, 4], W), floatTensor('b', [3], B))))).to.equal('E_ARG');
     expect(readdirSync(dir)).to.deep.equal(['taken']);
     expect(readdirSync(join(dir, 'taken'))).to.deep.equal([]);
+    // A write that fails after the temp file was created: the temp file is removed.
+    expect(codeOf(() => atomicWrite(join(dir, 'out.onnx'), [new Uint8Array(8), { length: 8 } as unknown as Uint8Array]))).to.equal('E_IO');
+    expect(readdirSync(dir)).to.deep.equal(['taken']);
   });
 
   it('reports a missing input file as E_IO', () => {
