@@ -5,7 +5,10 @@
  *
  *  - an error removes it;
  *  - SIGINT/SIGTERM/SIGHUP during the write are caught (the write is synchronous, so the handler runs right after it
- *    has renamed or removed its temp), then re-raised, so the process still dies of the signal;
+ *    has renamed or removed its temp), then re-raised, so the process still dies of the signal. The handlers stay
+ *    from the first write on: removing them could drop a signal that arrived just before (libuv has read it, the JS
+ *    listener has not run yet). They only re-raise, so the process dies of the signal as before, once the event loop
+ *    turns; an application with its own listener for a signal keeps handling it;
  *  - a kill that cannot be caught (SIGKILL, a crash) leaves `.<name>.clafusion-<pid>-<hex>.tmp`: hidden, never the
  *    output's name, and removed by the next write to the same target once process <pid> is gone.
  */
@@ -18,7 +21,6 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Temp files being written by this process right now. */
 const liveTemps = new Set<string>();
-let writesInProgress = 0;
 let handlersInstalled = false;
 
 /** Removes every live temp, then dies of `signal` as the default action would, unless someone else handles it. */
@@ -26,7 +28,8 @@ function onSignal(signal: NodeJS.Signals): void {
   for (const temp of liveTemps) removeQuietly(temp);
   liveTemps.clear();
   if (process.listenerCount(signal) > 1) return; // the application handles this signal itself
-  uninstallHandlers();
+  for (const each of SIGNALS) process.removeListener(each, onSignal);
+  handlersInstalled = false;
   process.kill(process.pid, signal);
 }
 
@@ -34,23 +37,6 @@ function installHandlers(): void {
   if (handlersInstalled) return;
   for (const signal of SIGNALS) process.on(signal, onSignal);
   handlersInstalled = true;
-}
-
-function uninstallHandlers(): void {
-  if (!handlersInstalled) return;
-  for (const signal of SIGNALS) process.removeListener(signal, onSignal);
-  handlersInstalled = false;
-}
-
-/**
- * Removes the handlers once no write is in progress, after the event loop has had a turn: a signal that arrived
- * during the (synchronous) write is delivered in the poll phase, before this check-phase callback, so it is
- * handled (and re-raised), not dropped with the handlers.
- */
-function uninstallLater(): void {
-  setImmediate(() => {
-    if (writesInProgress === 0) uninstallHandlers();
-  }).unref();
 }
 
 function removeQuietly(path: string): void {
@@ -128,7 +114,6 @@ export function atomicWrite(target: string, chunks: Uint8Array[]): void {
   removeStaleTemps(target);
   const temp = join(dirname(target), `${tempPrefix(target)}${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   installHandlers();
-  writesInProgress++;
   liveTemps.add(temp);
   try {
     const fd = openSync(temp, 'wx');
@@ -143,7 +128,5 @@ export function atomicWrite(target: string, chunks: Uint8Array[]): void {
     throw new ClafusionError('E_IO', `cannot write '${target}': ${(err as Error).message}`, { cause: err });
   } finally {
     liveTemps.delete(temp);
-    writesInProgress--;
-    uninstallLater();
   }
 }
