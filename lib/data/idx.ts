@@ -11,6 +11,7 @@
  */
 import { dataError } from './io.js';
 import { decodedChunks } from './stream.js';
+import { checkAllocation } from '../resources.js';
 
 export interface IdxArray {
   dims: number[];
@@ -51,7 +52,9 @@ export async function readIdx(path: string): Promise<IdxArray> {
       pending = Buffer.concat([pending, chunk]);
       header = parseHeader(pending, path);
       if (!header) continue;
-      data = new Uint8Array(header.dims.reduce((a, b) => a * b, 1));
+      const elements = header.dims.reduce((a, b) => a * b, 1);
+      checkAllocation(elements, `${path}: the ${elements} elements its IDX header declares`, elements);
+      data = new Uint8Array(elements);
       bytes = pending.subarray(header.headerBytes);
     }
     if (filled + bytes.length > data!.length) {

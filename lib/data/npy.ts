@@ -9,6 +9,7 @@
  *              (latin-1 in v1/v2, utf-8 in v3), padded with spaces and a newline
  *   then       the array data (C order here; Fortran order is rejected)
  *
+ * The file must end where the header's shape says (as IDX files must): trailing bytes are an `E_DATA` error.
  * Only the header is parsed eagerly; sample data is read by byte range (see NpyRangeSource in source.ts).
  */
 import { dataError, withFile } from './io.js';
@@ -81,6 +82,8 @@ export async function readNpyHeader(path: string): Promise<NpyHeader> {
   if (fileSize < end) {
     throw dataError(path, fileSize, `truncated: the header declares shape (${shape.join(', ')}) of '${dtype}', which ends at byte ${end}, but the file has ${fileSize} bytes`);
   }
+  // The rule IDX files follow too: a file longer than its header declares is the wrong file or a mis-saved array.
+  if (fileSize > end) throw dataError(path, end, `unexpected bytes after the ${elements} elements that the header declares`);
   return { path, dtype, shape, dataOffset, itemBytes, count: shape[0] ?? 1 };
 }
 

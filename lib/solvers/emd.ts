@@ -113,5 +113,6 @@ export function emd2Sync(a: FloatArray, b: FloatArray, M: FloatArray, options: E
 /** The uniform histogram of n bins, 1/n each (POT's ot.unif). */
 export function uniform(n: number): Float64Array {
   checkDim(n, 'uniform: n');
+  checkAllocation(8 * n, `uniform: the histogram of ${n} bins`, n);
   return new Float64Array(n).fill(1 / n);
 }

@@ -150,6 +150,8 @@ describe('data readers', () => {
       const good = npyBytes('<f4', [4, 2, 3], values);
       writeFileSync(join(dir, 'cut.npy'), good.subarray(0, good.length - 5));
       await rejectsWith(openNpy(join(dir, 'cut.npy')), 'E_DATA', 'cut.npy', 'truncated', `byte offset ${good.length - 5}`);
+      writeFileSync(join(dir, 'long.npy'), Buffer.concat([good, Buffer.from([9])])); // refused, as in IDX files
+      await rejectsWith(openNpy(join(dir, 'long.npy')), 'E_DATA', 'unexpected bytes after the 24 elements', `byte offset ${good.length}`);
       writeFileSync(join(dir, 'magic.npy'), Buffer.concat([Buffer.from('XX'), good.subarray(2)]));
       await rejectsWith(openNpy(join(dir, 'magic.npy')), 'E_DATA', 'not a .npy file', 'byte offset 0');
       writeFileSync(join(dir, 'f.npy'), Buffer.from(good.toString('latin1').replace("'fortran_order': False", "'fortran_order': True "), 'latin1'));

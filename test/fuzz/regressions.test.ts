@@ -1,0 +1,49 @@
+import { expect } from 'chai';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateCase, parseCase, reproducerCase, serializeCase } from './cases.js';
+import { CaseRunner, FAILURES } from './runner.js';
+
+const REGRESSIONS = join(import.meta.dirname, 'regressions');
+const saved = existsSync(REGRESSIONS) ? readdirSync(REGRESSIONS).filter((name) => name.endsWith('.json')).sort() : [];
+
+
+describe('fuzz harness: reproducers and a short seeded run', function () {
+  this.timeout(120_000);
+  const runner = new CaseRunner(20_000);
+  after(() => runner.close());
+
+  for (const name of saved) {
+    it(`replays ${name} without a crash, hang, uncoded error or leftover file`, async () => {
+      const outcome = await runner.run(reproducerCase(readFileSync(join(REGRESSIONS, name), 'utf8')));
+      expect(FAILURES.has(outcome.kind), `${outcome.kind}: ${outcome.detail}`).to.equal(false);
+    });
+  }
+
+  it('generates the same cases from the same seed, and they survive a save and reload (NaN included)', () => {
+    for (let i = 0; i < 200; i++) {
+      const text = serializeCase(generateCase(7, i));
+      expect(serializeCase(generateCase(7, i))).to.equal(text);
+      expect(serializeCase(parseCase(text))).to.equal(text);
+    }
+  });
+
+  it('runs 40 generated cases (seed 2) without a failure', async () => {
+    for (let i = 0; i < 40; i++) {
+      const c = generateCase(2, i);
+      const outcome = await runner.run(c);
+      expect(FAILURES.has(outcome.kind), `case ${i} ${serializeCase(c)}: ${outcome.kind}: ${outcome.detail}`).to.equal(false);
+    }
+  });
+
+  it('sees a crash and a hang as such, and keeps going after each', async () => {
+    const short = new CaseRunner(2000);
+    try {
+      expect((await short.run({ target: 'selftest', action: 'abort' })).kind).to.equal('crash');
+      expect((await short.run({ target: 'selftest', action: 'block' })).kind).to.equal('hang');
+      expect((await short.run({ target: 'solver', fn: 'uniform', args: [{ t: 'plain', v: 4 }] })).kind).to.equal('ok');
+    } finally {
+      short.close();
+    }
+  });
+});
