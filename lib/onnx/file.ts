@@ -12,6 +12,8 @@ import { expectedByteLength, inlineByteLength } from './tensor.js';
 import { checkAllocation } from '../resources.js';
 import { atomicWrite, checkOutputPath, fileKind } from './atomic.js';
 
+export { atomicWrite } from './atomic.js'; // the writer of other outputs too (lib/cli/recipe.ts)
+
 /** Protobuf's hard limit on one message; above it tensors must go to an external data file. */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
