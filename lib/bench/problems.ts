@@ -15,6 +15,9 @@
  */
 import { SplitMix64, sampleIndices } from '../data/sampling.js';
 import { pairwiseDistancesSync } from '../solvers/linalg.js';
+import { checkDim } from '../solvers/validate.js';
+import { requireArg } from '../errors.js';
+import { checkAllocation } from '../resources.js';
 
 export type BenchFamily = 'fusion' | 'random';
 
@@ -82,6 +85,9 @@ export function pointClouds(family: BenchFamily, n: number, m: number, d: number
 
 /** The point clouds and their squared-euclidean cost matrix. */
 export function costProblem(family: BenchFamily, n: number, m: number, d: number, seed: number): CostProblem {
+  requireArg(family === 'fusion' || family === 'random', `costProblem: family must be 'fusion' or 'random', got ${String(family)}`);
+  [n, m, d].forEach((size, i) => checkDim(size, ['n', 'm', 'd'][i]!));
+  checkAllocation(4 * (n + m) * d, `costProblem: ${n} + ${m} points of dimension ${d}`, Math.max(n, m) * d);
   const clouds = pointClouds(family, n, m, d, seed);
   const cost = pairwiseDistancesSync(clouds.x, n, clouds.y, m, d, { metric: 'sqeuclidean', device: 'cpu' });
   return { ...clouds, cost };

@@ -6,6 +6,7 @@
  *   CIFAR-100: <coarse label> <fine label> <3072 px>  (3074 bytes per record; we use the fine label)
  */
 import { dataError, readWholeFile } from './io.js';
+import { requireArg } from '../errors.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
 
@@ -24,6 +25,8 @@ const LAYOUT: Record<CifarVariant, { labelBytes: number; labelByte: number; clas
 
 /** Reads one or more batch files into one uint8 image array (N x 3072) and their labels. */
 export async function readCifar(paths: readonly string[], variant: CifarVariant): Promise<CifarData> {
+  requireArg(Object.hasOwn(LAYOUT, variant), `the CIFAR variant must be 'cifar10' or 'cifar100', got ${String(variant)}`);
+  requireArg(Array.isArray(paths) && paths.length > 0, 'readCifar: pass at least one batch file');
   const { labelBytes, labelByte, classes } = LAYOUT[variant];
   const recordBytes = labelBytes + PIXELS;
   const files: Buffer[] = [];

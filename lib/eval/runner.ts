@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ClafusionError } from '../errors.js';
+import { ClafusionError, requireArg } from '../errors.js';
 import { decodeModel } from '../onnx/proto.js';
 import { type InferenceWorker, workerPool } from './pool.js';
 import type { SessionInfo, TensorData, ValueInfo, WorkerRequestBody } from './protocol.js';
@@ -27,6 +27,7 @@ export interface RunnerOptions {
  * On 2 cores, two passes with one thread each beat two passes with two each (fusion activations 460 -> 330 ms).
  */
 export function sharedThreads(sessions: number): number {
+  requireArg(Number.isSafeInteger(sessions) && sessions >= 0, `sessions must be an integer >= 0, got ${sessions}`);
   return Math.max(1, Math.floor(availableParallelism() / Math.max(1, sessions)));
 }
 

@@ -6,7 +6,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { type NormalizationChoice, resolveNormalization } from '../data/normalization.js';
 import { openDataset } from '../data/spec.js';
-import { ClafusionError, throwIfAborted } from '../errors.js';
+import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import { ensembleAccuracy } from '../eval/ensemble.js';
 import { type EvaluateResult, evaluate } from '../eval/evaluate.js';
 import { sharedNormalization } from '../eval/input.js';
@@ -81,6 +81,9 @@ function averageLayer(target: Layer, layers: Layer[], weights: number[]): void {
 
 /** Plain parameter averaging (no alignment) of networks of identical shapes; E_SHAPE when they differ. */
 export function vanillaAverage(networks: Network[], weights: number[] = networks.map(() => 1 / networks.length)): Network {
+  requireArg(Array.isArray(networks) && networks.length > 0, 'vanillaAverage: pass at least one network');
+  requireArg(Array.isArray(weights) && weights.length === networks.length && weights.every(Number.isFinite),
+    `vanillaAverage: pass one finite weight per network (${networks.length}), got ${String(weights)}`);
   const obstacle = averagingObstacle(networks);
   if (obstacle) throw new ClafusionError('E_SHAPE', `vanilla averaging needs identical architectures: ${obstacle}`);
   const averaged = cloneNetwork(networks[0]);
@@ -96,6 +99,7 @@ export function vanillaAverage(networks: Network[], weights: number[] = networks
  * `onProgress` reports each as it finishes.
  */
 export async function validateFusion(models: (string | Uint8Array)[], result: FuseResult, data: string | Dataset, options: ValidationOptions = {}): Promise<Validation> {
+  requireArg(Array.isArray(result?.models) && result.bytes instanceof Uint8Array, 'validateFusion: result must be what fuse returned');
   const opened = typeof data === 'string' ? await openDataset(data) : data;
   const nameOf = (i: number) => (typeof models[i] === 'string' ? models[i] : `model ${i}`);
   const infos = result.models.map((network, i) => ({ name: nameOf(i), metadata: network.meta.metadata }));

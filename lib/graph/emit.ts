@@ -10,6 +10,7 @@
  */
 import { ClafusionError } from '../errors.js';
 import type { Activation, FlattenStep, Layer, Network, Pool, Residual, Unit } from '../ir/network.js';
+import { checkNetwork } from '../ir/check.js';
 import { writeModel, type WriteOptions } from '../onnx/file.js';
 import { floatAttr, floatValueInfo as valueInfo, intAttr, intsAttr } from '../onnx/build.js';
 import { encodeModel, type Attribute, type ModelProto, type NodeProto, type TensorProto, type ValueInfo } from '../onnx/proto.js';
@@ -245,6 +246,7 @@ class Emitter {
 
 /** Builds the ModelProto of a network (with optional taps as extra outputs). */
 export function buildModel(network: Network, options: EmitOptions = {}): EmittedModel {
+  checkNetwork(network);
   return new Emitter(network).build(options);
 }
 

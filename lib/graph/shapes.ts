@@ -5,6 +5,7 @@
  */
 import { ClafusionError } from '../errors.js';
 import type { FlattenStep, Layer, Network, Pool, Unit } from '../ir/network.js';
+import { checkNetwork } from '../ir/check.js';
 
 export type SampleShape = number[];
 
@@ -124,6 +125,7 @@ export function inputSampleShape(network: Network): SampleShape {
 
 /** Shapes through every hidden unit (in `hiddenUnits` order) and into the classifier. */
 export function networkShapes(network: Network): { units: UnitShapes[]; classifier: UnitShapes } {
+  checkNetwork(network);
   let shape = inputSampleShape(network);
   const units: UnitShapes[] = [];
   for (const segment of network.segments) {

@@ -4,6 +4,7 @@
  * CLAFusion counts it (hidden weight layers: every conv including shortcut convs, and every hidden dense layer; the
  * classifier excluded).
  */
+import { requireArg } from '../errors.js';
 import { readNetwork } from '../graph/recognise.js';
 import { networkShapes, type SampleShape } from '../graph/shapes.js';
 import { activationName } from '../ir/activation.js';
@@ -150,6 +151,7 @@ function notes(layer: InspectLayer): string {
 
 /** An aligned text table of the units, then a one-line summary. */
 export function formatInspect(report: InspectReport): string {
+  requireArg(Array.isArray(report?.input?.shape) && Array.isArray(report.units), 'formatInspect: pass a report from inspectModel or inspectNetwork');
   const rows: string[][] = [['#', 'unit', 'kind', 'seg', 'in', 'out', 'width', 'params', 'notes']];
   let previousOutput = report.input.shape.slice(1) as SampleShape;
   for (const unit of report.units) {

@@ -9,6 +9,7 @@
  * flat features (an optional global pool, then a flatten) is described by `flatten` on the first flat segment or,
  * when there are no hidden dense layers, on the classifier.
  */
+import { checkLayer, checkNetwork, checkUnit } from './check.js';
 
 /** A float32 tensor with its ONNX shape: dense [out, in], conv [out, in, kH, kW]. */
 export interface Tensor {
@@ -126,16 +127,19 @@ export interface Network {
 
 /** Output channels (conv) or features (dense) of a layer. */
 export function layerWidth(layer: Layer): number {
+  checkLayer(layer);
   return layer.op.weight.shape[0];
 }
 
 /** Output width of a unit: a layer's width, or a residual block's (its branch's last layer). */
 export function unitWidth(unit: Unit): number {
+  checkUnit(unit);
   return unit.type === 'layer' ? layerWidth(unit) : layerWidth(unit.branch[unit.branch.length - 1]);
 }
 
 /** Every Layer of the network in forward order: branch layers, then the shortcut, per block; the classifier last. */
 export function allLayers(network: Network): Layer[] {
+  checkNetwork(network);
   const layers: Layer[] = [];
   for (const segment of network.segments) {
     for (const unit of segment.units) {
@@ -149,6 +153,7 @@ export function allLayers(network: Network): Layer[] {
 
 /** All hidden units in order (every segment), the classifier excluded. */
 export function hiddenUnits(network: Network): Unit[] {
+  checkNetwork(network);
   return network.segments.flatMap((segment) => segment.units);
 }
 
@@ -164,5 +169,6 @@ export function parameterCount(network: Network): number {
 
 /** A deep copy (every typed array copied), so a stage can modify its copy freely. */
 export function cloneNetwork(network: Network): Network {
+  checkNetwork(network);
   return structuredClone(network);
 }

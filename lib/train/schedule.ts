@@ -38,6 +38,10 @@ export function checkSchedule(schedule: LrSchedule): LrSchedule {
 
 /** The learning rate of epoch `epoch` (0-based). */
 export function learningRateAt(schedule: LrSchedule, baseRate: number, epoch: number): number {
+  requireArg(typeof schedule === 'object' && schedule !== null, `schedule must be an object; use ${SCHEDULE_HELP}`);
+  checkSchedule(schedule);
+  requireArg(Number.isFinite(baseRate) && baseRate >= 0, `the base learning rate must be a finite number >= 0, got ${baseRate}`);
+  requireArg(Number.isSafeInteger(epoch) && epoch >= 0, `epoch must be an integer >= 0, got ${epoch}`);
   switch (schedule.kind) {
     case 'constant':
       return baseRate;

@@ -71,7 +71,7 @@ export interface SolverCase {
 /** The harness's own check that a crash and a hang are seen (never generated). */
 export interface SelfTestCase {
   target: 'selftest';
-  action: 'abort' | 'block';
+  action: 'kill' | 'block';
 }
 
 export type FuzzCase = ModelCase | DatasetCase | SolverCase | SelfTestCase;

@@ -33,7 +33,7 @@ export class CaseRunner {
   private start(): Promise<void> {
     this.stderr = '';
     const child = fork(join(import.meta.dirname, 'child.ts'), [], {
-      execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], cwd: tmpdir(),
+      execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-2000); });
     child.on('exit', (code, signal) => {
@@ -44,7 +44,10 @@ export class CaseRunner {
       if (message.id !== undefined && message.id === this.pending?.id) this.settle(message.outcome!);
     });
     this.child = child;
-    return new Promise((resolve) => child.once('message', () => resolve()));
+    return new Promise((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code, signal) => reject(new Error(`the fuzz child did not start (code ${code}, signal ${signal}): ${this.stderr.trim().slice(-600)}`)));
+    });
   }
 
   private settle(outcome: RunOutcome): void {
