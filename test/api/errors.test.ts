@@ -145,6 +145,14 @@ describe('every public function fails with a documented ClafusionError code on b
     expect(wrong).to.deep.equal([]);
   });
 
+  it('a diverging finetune rejects with a ClafusionError E_SOLVER (it was a plain Error)', async () => {
+    const data = join(ROOT, 'examples', 'data');
+    const train = `idx:${data}/fashion-mnist-train-1k-images-idx3-ubyte.gz,${data}/fashion-mnist-train-1k-labels-idx1-ubyte.gz`;
+    const err = await outcomeOf(() => api.finetune(join(ROOT, 'examples', 'models', 'mlp_shallow.onnx'), { data: train, epochs: 1, lr: 1e30, batchSize: 256 }));
+    expect(api.isClafusionError(err, 'E_SOLVER'), String(err)).to.equal(true);
+    expect((err as Error).message).to.match(/diverged/);
+  });
+
   it('the functions without bad arguments do not throw', () => {
     expect(api.availableMemoryBytes()).to.be.above(0);
     expect(api.defaultThreads()).to.be.at.least(1);
