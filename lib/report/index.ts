@@ -5,6 +5,7 @@
  * of the first transport plans, the accuracy table and the timings. Inline CSS and SVG only: no script, no network,
  * nothing to fetch. Built purely from the FuseResult (and the Validation, when there is one).
  */
+import { requireArg } from '../errors.js';
 import type { GroupAlignment } from '../fusion/cla/index.js';
 import type { FuseResult, FuseStage } from '../fusion/index.js';
 import type { LayerDiagnostics } from '../fusion/otfuse/index.js';
@@ -159,6 +160,7 @@ function timingsSection(result: FuseResult, totalMs: number | undefined): string
 
 /** The report of a fusion as one self-contained HTML page (see the module comment). */
 export function fusionReport(result: FuseResult, options: ReportOptions = {}): string {
+  requireArg(Array.isArray(result?.provenance?.inputs), 'fusionReport: pass the result of fuse');
   const title = escapeXml(options.title ?? 'clafusion fusion report');
   const names = result.provenance.inputs.map((i) => i.name).join(' + ');
   const body = [
