@@ -68,7 +68,11 @@ export class InferenceWorker {
   constructor(private readonly worker: Worker = startWorker()) {
     worker.unref();
     worker.on('message', (response: WorkerResponse) => this.settle(response));
-    worker.on('error', (err) => this.fail('E_NATIVE', `the ONNX Runtime worker for ${this.label} failed: ${err.message}`));
+    worker.on('error', (err) => {
+      // A worker past its heap limit is out of memory, not a broken addon.
+      const code = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'E_RESOURCE' : 'E_NATIVE';
+      this.fail(code, `the ONNX Runtime worker for ${this.label} failed: ${err.message}`);
+    });
     worker.on('exit', () => this.fail('E_NATIVE', `the ONNX Runtime worker for ${this.label} has stopped; open a new ModelRunner`));
   }
 

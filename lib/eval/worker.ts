@@ -69,10 +69,14 @@ function reply(response: WorkerResponse): void {
   parentPort!.postMessage(response, transfer);
 }
 
-/** ORT reports failures as plain Errors; a failed load means unreadable model bytes, a failed run a shape/type mismatch. */
+/**
+ * ORT reports failures as plain Errors; one that could not allocate is out of memory, otherwise a failed load means
+ * unreadable model bytes, a failed run a shape/type mismatch.
+ */
 function failureCode(request: WorkerRequest, err: unknown): ErrorCode {
   const own = (err as { code?: unknown }).code;
   if (typeof own === 'string' && own.startsWith('E_')) return own as ErrorCode;
+  if (/allocat|out of memory|bad_alloc/i.test(String((err as Error)?.message))) return 'E_RESOURCE';
   return request.op === 'load' ? 'E_ONNX_PARSE' : 'E_SHAPE';
 }
 

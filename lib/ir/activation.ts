@@ -11,10 +11,21 @@
  * outputs (ReLU: relu(h) = h for h = relu(z) >= 0), so for the others the inserted unit has no activation
  * (`insertedActivation`).
  */
+import { ClafusionError } from '../errors.js';
 import type { Activation } from './network.js';
+
+const NAMED: readonly unknown[] = ['none', 'relu', 'gelu', 'silu', 'sigmoid', 'tanh'];
+
+/** E_ARG unless `activation` is one of the IR's activations. */
+function checkActivation(activation: unknown): void {
+  const leaky = activation as { kind?: unknown; alpha?: unknown } | null;
+  if (NAMED.includes(activation) || (leaky?.kind === 'leaky_relu' && Number.isFinite(leaky.alpha))) return;
+  throw new ClafusionError('E_ARG', `unknown activation ${JSON.stringify(activation)}; use ${NAMED.join(', ')} or { kind: 'leaky_relu', alpha }`);
+}
 
 /** The activation's name as the CLI prints it: 'relu', 'gelu', 'leaky_relu(0.1)', ... */
 export function activationName(activation: Activation): string {
+  checkActivation(activation);
   return typeof activation === 'string' ? activation : `leaky_relu(${activation.alpha})`;
 }
 
@@ -46,6 +57,7 @@ export function erf(x: number): number {
 
 /** The scalar function of an activation. */
 export function activationFunction(activation: Activation): (x: number) => number {
+  checkActivation(activation);
   if (typeof activation === 'object') {
     const { alpha } = activation;
     return (x) => (x >= 0 ? x : alpha * x);

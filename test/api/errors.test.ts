@@ -25,6 +25,8 @@ function badCalls(network: api.Network, dataset: api.Dataset, out: string): Reco
   const f32 = (n: number) => new Float32Array(n);
   const f64 = (n: number) => new Float64Array(n).fill(1 / n);
   return {
+    activationFunction: [() => api.activationFunction('bogus' as never)],
+    activationName: [() => api.activationName(null as never), () => api.activationName({ kind: 'leaky_relu' } as never)],
     align: [() => api.align(MODEL, MISSING), () => api.align(MODEL, MODEL, { data: 'idx:/no/such.gz' } as never)],
     allLayers: [() => api.allLayers({} as api.Network)],
     benchmarkSolvers: [() => api.benchmarkSolvers({ sizes: [-1] } as never), () => api.benchmarkSolvers({ repeat: 0 } as never)],
