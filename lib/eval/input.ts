@@ -4,7 +4,7 @@
  */
 import type { Dataset, Normalization } from '../data/dataset.js';
 import { describeNormalization, sameNormalization } from '../data/normalization.js';
-import { ClafusionError } from '../errors.js';
+import { ClafusionError, requireArg } from '../errors.js';
 import type { ModelRunner } from './runner.js';
 
 export interface InputPlan {
@@ -72,6 +72,7 @@ export function normalizationFromMetadata(metadata: Readonly<Record<string, stri
 
 /** The metadata_props entries that record `normalization` (read back by normalizationFromMetadata). */
 export function normalizationMetadata(normalization: Normalization): Record<string, string> {
+  requireArg(Array.isArray(normalization?.mean) && Array.isArray(normalization.std), 'normalizationMetadata: pass { mean: number[], std: number[] }');
   return { [MEAN_KEY]: normalization.mean.join(','), [STD_KEY]: normalization.std.join(',') };
 }
 

@@ -214,7 +214,8 @@ function solverCase(d: Draw): SolverCase {
   } else if (fn === 'claAlign') {
     args = [hist(n * m), { t: 'plain', v: n }, { t: 'plain', v: m }, options(d, { startLayer: [1, 2, 3, 0, -1], pinnedEnd: [0, 1, 2, 9] })];
   } else {
-    args = [{ t: 'plain', v: n }];
+    // uniform's only argument is a size: no huge valid ones (2^31 bins is a legitimate 16 GiB, slow to fill).
+    args = [{ t: 'plain', v: d.pick([0, 1, 5, -1, 1.5, NaN, 2 ** 32 + 1, 2 ** 53, Infinity]) }];
   }
   return { target: 'solver', fn, args };
 }
