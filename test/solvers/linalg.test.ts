@@ -6,6 +6,7 @@ import {
 } from '../../lib/solvers/linalg.js';
 import { native } from '../../lib/native.js';
 import { rng } from '../support/random.js';
+import { expectCode as expectCodeOf } from '../support/errors.js';
 
 function randomF32(seed: number, length: number, offset = 0): Float32Array {
   const random = rng(seed);
@@ -18,9 +19,9 @@ function bitwiseEqual(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return true;
 }
 
-/** Any Error with `.code` (the native layer's errors are plain Errors with a code, not ClafusionErrors). */
+/** A ClafusionError with `code` (the addon's own errors too: lib/addon-errors.ts wraps them). */
 function expectCode(fn: () => unknown, code = 'E_ARG'): void {
-  expect(fn).to.throw().with.property('code', code);
+  expectCodeOf(fn, code);
 }
 
 /** Double-precision C = alpha op(A) op(B) + beta C, with |alpha| sum |a b| per element for the error bound. */
