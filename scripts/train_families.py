@@ -150,7 +150,7 @@ def main():
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", ".fixtures", "families"))
     parser.add_argument("--only", default=",".join(FAMILIES), help="comma-separated families to (re)train")
-    parser.add_argument("--train-size", type=int, default=30000, help="training images per model (of 60000)")
+    parser.add_argument("--train-size", type=int, default=12000, help="training images per model (of 60000)")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -182,11 +182,16 @@ def main():
                 "architecture": texts[role], "accuracy_test10k": acc,
             }
             print(f"  {name}: test10k {acc:.4f}, {time.time() - started:.0f}s", flush=True)
+            write_index(index_path, index)
+
+
+def write_index(path, index):
+    """families.json with the models in family order and the pairs whose models are all there."""
     index["pairs"] = [pair for family_name in FAMILIES for pair in family_pairs(family_name)
                       if all(m in index["models"] for m in pair["models"])]
     order = list(FAMILIES)
     index["models"] = OrderedDict(sorted(index["models"].items(), key=lambda kv: (order.index(kv[1]["family"]), kv[0])))
-    write_json(index_path, index)
+    write_json(path, index)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@
  *
  * Reference (the published `--handle-skips`): every layer has its own plan from its own pre-activation; after an
  * identity block the stream's map is conv2's plan; after a projection block the next layer's inputs use the mean of
- * the shortcut's and conv2's maps.
+ * the shortcut's and conv2's maps (the shortcut's map alone when the shortcut has a bias or batch-norm).
  */
 import type { Layer, Network, Residual, Unit } from '../../ir/network.js';
 import { type Tap, outputTap, preactTap } from '../activations.js';
@@ -126,9 +126,23 @@ function referenceTopology(network: Network, builder: Builder, input: number): n
     }
     let inner = current;
     for (const layer of unit.branch) inner = [builder.plainLayer(layer, inner, false)];
-    current = unit.shortcut ? [builder.plainLayer(unit.shortcut, current, false), ...inner] : inner;
+    if (!unit.shortcut) {
+      current = inner;
+      continue;
+    }
+    const shortcut = builder.plainLayer(unit.shortcut, current, false);
+    current = averagesAfterShortcut(unit.shortcut) ? [shortcut, ...inner] : [shortcut];
   }
   return current;
+}
+
+/**
+ * The published rule 3 (spec §3.7) averages the shortcut's and conv2's maps for the next conv only when that conv
+ * is the parameter right after the shortcut's weight (`residual_T_var_idx == idx - 1`). A shortcut bias or
+ * batch-norm puts 1-D parameters in between, so then the next conv takes the last plan computed: the shortcut's.
+ */
+function averagesAfterShortcut(shortcut: Layer): boolean {
+  return shortcut.op.bias === undefined && shortcut.batchNorm === undefined;
 }
 
 /**
