@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_SPEC_HELP } from '../data/index.js';
 import { type FuseOptions, type FuseResult, fuse } from '../fusion/index.js';
+import type { GroundMetric } from '../fusion/otfuse/solve.js';
 import { type Validation, validateFusion } from '../fusion/validate.js';
 import { writeModelBytes } from '../onnx/file.js';
 import { fusionReport } from '../report/index.js';
@@ -30,7 +31,7 @@ interface FuseFlags extends AlignFlags {
   mode?: 'activations' | 'weights';
   solver: 'emd' | 'sinkhorn';
   reg: number;
-  metric: 'euclidean' | 'sqeuclidean' | 'cosine';
+  metric: GroundMetric;
   marginals: 'uniform' | 'importance-l1' | 'importance-l2';
   weights?: number[];
   target?: 'shallow' | 'deep' | number;
@@ -173,7 +174,7 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .addOption(new Option('--mode <mode>', 'OT ground cost from activations or weights (default: activations with --data)').choices(['activations', 'weights']))
     .addOption(new Option('--solver <solver>', 'OT solver').choices(['emd', 'sinkhorn']).default('emd'))
     .option('--reg <r>', 'Sinkhorn regularisation, relative to the median ground cost', positiveNumber, 0.01)
-    .addOption(new Option('--metric <metric>', 'ground metric between units').choices(['euclidean', 'sqeuclidean', 'cosine']).default('euclidean'))
+    .addOption(new Option('--metric <metric>', 'ground metric between units').choices(['euclidean', 'sqeuclidean', 'cosine', 'correlation']).default('euclidean'))
     .addOption(new Option('--marginals <m>', 'OT marginals').choices(['uniform', 'importance-l1', 'importance-l2']).default('uniform'))
     .option('--weights <list>', 'averaging weight per input model, summing to 1 (default equal)', weightList)
     .option('--target <t>', "whose widths the fused model takes: 'shallow' (default), 'deep' or a model index (the anchor with 3+ models)", targetChoice)

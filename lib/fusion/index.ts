@@ -19,7 +19,6 @@ import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
 import { type Network, allLayers } from '../ir/network.js';
 import { type DeviceOption, useGpu } from '../solvers/device.js';
-import type { DistanceMetric } from '../solvers/linalg.js';
 import { type HeldOutputs, balancedTapSources } from '../stats/held.js';
 import { type Statistics, type StatisticsRequest, type TapOutputs, emptyRequest, mergeRequests } from '../stats/statistics.js';
 import { streamStatistics } from '../stats/stream.js';
@@ -31,7 +30,7 @@ import { type Alignment, type ClaStatistics, type LayerCost, alignmentRequest, c
 import { activationSamples } from './collect.js';
 import { type LayerDiagnostics, type OtFuseOptions, type OtStatistics, fusionRequest, otFuse } from './otfuse/index.js';
 import { type UnitStatistics, repairStatistics } from './repair.js';
-import type { Marginals, Solver } from './otfuse/solve.js';
+import type { GroundMetric, Marginals, Solver } from './otfuse/solve.js';
 import { type MultiFusion, fuseMany } from './multi.js';
 import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOptions, withProvenance } from './provenance.js';
 import { activationTaps } from './otfuse/topology.js';
@@ -75,7 +74,7 @@ export interface FuseOptions extends AlignOptions {
   /** 'add' (identity units into the shallower model, default) or 'merge' (MLPs: fold the deep model's extra layers). */
   balance?: 'add' | 'merge';
   reluApproximation?: ReluApproximation;
-  metric?: DistanceMetric;
+  metric?: GroundMetric;
   marginals?: Marginals;
   solver?: Solver;
   /** Sinkhorn regularisation relative to the median ground cost (default 0.01). */

@@ -515,3 +515,13 @@ export async function fusionStatistics(sources: Network[], target: Network, opti
   const request = fusionRequest(sources, target, models, { mode: 'activations', reference, alignClassifier: options.alignClassifier ?? reference, repair: options.repair ?? false });
   return { statistics: await recordedStatistics([...sources, target], request), ...models };
 }
+
+/** Small networks of every supported kind, for the exactness checks of the fusion methods. */
+export const fusionCases: [string, () => Network][] = [
+  ['MLP with biases', () => buildMlp([20, 16, 12, 10], 5, { bias: true, seed: 3 })],
+  ['VGG', () => buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 4 })],
+  ['VGG with BN and biases', () => buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 5, batchNorm: true, bias: true })],
+  ['ResNet without BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 6 })],
+  ['ResNet with BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 7, batchNorm: true })],
+  ['Bottleneck ResNet with BN', () => buildBottleneckResnet([2, 2], [2, 3], [2, 8, 8], 4, { seed: 8, batchNorm: true })],
+];

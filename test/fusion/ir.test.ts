@@ -11,18 +11,9 @@ import { balanceByMerging, mergeTaps, reluMask } from '../../lib/fusion/balance/
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
 import { vanillaAverage } from '../../lib/fusion/validate.js';
 import {
-  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, expectSameWeights, fusionStatistics, logits, maxAbsDiff, permuteNetwork,
-  recordedStatistics,
+  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, expectSameWeights, fusionCases as cases, fusionStatistics, logits, maxAbsDiff,
+  permuteNetwork, recordedStatistics,
 } from './helpers.js';
-
-const cases: [string, () => Network][] = [
-  ['MLP with biases', () => buildMlp([20, 16, 12, 10], 5, { bias: true, seed: 3 })],
-  ['VGG', () => buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 4 })],
-  ['VGG with BN and biases', () => buildVgg([[4, 5], [6]], [2, 8, 8], 4, { seed: 5, batchNorm: true, bias: true })],
-  ['ResNet without BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 6 })],
-  ['ResNet with BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 7, batchNorm: true })],
-  ['Bottleneck ResNet with BN', () => buildBottleneckResnet([2, 2], [2, 3], [2, 8, 8], 4, { seed: 8, batchNorm: true })],
-];
 
 describe('fusion on IR networks', () => {
   describe('fuse(A, P(A)) = A for a function-preserving permutation P', () => {

@@ -23,19 +23,19 @@ import type { BatchNorm, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
 import { type DeviceOption } from '../../solvers/device.js';
 import { PREVIEW_MAPS, type PlanPreview, planPreview } from './preview.js';
-import type { DistanceMetric } from '../../solvers/linalg.js';
 import { momentDistances, sumMoments } from '../../stats/ground.js';
+import { correlationCost, stackMoments } from './costs.js';
 import type { Statistics, StatisticsRequest } from '../../stats/statistics.js';
 import { preactTap } from '../activations.js';
 import type { UnitStatistics } from '../repair.js';
 import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
-import { type Ground, type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap, weightGround } from './solve.js';
+import { type Ground, type GroundMetric, type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap, weightGround } from './solve.js';
 import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
 
 export interface OtFuseOptions {
   /** Ground cost from activation statistics (needs `stats`) or from incoming-aligned weights. */
   mode: 'activations' | 'weights';
-  metric?: DistanceMetric;
+  metric?: GroundMetric;
   marginals?: Marginals;
   solver?: Solver;
   /** Sinkhorn regularisation relative to the median ground cost (default 0.01). */
@@ -228,8 +228,12 @@ class PairFusion {
     }
     const sourceTaps = this.source.topology.nodes[index].taps;
     const targetTaps = this.target.topology.nodes[index].taps;
-    const moments = sumMoments(sourceTaps.map((tap, k) => statistics.moments(s, tap, t, targetTaps[k])));
-    return { cost: momentDistances(moments, this.options.metric), rows: moments.rowSquares.length, cols: moments.colSquares.length };
+    const pairs = sourceTaps.map((tap, k) => ({ tap, moments: statistics.moments(s, tap, t, targetTaps[k]), targetTap: targetTaps[k] }));
+    const moments = sumMoments(pairs.map((p) => p.moments));
+    const [rows, cols] = [moments.rowSquares.length, moments.colSquares.length];
+    if (this.options.metric !== 'correlation') return { cost: momentDistances(moments, this.options.metric), rows, cols };
+    const parts = pairs.map((p) => ({ source: statistics.channels(s, p.tap), target: statistics.channels(t, p.targetTap), cross: p.moments.cross }));
+    return { cost: correlationCost(stackMoments(parts)), rows, cols };
   }
 
   private async solve(index: number): Promise<UnitMap> {

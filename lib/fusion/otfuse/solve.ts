@@ -4,7 +4,7 @@
  * (`weightGround`, pairwise distances) or from their streamed activation statistics (lib/stats/ground.ts).
  *
  * - ground metric: euclidean (not squared: the published `--not-squared` default), squared
- *   euclidean, or cosine. The published `--dist-normalize` (÷ number of samples) is a global scaling: it changes no
+ *   euclidean, or cosine; or 'correlation', 1 − the Pearson correlation of the units (costs.ts). The published `--dist-normalize` (÷ number of samples) is a global scaling: it changes no
  *   exact plan, and Sinkhorn's regularisation is taken relative to the median cost instead, so it is left out.
  * - marginals: uniform (published), or importance ∝ each unit's L1 / L2 weight-row norm (+1e-9), renormalised.
  * - solver: exact EMD (default; network simplex or assignment), or entropic Sinkhorn with reg = `reg` × median(M)
@@ -16,14 +16,17 @@ import { type DistanceMetric, pairwiseDistances } from '../../solvers/linalg.js'
 import { type DeviceOption, useGpu } from '../../solvers/device.js';
 import { sinkhorn } from '../../solvers/sinkhorn.js';
 import { type UnitMap, columnNormalise } from '../transport.js';
+import { correlationCost, pointMoments } from './costs.js';
 
 const SINKHORN_TOLERANCE = 1e-7;
 
 export type Marginals = 'uniform' | 'importance-l1' | 'importance-l2';
+/** How two units' descriptions are compared: a distance between them, or one minus their correlation. */
+export type GroundMetric = DistanceMetric | 'correlation';
 export type Solver = 'emd' | 'sinkhorn';
 
 export interface PlanOptions {
-  metric: DistanceMetric;
+  metric: GroundMetric;
   marginals: Marginals;
   solver: Solver;
   /** Sinkhorn regularisation relative to the median ground cost. */
@@ -78,7 +81,10 @@ export async function weightGround(source: Points, target: Points, options: Plan
   if (source.dim !== target.dim) {
     throw new ClafusionError('E_SHAPE', `cannot compare units described by ${source.dim} and ${target.dim} values; the layers' weight shapes differ`);
   }
-  const cost = await pairwiseDistances(source.data, source.rows, target.data, target.rows, source.dim, { metric: options.metric, device: options.device });
+  const { metric, device } = options;
+  const cost = metric === 'correlation'
+    ? correlationCost(await pointMoments(source, target))
+    : await pairwiseDistances(source.data, source.rows, target.data, target.rows, source.dim, { metric, device });
   return { cost, rows: source.rows, cols: target.rows };
 }
 
