@@ -26,7 +26,8 @@ export interface FamilyIndex {
 export function readFamilies(folder: string): FamilyIndex {
   const path = join(folder, 'families.json');
   if (!existsSync(path)) {
-    throw new Error(`${path} not found; make the fixtures first: nice -n 10 /usr/bin/python3 scripts/train_families.py --out ${folder}`);
+    const make = `nice -n 10 /usr/bin/python3 scripts/train_families.py --out ${folder}`;
+    throw new Error(`${path} not found; make the fixtures first: ${make}`);
   }
   const index = JSON.parse(readFileSync(path, 'utf8')) as Omit<FamilyIndex, 'folder'>;
   return { folder, ...index };

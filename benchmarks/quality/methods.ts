@@ -15,7 +15,10 @@ export const METHODS: readonly QualityMethod[] = [
   { name: 'reference', description: 'the published behaviour (--reference)', options: { reference: true } },
   { name: 'default', description: "fuse's defaults", options: {} },
   { name: 'no-repair', description: 'defaults without the statistics repair', options: { repair: false } },
-  { name: 'correlation', description: 'match units on 1 − correlation instead of euclidean distance', options: { metric: 'correlation' } },
+  {
+    name: 'correlation', description: 'match units on 1 − correlation instead of euclidean distance',
+    options: { metric: 'correlation' },
+  },
   { name: 'sqeuclidean', description: 'match units on squared euclidean distance', options: { metric: 'sqeuclidean' } },
 ];
 

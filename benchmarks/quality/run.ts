@@ -66,18 +66,28 @@ function parseArgs(argv: string[]): Options {
 function stagesNamed(names: string[]): QualityStage[] {
   return names.map((name) => {
     const stage = STAGES.find((s) => s.name === name);
-    if (!stage) throw new Error(`unknown stage ${name}; choose from ${STAGES.map((s) => s.name).join(', ') || '(none defined)'}`);
+    const known = STAGES.map((s) => s.name).join(', ') || '(none defined)';
+    if (!stage) throw new Error(`unknown stage ${name}; choose from ${known}`);
     return stage;
   });
 }
 
 const percent = (x: number | undefined) => (x === undefined ? '-' : (100 * x).toFixed(2));
 
-async function runPair(index: FamilyIndex, pair: QualityPair, methods: QualityMethod[], stages: QualityStage[], data: { train: Dataset; test: Dataset }, samples: number): Promise<PairResult> {
+interface Run {
+  index: FamilyIndex;
+  methods: QualityMethod[];
+  stages: QualityStage[];
+  data: { train: Dataset; test: Dataset };
+  samples: number;
+}
+
+async function runPair(pair: QualityPair, { index, methods, stages, data, samples }: Run): Promise<PairResult> {
   const models = pair.models.map((name) => modelPath(index, name));
   const ensemble = await ensembleAccuracy(models, data.test);
   const result: PairResult = {
-    name: pair.name, family: pair.family, kind: pair.kind, inputs: [ensemble.modelAccuracies[0], ensemble.modelAccuracies[1]],
+    name: pair.name, family: pair.family, kind: pair.kind,
+    inputs: [ensemble.modelAccuracies[0], ensemble.modelAccuracies[1]],
     ensemble: ensemble.accuracy, methods: {}, fuseMs: {}, stages: {},
   };
   let fusedByDefault: Uint8Array | undefined;
@@ -91,7 +101,8 @@ async function runPair(index: FamilyIndex, pair: QualityPair, methods: QualityMe
   if (stages.length > 0) {
     fusedByDefault ??= (await fuse(models, { data: data.train, samples })).bytes;
     for (const stage of stages) {
-      result.stages[stage.name] = await stage.run({ pair, models, fused: fusedByDefault, train: data.train, test: data.test });
+      const context = { pair, models, fused: fusedByDefault, train: data.train, test: data.test };
+      result.stages[stage.name] = await stage.run(context);
     }
   }
   return result;
@@ -106,7 +117,8 @@ function printHeader(methods: QualityMethod[], stages: QualityStage[]): void {
 function printRow(r: PairResult, methods: QualityMethod[], stages: QualityStage[]): void {
   const best = Math.max(...methods.map((m) => r.methods[m.name]));
   const cell = (name: string) => (r.methods[name] === best ? `**${percent(best)}**` : percent(r.methods[name]));
-  const cells = [`${r.name} (${r.kind === 'homogeneous' ? 'homo' : 'hetero'})`, `${percent(r.inputs[0])} / ${percent(r.inputs[1])}`,
+  const kind = r.kind === 'homogeneous' ? 'homo' : 'hetero';
+  const cells = [`${r.name} (${kind})`, `${percent(r.inputs[0])} / ${percent(r.inputs[1])}`,
     percent(r.ensemble), ...methods.map((m) => cell(m.name)), ...stages.map((s) => percent(r.stages[s.name]))];
   console.log(`| ${cells.join(' | ')} |`);
 }
@@ -119,10 +131,12 @@ function goals(results: PairResult[], methods: QualityMethod[]): string[] {
     const homogeneous = mine.find((r) => r.kind === 'homogeneous');
     for (const method of methods) {
       const hetero = mine.filter((r) => r.kind === 'heterogeneous');
-      const toInput = Math.max(...hetero.map((r) => 100 * (Math.max(...r.inputs) - r.methods[method.name])));
-      const toHomo = homogeneous ? Math.max(...hetero.map((r) => 100 * (homogeneous.methods[method.name] - r.methods[method.name]))) : NaN;
-      lines.push(`${family.padEnd(12)} ${method.name.padEnd(14)} below better input ${toInput.toFixed(2).padStart(6)} (goal <= 3)` +
-        `   below homogeneous ${toHomo.toFixed(2).padStart(6)} (goal <= 1)`);
+      const gap = (r: PairResult, reference: number) => 100 * (reference - r.methods[method.name]);
+      const toInput = Math.max(...hetero.map((r) => gap(r, Math.max(...r.inputs))));
+      const toHomo = homogeneous ? Math.max(...hetero.map((r) => gap(r, homogeneous.methods[method.name]))) : NaN;
+      const figure = (x: number) => x.toFixed(2).padStart(6);
+      lines.push(`${family.padEnd(12)} ${method.name.padEnd(14)} below better input ${figure(toInput)} (goal <= 3)` +
+        `   below homogeneous ${figure(toHomo)} (goal <= 1)`);
     }
   }
   return lines;
@@ -133,13 +147,15 @@ async function main(): Promise<void> {
   const index = readFamilies(options.families);
   const methods = methodsNamed(options.methods);
   const stages = stagesNamed(options.stages);
-  const data = { train: await openDataset(`train:${options.dataDir}`), test: await openDataset(`test:${options.dataDir}`) };
+  const train = await openDataset(`train:${options.dataDir}`);
+  const data = { train, test: await openDataset(`test:${options.dataDir}`) };
   const pairs = index.pairs.filter((p) => !options.only || options.only.includes(p.family));
-  console.log(`quality: ${pairs.length} pairs, ${options.samples} activation samples, test accuracy (%) on ${data.test.count} images`);
+  const setup = `${options.samples} activation samples, test accuracy (%) on ${data.test.count} images`;
+  console.log(`quality: ${pairs.length} pairs, ${setup} (best method in bold)`);
   printHeader(methods, stages);
   const results: PairResult[] = [];
   for (const pair of pairs) {
-    const result = await runPair(index, pair, methods, stages, data, options.samples);
+    const result = await runPair(pair, { index, methods, stages, data, samples: options.samples });
     results.push(result);
     printRow(result, methods, stages);
   }
@@ -148,7 +164,8 @@ async function main(): Promise<void> {
   console.log('\nmethods:');
   for (const m of methods) console.log(`  ${m.name.padEnd(14)} ${m.description}`);
   if (options.json) {
-    writeFileSync(options.json, JSON.stringify({ date: new Date().toISOString(), samples: options.samples, results }, null, 2) + '\n');
+    const report = { date: new Date().toISOString(), samples: options.samples, results };
+    writeFileSync(options.json, JSON.stringify(report, null, 2) + '\n');
     console.error(`quality: wrote ${options.json}`);
   }
 }

@@ -19,7 +19,8 @@ describe('reference topology of ResNets', () => {
   });
 
   for (const opts of [{ batchNorm: true }, { bias: true }]) {
-    it(`with a shortcut ${opts.batchNorm ? 'batch-norm' : 'bias'} in between, the next conv reads the shortcut's map alone`, () => {
+    const between = opts.batchNorm ? 'batch-norm' : 'bias';
+    it(`with a shortcut ${between} in between, the next conv reads the shortcut's map alone`, () => {
       const network = buildResnet([1, 2], [4, 6], [2, 8, 8], 3, { seed: 1, ...opts });
       expect(inputMapsOf(network, 'layer2.1.conv1')).to.deep.equal(['layer2.0.shortcut']);
     });
