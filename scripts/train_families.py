@@ -14,14 +14,17 @@ homogeneous fusion deep_a + deep_b:
 
 Same conventions as scripts/train_fixtures.py (whose architectures, training loop and ONNX export this reuses):
 inputs x = (pixel/255 - 0.2860)/0.3530, [N,1,28,28] float32, logits [N,10], the normalisation in the metadata_props.
-Each model trains on the first --train-size images of a seeded permutation of the 60k training split (its own
-seed), Adam + cosine, batch 128; accuracies are measured in torch on the full 10k test split.
+Each model trains on the first N images of a seeded permutation of the 60k training split (its own seed; N =
+30000 for the MLPs, 12000 for the CNNs, or --train-size), Adam + cosine, batch 128; accuracies are measured in
+torch on the full 10k test split.
 
 Outputs (git-ignored, default .fixtures/families/): <family>_<deep|shallow>_<a|b>.onnx and families.json
 (models: file, family, role, seed, epochs, params, accuracy_test10k; pairs: the harness's pairs).
 
-Usage (2 shared cores: one thread, niced; all families take about 10 minutes of one idle core):
-    nice -n 10 /usr/bin/python3 scripts/train_families.py [--only mlp,vgg,...] [--out DIR] [--train-size N]
+Usage (2 shared cores: one thread, niced; all families take about 15 minutes of one idle core, an hour on a
+loaded machine):
+    nice -n 10 /usr/bin/python3 scripts/train_families.py [--only mlp,vgg,...] [--members deep_a,...] [--out DIR]
+        [--train-size N]
 Determinism: single thread, fixed seeds, deterministic algorithms; --only retrains those families and merges their
 entries into families.json.
 """
@@ -98,15 +101,18 @@ VGG_DEEP = [8, 8, "M", 16, 16, "M", 32, 32, "M"]
 VGG_SHALLOW = [8, "M", 16, "M", 32, "M"]
 
 
-def family(has_bn, epochs, deep, shallow, deep_text, shallow_text):
-    """has BN, epochs, {role: constructor}, {role: architecture text}."""
-    return has_bn, epochs, {"deep": deep, "shallow": shallow}, {"deep": deep_text, "shallow": shallow_text}
+CNN_TRAIN_SIZE = 12000
+
+
+def family(has_bn, epochs, deep, shallow, deep_text, shallow_text, train_size=CNN_TRAIN_SIZE):
+    """has BN, epochs, training images, {role: constructor}, {role: architecture text}."""
+    return has_bn, epochs, train_size, {"deep": deep, "shallow": shallow}, {"deep": deep_text, "shallow": shallow_text}
 
 
 FAMILIES = OrderedDict(
     [
         ("mlp", family(False, 3, lambda: make_mlp([200, 200, 100, 100, 50]), lambda: make_mlp([200, 100, 50]),
-                       "MLP 784-200-200-100-100-50-10", "MLP 784-200-100-50-10")),
+                       "MLP 784-200-200-100-100-50-10", "MLP 784-200-100-50-10", train_size=30000)),
         ("vgg", family(False, 2, lambda: VGG(VGG_DEEP), lambda: VGG(VGG_SHALLOW),
                        "VGG [8,8,M,16,16,M,32,32,M], no bias", "VGG [8,M,16,M,32,M], no bias")),
         ("vgg_bias", family(False, 2, lambda: VGG(VGG_DEEP, bias=True), lambda: VGG(VGG_SHALLOW, bias=True),
@@ -150,7 +156,9 @@ def main():
     parser.add_argument("--data-dir", default=DATA_DIR)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", ".fixtures", "families"))
     parser.add_argument("--only", default=",".join(FAMILIES), help="comma-separated families to (re)train")
-    parser.add_argument("--train-size", type=int, default=12000, help="training images per model (of 60000)")
+    parser.add_argument("--train-size", type=int, help="training images per model (of 60000), for every family")
+    parser.add_argument("--members", default=",".join(f"{role}_{tag}" for role, tag in MEMBERS),
+                        help="comma-separated members to (re)train, e.g. deep_a,shallow_a")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -165,20 +173,23 @@ def main():
     for family_name in families:
         if family_name not in FAMILIES:
             parser.error(f"unknown family {family_name!r}; choose from {', '.join(FAMILIES)}")
-        has_bn, epochs, builders, texts = FAMILIES[family_name]
+        has_bn, epochs, train_size, builders, texts = FAMILIES[family_name]
+        train_size = args.train_size or train_size
         for role, tag in MEMBERS:
+            if f"{role}_{tag}" not in args.members.split(","):
+                continue
             name = f"{family_name}_{role}_{tag}"
             seed = member_seed(list(FAMILIES).index(family_name), role, tag)
             torch.manual_seed(seed)
             model = builders[role]()
             started = time.time()
-            print(f"{name}: training {epochs} epoch(s) on {args.train_size} images", flush=True)
-            train(model, *train_subset(train_x, train_y, args.train_size, seed), epochs, seed)
+            print(f"{name}: training {epochs} epoch(s) on {train_size} images", flush=True)
+            train(model, *train_subset(train_x, train_y, train_size, seed), epochs, seed)
             _, acc = accuracy(logits_of(model, test_x), test_y)
             check_graph(export_onnx(model, os.path.join(out, f"{name}.onnx"), DEFAULT_OPSET), has_bn)
             index["models"][name] = {
                 "file": f"{name}.onnx", "family": family_name, "role": role, "seed": seed, "epochs": epochs,
-                "train_size": args.train_size, "params": sum(p.numel() for p in model.parameters()),
+                "train_size": train_size, "params": sum(p.numel() for p in model.parameters()),
                 "architecture": texts[role], "accuracy_test10k": acc,
             }
             print(f"  {name}: test10k {acc:.4f}, {time.time() - started:.0f}s", flush=True)
