@@ -2,7 +2,9 @@
 import { expect } from 'chai';
 import { correlationCost, pointMoments, stackMoments } from '../../lib/fusion/otfuse/costs.js';
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
-import { expectSameWeights, fusionCases, fusionStatistics, logits, maxAbsDiff, permuteNetwork, rng } from './helpers.js';
+import {
+  expectSameWeights, fusionCases, fusionStatistics, logits, maxAbsDiff, permuteNetwork, rng,
+} from './helpers.js';
 
 function points(rows: number[][]) {
   return { data: Float32Array.from(rows.flat()), rows: rows.length, dim: rows[0].length };
@@ -34,7 +36,8 @@ describe('correlation ground cost', () => {
     const block = (cols: number) => Array.from({ length: 3 }, () => Array.from({ length: cols }, () => random()));
     const [a1, a2, b1, b2] = [block(6), block(9), block(6), block(9)];
     const joined = (x: number[][], y: number[][]) => x.map((row, u) => [...row, ...y[u]]);
-    const stacked = stackMoments([await pointMoments(points(a1), points(b1)), await pointMoments(points(a2), points(b2))]);
+    const parts = [await pointMoments(points(a1), points(b1)), await pointMoments(points(a2), points(b2))];
+    const stacked = stackMoments(parts);
     const whole = await pointMoments(points(joined(a1, a2)), points(joined(b1, b2)));
     expect(maxAbsDiff(correlationCost(stacked), correlationCost(whole))).to.be.below(1e-6);
   });

@@ -228,11 +228,14 @@ class PairFusion {
     }
     const sourceTaps = this.source.topology.nodes[index].taps;
     const targetTaps = this.target.topology.nodes[index].taps;
-    const pairs = sourceTaps.map((tap, k) => ({ tap, moments: statistics.moments(s, tap, t, targetTaps[k]), targetTap: targetTaps[k] }));
-    const moments = sumMoments(pairs.map((p) => p.moments));
+    const tapMoments = sourceTaps.map((tap, k) => statistics.moments(s, tap, t, targetTaps[k]));
+    const moments = sumMoments(tapMoments);
     const [rows, cols] = [moments.rowSquares.length, moments.colSquares.length];
     if (this.options.metric !== 'correlation') return { cost: momentDistances(moments, this.options.metric), rows, cols };
-    const parts = pairs.map((p) => ({ source: statistics.channels(s, p.tap), target: statistics.channels(t, p.targetTap), cross: p.moments.cross }));
+    // The correlation also needs each unit's sums, which the cross requests keep beside the squares.
+    const parts = sourceTaps.map((tap, k) => ({
+      source: statistics.channels(s, tap), target: statistics.channels(t, targetTaps[k]), cross: tapMoments[k].cross,
+    }));
     return { cost: correlationCost(stackMoments(parts)), rows, cols };
   }
 

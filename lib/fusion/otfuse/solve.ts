@@ -3,9 +3,10 @@
  * marginals → OT plan → the column-normalised map T̂. The ground cost comes from the units' weight rows
  * (`weightGround`, pairwise distances) or from their streamed activation statistics (lib/stats/ground.ts).
  *
- * - ground metric: euclidean (not squared: the published `--not-squared` default), squared
- *   euclidean, or cosine; or 'correlation', 1 − the Pearson correlation of the units (costs.ts). The published `--dist-normalize` (÷ number of samples) is a global scaling: it changes no
- *   exact plan, and Sinkhorn's regularisation is taken relative to the median cost instead, so it is left out.
+ * - ground metric: euclidean (not squared: the published `--not-squared` default), squared euclidean, or cosine;
+ *   or 'correlation', 1 − the Pearson correlation of the units (costs.ts). The published `--dist-normalize`
+ *   (÷ number of samples) is a global scaling: it changes no exact plan, and Sinkhorn's regularisation is taken
+ *   relative to the median cost instead, so it is left out.
  * - marginals: uniform (published), or importance ∝ each unit's L1 / L2 weight-row norm (+1e-9), renormalised.
  * - solver: exact EMD (default; network simplex or assignment), or entropic Sinkhorn with reg = `reg` × median(M)
  *   (default 0.01 × median, our choice: the published absolute 0.01 depends on the scale of the activations).
