@@ -3,7 +3,9 @@
  * test/stats/streaming.test.ts: the alignment, each transport map's matching and cost, and a strided sample of every
  * fused weight and BN vector. It was run on the stored-activation implementation (commit f4d2939, then again with
  * compact balancing, whose inserted blocks' inner layers take the identity map), before the streaming statistics
- * replaced it, so the test checks the streaming path against the numbers that path gave.
+ * replaced it, so the test checks the streaming path against the numbers that path gave. The resnet/reference entry
+ * was recorded again (streaming path, same matchings) when reference mode took the published shortcut rule for BN
+ * shortcuts: the conv after a projection block reads the shortcut's plan alone, not the mean with conv2's.
  *   npx tsx scripts/record-streaming-reference.ts > test/fixtures/streaming/reference.json
  */
 import { readFileSync } from 'node:fs';
