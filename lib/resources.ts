@@ -117,10 +117,12 @@ export function formatBytes(bytes: number): string {
  */
 export function checkAllocation(bytes: number, what: string, arrayLength?: number): void {
   if (typeof bytes !== 'number' || !(bytes >= 0) || bytes > Number.MAX_SAFE_INTEGER) {
-    throw new ClafusionError('E_ARG', `${what} would need ${String(bytes)} bytes, which no machine can allocate; check the sizes`);
+    throw new ClafusionError('E_ARG',
+      `${what} would need ${String(bytes)} bytes, which no machine can allocate; check the sizes`);
   }
   if (arrayLength !== undefined && arrayLength > MAX_TYPED_ARRAY_LENGTH) {
-    throw new ClafusionError('E_ARG', `${what} would be one array of ${arrayLength} elements (${formatBytes(bytes)}); ` +
+    throw new ClafusionError('E_ARG',
+      `${what} would be one array of ${arrayLength} elements (${formatBytes(bytes)}); ` +
       `a typed array holds at most ${MAX_TYPED_ARRAY_LENGTH}. Split the problem or check the sizes`);
   }
   if (bytes < UNCHECKED_BYTES) return;

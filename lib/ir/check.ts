@@ -7,7 +7,8 @@ import { ClafusionError } from '../errors.js';
 import type { Layer, Network, Unit } from './network.js';
 
 function fail(what: string, problem: string): never {
-  throw new ClafusionError('E_ARG', `${what} is not a Network as readNetwork returns it: ${problem}; pass a network from readNetwork or fuse`);
+  throw new ClafusionError('E_ARG',
+    `${what} is not a Network as readNetwork returns it: ${problem}; pass a network from readNetwork or fuse`);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -15,7 +16,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function checkSpec(value: unknown, what: string, name: string): void {
-  if (!isObject(value) || typeof value.name !== 'string' || !Array.isArray(value.shape)) fail(what, `its ${name} has no name and shape`);
+  if (!isObject(value) || typeof value.name !== 'string' || !Array.isArray(value.shape)) {
+    fail(what, `its ${name} has no name and shape`);
+  }
 }
 
 /** A Layer: type 'layer', a dense or conv op with a Float32Array weight and its shape. */
@@ -24,7 +27,8 @@ export function checkLayer(value: unknown, what = 'layer'): asserts value is Lay
   const op = value.op as Record<string, unknown> | undefined;
   const weight = op?.weight as Record<string, unknown> | undefined;
   if (!isObject(op) || (op.kind !== 'dense' && op.kind !== 'conv')) fail(what, "its op is not 'dense' or 'conv'");
-  if (!isObject(weight) || !(weight.data instanceof Float32Array) || !Array.isArray(weight.shape) || weight.shape.length === 0) {
+  const shaped = isObject(weight) && Array.isArray(weight.shape) && weight.shape.length > 0;
+  if (!shaped || !(weight.data instanceof Float32Array)) {
     fail(what, 'its weight is not a Float32Array with a shape');
   }
 }

@@ -72,7 +72,8 @@ function removeStaleTemps(target: string): void {
   }
   for (const name of names) {
     const match = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
-    if (match && Number(match[1]) !== process.pid && !processAlive(Number(match[1]))) removeQuietly(join(dirname(target), name));
+    const pid = Number(match?.[1]);
+    if (match && pid !== process.pid && !processAlive(pid)) removeQuietly(join(dirname(target), name));
   }
 }
 
@@ -81,7 +82,9 @@ function removeStaleTemps(target: string): void {
  * symlinks); a directory, device, FIFO or socket there is refused, never replaced.
  */
 export function checkOutputPath(path: unknown, what = 'output path'): string {
-  if (typeof path !== 'string' || path.length === 0) throw new ClafusionError('E_ARG', `the ${what} must be a non-empty file path, got ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new ClafusionError('E_ARG', `the ${what} must be a non-empty file path, got ${JSON.stringify(path)}`);
+  }
   if (path.includes('\0')) throw new ClafusionError('E_ARG', `the ${what} ${JSON.stringify(path)} holds a NUL byte`);
   let stats;
   try {
@@ -90,7 +93,8 @@ export function checkOutputPath(path: unknown, what = 'output path'): string {
     return path; // nothing there yet (or a dangling symlink, which the rename replaces)
   }
   if (!stats.isFile()) {
-    throw new ClafusionError('E_ARG', `refusing to write to '${path}': it is ${fileKind(stats)}, not a regular file; choose a file path`);
+    throw new ClafusionError('E_ARG',
+      `refusing to write to '${path}': it is ${fileKind(stats)}, not a regular file; choose a file path`);
   }
   return path;
 }

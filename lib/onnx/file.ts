@@ -50,7 +50,9 @@ function readInputFile(path: string): Uint8Array {
   }
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new ClafusionError('E_IO', `cannot read '${path}': it is ${fileKind(stats)}, not a regular file`);
+    if (!stats.isFile()) {
+      throw new ClafusionError('E_IO', `cannot read '${path}': it is ${fileKind(stats)}, not a regular file`);
+    }
     checkAllocation(stats.size, `reading the model '${path}'`, stats.size);
     const bytes = new Uint8Array(stats.size);
     for (let done = 0; done < bytes.length;) {
@@ -124,7 +126,8 @@ function openRegularFile(tensor: TensorProto, path: string, location: string): {
   try {
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
   } catch (err) {
-    throw new ClafusionError('E_IO', `tensor '${tensor.name}': cannot read external data '${location}': ${(err as Error).message}`, { cause: err });
+    const message = `tensor '${tensor.name}': cannot read external data '${location}': ${(err as Error).message}`;
+    throw new ClafusionError('E_IO', message, { cause: err });
   }
   const stats = fstatSync(fd);
   if (!stats.isFile()) {
@@ -139,11 +142,16 @@ function externalRange(tensor: TensorProto, location: string, size: number): { o
   const offset = parseExternalInteger(tensor, 'offset') ?? 0;
   const expected = expectedByteLength(tensor);
   const length = parseExternalInteger(tensor, 'length') ?? expected;
-  if (length === undefined) throw externalError(tensor, `no length, and data type ${tensor.dataType} has no fixed element size`);
-  if (expected !== undefined && length !== expected) {
-    throw externalError(tensor, `length ${length} does not match its dims [${tensor.dims.join(', ')}] (${expected} bytes)`);
+  if (length === undefined) {
+    throw externalError(tensor, `no length, and data type ${tensor.dataType} has no fixed element size`);
   }
-  if (offset > size || length > size - offset) throw externalError(tensor, `offset ${offset} + length ${length} is past the end of '${location}' (${size} bytes)`);
+  if (expected !== undefined && length !== expected) {
+    const dims = tensor.dims.join(', ');
+    throw externalError(tensor, `length ${length} does not match its dims [${dims}] (${expected} bytes)`);
+  }
+  if (offset > size || length > size - offset) {
+    throw externalError(tensor, `offset ${offset} + length ${length} is past the end of '${location}' (${size} bytes)`);
+  }
   return { offset, length };
 }
 
