@@ -5,7 +5,8 @@
  * cost that starts from what both models learnt.
  *
  *   depth 'teacher' (default, as published): S is balanced with identity units to T's depth (CLA), so the result
- *                   has T's depth and S's widths.
+ *                   has T's depth and S's widths (a residual block inserted into S keeps T's inner widths: compact
+ *                   balancing, lib/fusion/balance/identity.ts).
  *   depth 'student': the result has S's architecture exactly (its parameter count). For MLPs without batch-norm,
  *                   T's unmatched layers are merged into the next matched one (balance 'merge': each merged ReLU
  *                   replaced by a fixed 0/1 diagonal, exact where the unit's sign is constant on the data); for
