@@ -5,7 +5,8 @@
  *
  * Chunk sizes come from a memory budget (`memoryBytes`, default a quarter of the available memory): the
  * accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held throughout, and one chunk of
- * tap outputs at a time. Without Grams every sample is read once, in chunks as large as the budget allows. A Gram
+ * tap outputs at a time, counted twice (ONNX Runtime's output tensors and the arrays they are copied into). The
+ * sessions themselves (about 1.3 GiB for two ResNet-34-sized models) come on top. Without Grams every sample is read once, in chunks as large as the budget allows. A Gram
  * entry (i, j) reads samples i and j together, so when all N samples' Gram taps do not fit at once, the samples are
  * taken in panels: a panel is held while the later samples stream past it in chunks of the same size (Gram taps
  * only), which costs N / panel extra partial passes instead of holding every sample. A budget too small for one
@@ -87,9 +88,12 @@ export interface ChunkPlan {
   stream: number;
 }
 
-/** Float32 bytes per sample of `taps` of each model. */
+/** A chunk's tap outputs exist twice while it runs: ONNX Runtime's tensors and the arrays they are copied into. */
+const OUTPUT_COPIES = 2;
+
+/** Float32 bytes per sample of `taps` of each model, as a chunk of them holds memory (OUTPUT_COPIES). */
 function sampleBytes(taps: Tap[][], shapes: Map<string, SampleShape>[]): number {
-  return 4 * taps.reduce((n, list, m) => n + list.reduce((k, tap) => k + shapes[m].get(tapKey(tap))!.reduce((a, b) => a * b, 1), 0), 0);
+  return OUTPUT_COPIES * 4 * taps.reduce((n, list, m) => n + list.reduce((k, tap) => k + shapes[m].get(tapKey(tap))!.reduce((a, b) => a * b, 1), 0), 0);
 }
 
 /**
