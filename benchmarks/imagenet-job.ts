@@ -22,6 +22,8 @@ export interface ImagenetJob {
   samples: number;
   dataSeed: number;
   repetitions: number;
+  /** Samples per streaming chunk (fuse's `chunkSize`); unset: fuse's default, from its memory budget. */
+  chunkSize?: number;
 }
 
 export interface ImagenetJobResult {
@@ -60,7 +62,8 @@ async function run(job: ImagenetJob): Promise<ImagenetJobResult> {
         for (const model of job.models) await predictLogits(model, data!);
         return;
       }
-      const fused = await fuse(job.models, data ? { data, samples: job.samples } : { mode: 'weights' });
+      const chunk = job.chunkSize ? { chunkSize: job.chunkSize } : {};
+      const fused = await fuse(job.models, data ? { data, samples: job.samples, ...chunk } : { mode: 'weights' });
       result.timings = fused.timings;
       fusedParameters = parameterCount(fused.network);
     });

@@ -32,7 +32,8 @@ const HELP = `npm run bench -- [options]
                   generated here; about an hour on 2 cores). A child process per measurement reports its peak RSS;
                   CLAFUSION_BENCH_MEMORY_CAP_GIB (default 6) stops one that grows beyond it.
                   CLAFUSION_BENCH_IMAGENET_SAMPLES=n: its activation cases at n samples only;
-                  CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory: the parts it runs.
+                  CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory: the parts it runs;
+                  CLAFUSION_BENCH_IMAGENET_CHUNK=n: n samples per streaming chunk.
   --help          this text
 Without --quick and --only the run is full and writes benchmarks/results/latest.json.`;
 

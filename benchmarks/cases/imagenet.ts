@@ -10,7 +10,8 @@
  *   both models over the same samples (measured in the same run), goal fusion <= 3x that pass, peak RSS <= 4 GiB;
  * - memory: resnet50 + resnet50 (two seeds) at 32, 200 and 1000 samples, peak RSS of each.
  * CLAFUSION_BENCH_IMAGENET_SAMPLES=n runs the activation cases and the memory table at n samples only (a smoke run);
- * CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory (default all) picks the parts to run.
+ * CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory (default all) picks the parts to run;
+ * CLAFUSION_BENCH_IMAGENET_CHUNK=n streams n samples per chunk (default: fuse's, from its memory budget).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,10 +51,13 @@ function residentBytes(pid: number): number {
 type JobOutcome = { result: ImagenetJobResult } | { failure: string; ms: number };
 
 /** Runs one job in a child process (tsx's loader passed on), stopping it at the memory cap. */
-function runJob(job: ImagenetJob): Promise<JobOutcome> {
+function runJob(spec: ImagenetJob): Promise<JobOutcome> {
+  const chunk = Number(process.env.CLAFUSION_BENCH_IMAGENET_CHUNK);
+  const job = Number.isInteger(chunk) && chunk > 0 ? { ...spec, chunkSize: chunk } : spec;
   const cap = memoryCapBytes();
   const names = job.models.map((path) => path.replace(/^.*\//, '').replace(/\.onnx$/, '')).join(' + ');
-  console.error(`benchmarks: imagenet: ${job.kind} ${names}${job.samples > 0 ? `, ${job.samples} samples` : ', weight mode'}`);
+  const what = job.samples > 0 ? `, ${job.samples} samples${job.chunkSize ? ` in chunks of ${job.chunkSize}` : ''}` : ', weight mode';
+  console.error(`benchmarks: imagenet: ${job.kind} ${names}${what}`);
   const start = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, JOB, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -11,7 +11,7 @@ import { balanceByMerging, mergeTaps, reluMask } from '../../lib/fusion/balance/
 import { otFuse } from '../../lib/fusion/otfuse/index.js';
 import { vanillaAverage } from '../../lib/fusion/validate.js';
 import {
-  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, expectSameWeights, fusionCases as cases, fusionStatistics, logits, maxAbsDiff,
+  buildMlp, buildResnet, buildVgg, expectSameWeights, fusionCases as cases, fusionStatistics, logits, maxAbsDiff,
   permuteNetwork, recordedStatistics,
 } from './helpers.js';
 
