@@ -13,13 +13,16 @@ export interface QualityMethod {
 
 export const METHODS: readonly QualityMethod[] = [
   { name: 'reference', description: 'the published behaviour (--reference)', options: { reference: true } },
-  { name: 'default', description: "fuse's defaults", options: {} },
-  { name: 'no-repair', description: 'defaults without the statistics repair', options: { repair: false } },
+  { name: 'default', description: "fuse's defaults (correlation ground cost, repair)", options: {} },
   {
-    name: 'correlation', description: 'match units on 1 − correlation instead of euclidean distance',
-    options: { metric: 'correlation' },
+    name: 'euclidean', description: 'the published euclidean ground cost (the default before), with the repair',
+    options: { metric: 'euclidean' },
   },
-  { name: 'sqeuclidean', description: 'match units on squared euclidean distance', options: { metric: 'sqeuclidean' } },
+  {
+    name: 'euclid-no-repair', description: 'euclidean ground cost without the statistics repair',
+    options: { metric: 'euclidean', repair: false },
+  },
+  { name: 'sqeuclidean', description: 'squared euclidean ground cost, with the repair', options: { metric: 'sqeuclidean' } },
 ];
 
 export function methodsNamed(names: readonly string[] | undefined): QualityMethod[] {

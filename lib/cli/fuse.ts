@@ -31,7 +31,7 @@ interface FuseFlags extends AlignFlags {
   mode?: 'activations' | 'weights';
   solver: 'emd' | 'sinkhorn';
   reg: number;
-  metric: GroundMetric;
+  metric?: GroundMetric;
   marginals: 'uniform' | 'importance-l1' | 'importance-l2';
   weights?: number[];
   target?: 'shallow' | 'deep' | number;
@@ -174,7 +174,8 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .addOption(new Option('--mode <mode>', 'OT ground cost from activations or weights (default: activations with --data)').choices(['activations', 'weights']))
     .addOption(new Option('--solver <solver>', 'OT solver').choices(['emd', 'sinkhorn']).default('emd'))
     .option('--reg <r>', 'Sinkhorn regularisation, relative to the median ground cost', positiveNumber, 0.01)
-    .addOption(new Option('--metric <metric>', 'ground metric between units').choices(['euclidean', 'sqeuclidean', 'cosine', 'correlation']).default('euclidean'))
+    .addOption(new Option('--metric <metric>', 'ground metric between units (default: correlation with activations, '
+      + 'euclidean with weights or --reference)').choices(['euclidean', 'sqeuclidean', 'cosine', 'correlation']))
     .addOption(new Option('--marginals <m>', 'OT marginals').choices(['uniform', 'importance-l1', 'importance-l2']).default('uniform'))
     .option('--weights <list>', 'averaging weight per input model, summing to 1 (default equal)', weightList)
     .option('--target <t>', "whose widths the fused model takes: 'shallow' (default), 'deep' or a model index (the anchor with 3+ models)", targetChoice)

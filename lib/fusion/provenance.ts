@@ -64,7 +64,7 @@ type HowToRun = (typeof HOW_TO_RUN)[number];
 /** The defaults that do not depend on the data (those are resolved by the run's FusionContext). */
 const FIXED_DEFAULTS = {
   samples: 200, seed: 21, startLayer: 2, pinnedEnd: 1, reference: false, balance: 'add', reluApproximation: 'sum',
-  metric: 'euclidean', marginals: 'uniform', solver: 'emd', reg: 0.01, multi: 'many-to-one', batchNorm: 'average',
+  marginals: 'uniform', solver: 'emd', reg: 0.01, multi: 'many-to-one', batchNorm: 'average',
 } as const;
 
 export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
@@ -76,6 +76,7 @@ export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
     ...Object.fromEntries(recorded),
     layerCost: given.layerCost ?? (given.data === undefined ? 'neuron' : 'cka'),
     mode: context.mode,
+    metric: context.metric,
     repair: context.repair,
     alignClassifier: context.alignClassifier,
   };

@@ -48,7 +48,7 @@ describe('provenance of a fused model', () => {
     const metadata = metadataOf(result.bytes);
     expect(JSON.parse(metadata['clafusion.options'])).to.deep.equal(result.options);
     expect(result.options).to.include({
-      samples: 64, seed: 5, solver: 'sinkhorn', reg: 0.01, metric: 'euclidean', layerCost: 'cka', mode: 'activations',
+      samples: 64, seed: 5, solver: 'sinkhorn', reg: 0.01, metric: 'correlation', layerCost: 'cka', mode: 'activations',
       repair: true, alignClassifier: false, startLayer: 2, pinnedEnd: 1, balance: 'add', batchNorm: 'average',
     });
     expect(result.options).not.to.have.property('data');
