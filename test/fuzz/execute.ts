@@ -10,9 +10,13 @@ import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as api from '../../lib/index.js';
 import { ERROR_MEANINGS } from '../../lib/errors.js';
-import { decodeModel, encodeModel, type GraphProto, type ModelProto, type TensorProto } from '../../lib/onnx/proto.js';
+import {
+  decodeModel, encodeModel, type Attribute, type GraphProto, type ModelProto, type NodeProto, type TensorProto,
+} from '../../lib/onnx/proto.js';
 import { cifarBytes, idxBytes, npyBytes } from '../data/files.js';
-import type { Arg, ByteMutation, DatasetCase, FuzzCase, ModelCase, ModelMutation, SelfTestCase, SolverCase } from './cases.js';
+import type {
+  Arg, ByteMutation, DatasetCase, FuzzCase, ModelCase, ModelMutation, SelfTestCase, SolverCase,
+} from './cases.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -45,15 +49,20 @@ function applyModelMutation(model: ModelProto, m: ModelMutation): void {
   switch (m.op) {
     case 'dim': if (tensor && tensor.dims.length) tensor.dims[m.index % tensor.dims.length] = m.value; break;
     case 'dtype': if (tensor) tensor.dataType = m.value; break;
-    case 'truncateRaw': if (tensor?.rawData) tensor.rawData = tensor.rawData.subarray(0, Math.min(m.length, tensor.rawData.length)); break;
+    case 'truncateRaw': if (tensor?.rawData) tensor.rawData = tensor.rawData.subarray(0, m.length); break;
     case 'external': if (tensor) makeExternal(tensor, m); break;
     case 'dropNode': if (node) g.node.splice(g.node.indexOf(node), 1); break;
     case 'dupNode': if (node) g.node.splice(g.node.indexOf(node), 0, { ...node, name: node.name + '_dup' }); break;
     case 'opType': if (node) node.opType = m.value; break;
-    case 'nodeInput': if (node) node.input[m.index % Math.max(1, node.input.length)] = m.value === 'self' ? node.output[0] ?? '' : m.value; break;
-    case 'attrInt': { const a = node && pick(node.attribute, m.attr); if (a) Object.assign(a, { i: BigInt(m.value), type: 2 }); break; }
-    case 'attrInts': { const a = node && pick(node.attribute, m.attr); if (a) Object.assign(a, { ints: m.value.map(BigInt), type: 7 }); break; }
-    case 'dropAttr': { const a = node && pick(node.attribute, m.attr); if (node && a) node.attribute.splice(node.attribute.indexOf(a), 1); break; }
+    case 'nodeInput': {
+      const value = m.value === 'self' ? node?.output[0] ?? '' : m.value;
+      if (node) node.input[m.index % Math.max(1, node.input.length)] = value;
+      break;
+    }
+    case 'attrInt': editAttribute(node, m.attr, (a) => Object.assign(a, { i: BigInt(m.value), type: 2 })); break;
+    case 'attrInts': editAttribute(node, m.attr, (a) => Object.assign(a, { ints: m.value.map(BigInt), type: 7 }));
+      break;
+    case 'dropAttr': editAttribute(node, m.attr, (a) => node!.attribute.splice(node!.attribute.indexOf(a), 1)); break;
     case 'inputDim': {
       const dims = pick(g.input, m.input)?.type?.tensorType?.shape;
       if (dims?.length) dims[m.index % dims.length] = { value: m.value };
@@ -66,6 +75,12 @@ function applyModelMutation(model: ModelProto, m: ModelMutation): void {
   }
 }
 
+/** Applies `change` to the node's attribute `index` (modulo their count), if the node has any. */
+function editAttribute(node: NodeProto | undefined, index: number, change: (attribute: Attribute) => void): void {
+  const attribute = node && pick(node.attribute, index);
+  if (attribute) change(attribute);
+}
+
 function makeExternal(tensor: TensorProto, m: Extract<ModelMutation, { op: 'external' }>): void {
   const entries = [{ key: 'location', value: m.location }];
   if (m.offset !== undefined) entries.push({ key: 'offset', value: m.offset });
@@ -75,7 +90,10 @@ function makeExternal(tensor: TensorProto, m: Extract<ModelMutation, { op: 'exte
 
 function nestedGraph(depth: number): GraphProto {
   const graph: GraphProto = { name: `g${depth}`, node: [], initializer: [], input: [], output: [], valueInfo: [] };
-  if (depth > 1) graph.node.push({ opType: 'If', name: `if${depth}`, input: ['c'], output: ['o'], domain: '', attribute: [{ name: 'then_branch', type: 5, g: nestedGraph(depth - 1) }] });
+  if (depth > 1) {
+    const attribute = [{ name: 'then_branch', type: 5, g: nestedGraph(depth - 1) }];
+    graph.node.push({ opType: 'If', name: `if${depth}`, input: ['c'], output: ['o'], domain: '', attribute });
+  }
   return graph;
 }
 
@@ -132,23 +150,34 @@ function runModel(c: ModelCase, work: string): string {
 const PIXELS = Uint8Array.from({ length: 5 * 4 }, (_, i) => (i * 37) % 256);
 const LABELS = Uint8Array.of(0, 1, 2, 3, 4);
 
-function datasetFiles(c: DatasetCase): { samples: Uint8Array; labels: Uint8Array; spec: (s: string, l: string) => string } {
+interface DatasetFiles {
+  samples: Uint8Array;
+  labels: Uint8Array;
+  spec: (samples: string, labels: string) => string;
+}
+
+function datasetFiles(c: DatasetCase): DatasetFiles {
   const edit = (bytes: Uint8Array) => applyBytes(bytes, c.bytes);
-  const resize = (bytes: Uint8Array) => (c.labelsDelta >= 0 ? Uint8Array.from([...bytes, ...new Uint8Array(c.labelsDelta)]) : bytes.subarray(0, bytes.length + c.labelsDelta));
+  const resize = (bytes: Uint8Array) => (c.labelsDelta >= 0
+    ? Uint8Array.from([...bytes, ...new Uint8Array(c.labelsDelta)])
+    : bytes.subarray(0, bytes.length + c.labelsDelta));
   switch (c.format) {
     case 'idx':
     case 'idx.gz': {
       const gz = (b: Uint8Array) => (c.format === 'idx.gz' ? new Uint8Array(gzipSync(b)) : b);
-      return { samples: gz(edit(idxBytes([5, 2, 2], PIXELS))), labels: gz(resize(idxBytes([5], LABELS))), spec: (s, l) => `idx:${s},${l}` };
+      const samples = gz(edit(idxBytes([5, 2, 2], PIXELS)));
+      return { samples, labels: gz(resize(idxBytes([5], LABELS))), spec: (s, l) => `idx:${s},${l}` };
     }
     case 'npy': {
       let text = npyBytes('<f4', [5, 1, 2, 2], Float32Array.from(PIXELS, (p) => p / 255)).toString('latin1');
       for (const [from, to] of c.header ?? []) text = text.replace(from, to);
-      return { samples: edit(Buffer.from(text, 'latin1')), labels: resize(npyBytes('|u1', [5], LABELS)), spec: (s, l) => `npy:${s},${l}` };
+      const samples = edit(Buffer.from(text, 'latin1'));
+      return { samples, labels: resize(npyBytes('|u1', [5], LABELS)), spec: (s, l) => `npy:${s},${l}` };
     }
     case 'cifar10': {
       const images = Uint8Array.from({ length: 2 * 3072 }, (_, i) => (i * 31) % 256);
-      return { samples: edit(cifarBytes(images, [3, 7], 'cifar10')), labels: new Uint8Array(), spec: (s) => `cifar10:${s}` };
+      const samples = edit(cifarBytes(images, [3, 7], 'cifar10'));
+      return { samples, labels: new Uint8Array(), spec: (s) => `cifar10:${s}` };
     }
   }
 }
@@ -177,7 +206,10 @@ export function decodeArg(arg: Arg): unknown {
     case 'f32': return Float32Array.from(arg.v, number);
     case 'f64': return Float64Array.from(arg.v, number);
     case 'i32': return Int32Array.from(arg.v, number);
-    case 'fill': return (arg.type === 'f32' ? new Float32Array(arg.length) : new Float64Array(arg.length)).fill(number(arg.value));
+    case 'fill': {
+      const array = arg.type === 'f32' ? new Float32Array(arg.length) : new Float64Array(arg.length);
+      return array.fill(number(arg.value));
+    }
     case 'undefined': return undefined;
     case 'list': return arg.v.map(decodeArg);
     case 'object': return Object.fromEntries(Object.entries(arg.v).map(([key, value]) => [key, decodeArg(value)]));
@@ -198,9 +230,11 @@ function classify(err: unknown): Outcome {
   if (err instanceof Uncoded) return { kind: 'uncoded', detail: err.message };
   if (api.isClafusionError(err) && Object.hasOwn(ERROR_MEANINGS, err.code)) return { kind: 'coded', detail: err.code };
   const e = err as Error;
-  const where = (e?.stack ?? '').split('\n').filter((line) => line.includes('/lib/')).slice(0, 3).map((line) => line.trim()).join(' < ');
+  const frames = (e?.stack ?? '').split('\n').filter((line) => line.includes('/lib/'));
+  const where = frames.slice(0, 3).map((line) => line.trim()).join(' < ');
   const code = (e as { code?: string })?.code;
-  return { kind: 'uncoded', detail: `${e?.constructor?.name ?? typeof err}${code ? ` ${code}` : ''}: ${String(e?.message ?? err).slice(0, 300)} ${where}` };
+  const kind = `${e?.constructor?.name ?? typeof err}${code ? ` ${code}` : ''}`;
+  return { kind: 'uncoded', detail: `${kind}: ${String(e?.message ?? err).slice(0, 300)} ${where}` };
 }
 
 /** A crash (killed, as by a fatal error; no core file) or a hang (the thread blocked, as by an open() of a FIFO). */
@@ -228,8 +262,13 @@ export async function executeCase(c: FuzzCase, work: string): Promise<Outcome> {
   } catch (err) {
     outcome = classify(err);
   }
-  const expected = new Set(['w.bin', 'sub/', 'fifo', 'link-in', 'link-out', 'dev-null', 'model.onnx', 'out.onnx', 'out.onnx.data', 'samples.bin', 'labels.bin']);
+  const expected = new Set([
+    'w.bin', 'sub/', 'fifo', 'link-in', 'link-out', 'dev-null', 'model.onnx', 'out.onnx', 'out.onnx.data',
+    'samples.bin', 'labels.bin',
+  ]);
   const extra = listTree(work).filter((path) => !expected.has(path));
-  if (extra.length > 0 && outcome.kind !== 'uncoded') return { kind: 'leftover', detail: `left behind: ${extra.join(', ')}` };
+  if (extra.length > 0 && outcome.kind !== 'uncoded') {
+    return { kind: 'leftover', detail: `left behind: ${extra.join(', ')}` };
+  }
   return outcome;
 }

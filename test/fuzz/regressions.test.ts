@@ -33,7 +33,8 @@ describe('fuzz harness: reproducers and a short seeded run', function () {
     for (let i = 0; i < 40; i++) {
       const c = generateCase(2, i);
       const outcome = await runner.run(c);
-      expect(FAILURES.has(outcome.kind), `case ${i} ${serializeCase(c)}: ${outcome.kind}: ${outcome.detail}`).to.equal(false);
+      const what = `case ${i} ${serializeCase(c)}: ${outcome.kind}: ${outcome.detail}`;
+      expect(FAILURES.has(outcome.kind), what).to.equal(false);
     }
   });
 

@@ -14,9 +14,17 @@ import { CaseRunner, FAILURES } from './runner.js';
 export const REGRESSIONS = join(import.meta.dirname, 'regressions');
 
 function options(): { seconds: number; seed: number; timeout: number } {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string', default: '1' }, timeout: { type: 'string', default: '10000' } } });
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '60' },
+      seed: { type: 'string', default: '1' },
+      timeout: { type: 'string', default: '10000' },
+    },
+  });
   const [seconds, seed, timeout] = [Number(values.seconds), Number(values.seed), Number(values.timeout)];
-  if (!(seconds > 0) || !Number.isInteger(seed) || !(timeout > 0)) throw new Error('usage: npm run fuzz -- --seconds N [--seed S] [--timeout MS]');
+  if (!(seconds > 0) || !Number.isInteger(seed) || !(timeout > 0)) {
+    throw new Error('usage: npm run fuzz -- --seconds N [--seed S] [--timeout MS]');
+  }
   return { seconds, seed, timeout };
 }
 
@@ -36,12 +44,15 @@ async function main(): Promise<number> {
     const text = serializeCase(c);
     const name = createHash('sha1').update(text).digest('hex').slice(0, 12);
     mkdirSync(REGRESSIONS, { recursive: true });
-    writeFileSync(join(REGRESSIONS, `${name}.json`), `{"found": ${JSON.stringify({ seed, index, ...outcome })},\n"case": ${text}}\n`);
-    failures.push(`case ${index} (${c.target}): ${outcome.kind}: ${outcome.detail.slice(0, 300)} -> test/fuzz/regressions/${name}.json`);
+    const found = JSON.stringify({ seed, index, ...outcome });
+    writeFileSync(join(REGRESSIONS, `${name}.json`), `{"found": ${found},\n"case": ${text}}\n`);
+    const where = `test/fuzz/regressions/${name}.json`;
+    failures.push(`case ${index} (${c.target}): ${outcome.kind}: ${outcome.detail.slice(0, 300)} -> ${where}`);
   }
   runner.close();
   const minutes = (Date.now() - start) / 60_000;
-  console.log(`fuzz: seed ${seed}, ${index} cases in ${(minutes * 60).toFixed(1)} s (${Math.round(index / minutes)} cases/minute)`);
+  const rate = Math.round(index / minutes);
+  console.log(`fuzz: seed ${seed}, ${index} cases in ${(minutes * 60).toFixed(1)} s (${rate} cases/minute)`);
   for (const [key, count] of [...tally].sort()) console.log(`  ${key.padEnd(40)} ${count}`);
   for (const failure of failures) console.log(`FAIL ${failure}`);
   console.log(failures.length === 0 ? 'fuzz: no failures' : `fuzz: ${failures.length} failures`);

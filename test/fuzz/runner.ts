@@ -38,7 +38,8 @@ export class CaseRunner {
     child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-2000); });
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
-      this.settle({ kind: 'crash', detail: `the process exited (code ${code}, signal ${signal}): ${this.stderr.trim().slice(-600)}` });
+      const detail = `the process exited (code ${code}, signal ${signal}): ${this.stderr.trim().slice(-600)}`;
+      this.settle({ kind: 'crash', detail });
     });
     child.on('message', (message: { ready?: boolean; id?: number; outcome?: Outcome }) => {
       if (message.id !== undefined && message.id === this.pending?.id) this.settle(message.outcome!);
@@ -46,7 +47,10 @@ export class CaseRunner {
     this.child = child;
     return new Promise((resolve, reject) => {
       child.once('message', () => resolve());
-      child.once('exit', (code, signal) => reject(new Error(`the fuzz child did not start (code ${code}, signal ${signal}): ${this.stderr.trim().slice(-600)}`)));
+      child.once('exit', (code, signal) => {
+        const why = `code ${code}, signal ${signal}`;
+        reject(new Error(`the fuzz child did not start (${why}): ${this.stderr.trim().slice(-600)}`));
+      });
     });
   }
 
