@@ -23,11 +23,19 @@ export function asClafusionError(err: unknown, callerStack?: string): ClafusionE
   return coded;
 }
 
-/** The frames below this call, without the "Error" header line. */
-function callerFrames(): string {
+/**
+ * The call site of a wrapped function, captured but not formatted: V8 formats a captured stack only when `stack` is
+ * read, which happens only on failure (formatting on every call cost ~35 ms of a small fusion's ~800 ms).
+ */
+function captureCaller(): { stack?: string } {
   const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, callerFrames);
-  return (holder.stack ?? '').split('\n').slice(2).join('\n');
+  Error.captureStackTrace(holder, captureCaller);
+  return holder;
+}
+
+/** The frames of a captured call site below the wrapper, without the "Error" header line. */
+function callerFrames(caller: { stack?: string }): string {
+  return (caller.stack ?? '').split('\n').slice(2).join('\n');
 }
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -42,14 +50,14 @@ function wrapFunction(fn: AnyFunction, self: object, async: boolean): AnyFunctio
     try {
       result = fn.apply(self, args);
     } catch (err) {
-      const coded = asClafusionError(err, callerFrames());
+      const coded = asClafusionError(err, callerFrames(captureCaller()));
       if (async) return Promise.reject(coded);
       throw coded;
     }
     if (!(result instanceof Promise)) return result;
-    const frames = callerFrames();
+    const caller = captureCaller();
     return result.catch((err: unknown) => {
-      throw asClafusionError(err, frames);
+      throw asClafusionError(err, callerFrames(caller));
     });
   };
 }
