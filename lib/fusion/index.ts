@@ -58,11 +58,15 @@ export interface AlignOptions {
   /** Reproduce the published behaviour where it differs from ours (see the stage modules). */
   reference?: boolean;
   /**
-   * Bytes the streaming passes may hold: the statistics and one chunk of tap outputs (lib/stats/stream.ts); default a
-   * quarter of the available memory. ONNX Runtime's own working memory comes on top.
+   * Bytes the streaming passes may hold: the statistics, runs of tap outputs and the sample Gram rows, which go to
+   * temp files when they do not fit (lib/stats/stream.ts); default a quarter of the available memory. ONNX Runtime's
+   * sessions come on top.
    */
   memoryBytes?: number;
-  /** Samples per streaming chunk; default as many as `memoryBytes` allows (the statistics do not depend on it). */
+  /**
+   * At most this many samples per model run of a streaming pass (default: 32 MiB of tap outputs, within
+   * `memoryBytes`); the statistics do not depend on it.
+   */
   chunkSize?: number;
   signal?: AbortSignal;
   onProgress?: (stage: FuseStage, done: number, total: number) => void;

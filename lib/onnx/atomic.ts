@@ -2,79 +2,31 @@
  * Atomic output files: bytes go to a temp file next to the target, which is renamed over the target only when
  * complete, so a reader never sees half a model. What can be at the target is checked first (only a regular file is
  * replaced: renaming over /dev/full or a FIFO would replace the node itself), and no temp file outlives the write:
- *
- *  - an error removes it;
- *  - SIGINT/SIGTERM/SIGHUP during the write are caught (the write is synchronous, so the handler runs right after it
- *    has renamed or removed its temp), then re-raised, so the process still dies of the signal. The handlers stay
- *    from the first write on: removing them could drop a signal that arrived just before (libuv has read it, the JS
- *    listener has not run yet). They only re-raise, so the process dies of the signal as before, once the event loop
- *    turns; an application with its own listener for a signal keeps handling it;
- *  - a kill that cannot be caught (SIGKILL, a crash) leaves `.<name>.clafusion-<pid>-<hex>.tmp`: hidden, never the
- *    output's name, and removed by the next write to the same target once process <pid> is gone.
+ * an error removes it, SIGINT/SIGTERM/SIGHUP during the write remove it (lib/temps.ts; the write is synchronous, so
+ * the handler runs right after it has renamed or removed its temp), and a kill that cannot be caught (SIGKILL, a
+ * crash) leaves `.<name>.clafusion-<pid>-<hex>.tmp`: hidden, never the output's name, and removed by the next write to
+ * the same target once process <pid> is gone.
  */
-import { closeSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, statSync, writeSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { ClafusionError } from '../errors.js';
-
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/** Temp files being written by this process right now. */
-const liveTemps = new Set<string>();
-let handlersInstalled = false;
-
-/** Removes every live temp, then dies of `signal` as the default action would, unless someone else handles it. */
-function onSignal(signal: NodeJS.Signals): void {
-  for (const temp of liveTemps) removeQuietly(temp);
-  liveTemps.clear();
-  if (process.listenerCount(signal) > 1) return; // the application handles this signal itself
-  for (const each of SIGNALS) process.removeListener(each, onSignal);
-  handlersInstalled = false;
-  process.kill(process.pid, signal);
-}
-
-function installHandlers(): void {
-  if (handlersInstalled) return;
-  for (const signal of SIGNALS) process.on(signal, onSignal);
-  handlersInstalled = true;
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* never created, already renamed, or already removed */
-  }
-}
+import { removeQuietly, stalePid, trackTemp, untrackTemp } from '../temps.js';
 
 /** `.<target name>.clafusion-` : the prefix of every temp file of `target`. */
 function tempPrefix(target: string): string {
   return `.${basename(target)}.clafusion-`;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
-  }
-}
-
 /** Removes temps of `target` left by killed processes (recognised by name; their pid no longer runs). */
 function removeStaleTemps(target: string): void {
-  const prefix = tempPrefix(target);
   let names: string[];
   try {
     names = readdirSync(dirname(target));
   } catch {
     return; // the write itself reports an unreadable folder
   }
-  for (const name of names) {
-    const match = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
-    const pid = Number(match?.[1]);
-    if (match && pid !== process.pid && !processAlive(pid)) removeQuietly(join(dirname(target), name));
-  }
+  for (const name of names) if (stalePid(name, tempPrefix(target), '.tmp')) removeQuietly(join(dirname(target), name));
 }
 
 /**
@@ -117,8 +69,7 @@ export function atomicWrite(target: string, chunks: Uint8Array[]): void {
   checkOutputPath(target);
   removeStaleTemps(target);
   const temp = join(dirname(target), `${tempPrefix(target)}${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  installHandlers();
-  liveTemps.add(temp);
+  trackTemp(temp);
   try {
     const fd = openSync(temp, 'wx');
     try {
@@ -131,6 +82,6 @@ export function atomicWrite(target: string, chunks: Uint8Array[]): void {
     removeQuietly(temp);
     throw new ClafusionError('E_IO', `cannot write '${target}': ${(err as Error).message}`, { cause: err });
   } finally {
-    liveTemps.delete(temp);
+    untrackTemp(temp);
   }
 }

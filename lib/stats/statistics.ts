@@ -10,14 +10,15 @@
  * With a cross request, `moments` and `channels` give everything a correlation needs: over the n = samples ·
  * positions values of each unit, corr_ij = (M_ij / n − μ_i μ_j) / (σ_i σ_j), μ = Σx / n, σ² = Σx² / n − μ².
  *
- * The builder takes the tap outputs chunk by chunk ([rows, C, ...] float32, read in place); see stream.ts for the
- * ONNX Runtime side and for the order in which chunks come.
+ * The builder takes the tap outputs run by run ([rows, C, ...] float32, read in place), and the Grams at the end from
+ * every sample's rows (rows.ts); see stream.ts for the ONNX Runtime side.
  */
 import { ClafusionError } from '../errors.js';
 import type { SampleShape } from '../graph/shapes.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
 import { ChannelAccumulator, CrossAccumulator, GramAccumulator } from './accumulators.js';
 import type { PairMoments } from './ground.js';
+import type { RowTap } from './rows.js';
 
 export interface ModelTap {
   model: number;
@@ -119,9 +120,8 @@ function output(outputs: TapOutputs[], model: number, tap: Tap): Float32Array {
 }
 
 /**
- * Accumulates a request chunk by chunk. `shapes[m]` gives model m's per-sample tap shapes ([C, ...]). Every sample
- * must reach `addPanel` exactly once, in ascending order; the Gram entries between a panel and the later samples
- * come through `addGramBlock`.
+ * Accumulates a request run by run. `shapes[m]` gives model m's per-sample tap shapes ([C, ...]). Every sample must
+ * reach `addSamples` exactly once, in ascending order; the Grams come from every sample's rows (`addGrams`).
  */
 export class StatisticsBuilder {
   private readonly request: StatisticsRequest;
@@ -161,9 +161,11 @@ export class StatisticsBuilder {
     return grams + channels + cross;
   }
 
-  /** Adds samples p0 .. p0 + rows − 1 of every model: channel sums, cross moments, the Gram block of the panel itself. */
-  async addPanel(p0: number, outputs: TapOutputs[]): Promise<void> {
-    if (p0 !== this.added) throw new ClafusionError('E_ARG', `panel at sample ${p0}, expected ${this.added}: every sample once, in order`);
+  /** Adds samples s0 .. s0 + rows − 1 of every model to the channel sums and the cross moments. */
+  async addSamples(s0: number, outputs: TapOutputs[]): Promise<void> {
+    if (s0 !== this.added) {
+      throw new ClafusionError('E_ARG', `samples from ${s0}, expected ${this.added}: every sample once, in order`);
+    }
     let rows = -1;
     for (const [m, sums] of this.sums.entries()) {
       for (const [key, acc] of sums) {
@@ -175,26 +177,21 @@ export class StatisticsBuilder {
     for (const r of this.crossRequests) await this.crosses.get(crossKey(r))!.add(output(outputs, r.a, r.tapA), output(outputs, r.b, r.tapB));
     for (const [m, grams] of this.grams.entries()) {
       for (const [key, acc] of grams) {
-        const data = outputs[m]?.get(key) ?? missing(`the chunk output of model ${m} at ${key}`);
-        await acc.add(data, p0, data, p0);
-        rows = data.length / acc.features;
+        rows = (outputs[m]?.get(key) ?? missing(`the run output of model ${m} at ${key}`)).length / acc.features;
       }
     }
     this.added += rows;
   }
 
-  /** Adds the Gram entries between the later samples q0 .. (`streamed`, Gram taps only) and the panel at p0 (`held`). */
-  async addGramBlock(q0: number, streamed: TapOutputs[], p0: number, held: TapOutputs[]): Promise<void> {
-    for (const [m, grams] of this.grams.entries()) {
-      for (const [key, acc] of grams) {
-        const later = streamed[m]?.get(key) ?? missing(`the chunk output of model ${m} at ${key}`);
-        await acc.add(later, q0, held[m]!.get(key)!, p0);
-      }
-    }
+  /** The Gram taps, with their values per sample. */
+  gramTaps(): RowTap[] {
+    return this.grams.flatMap((grams, model) => 
+      [...grams].map(([key, acc]) => ({ model, key, features: acc.features })));
   }
 
-  get hasGrams(): boolean {
-    return this.grams.some((g) => g.size > 0);
+  /** Adds every Gram from every sample's rows, one tap at a time (`fill` adds a tap's Gram to its accumulator). */
+  async addGrams(fill: (tap: RowTap, acc: GramAccumulator) => Promise<void>): Promise<void> {
+    for (const tap of this.gramTaps()) await fill(tap, this.grams[tap.model].get(tap.key)!);
   }
 
   finish(): Statistics {

@@ -1,16 +1,20 @@
 /**
- * The streaming pass: every model of the pass runs over the same samples in chunks, all models at once (one ONNX
- * Runtime session each, in its own worker, with its share of the cores), and each chunk's tap outputs go straight
- * into the accumulators (statistics.ts) and are dropped.
+ * The streaming pass: every model of the pass runs over the same samples, all models at once (one ONNX Runtime
+ * session each, in its own worker, with its share of the cores), in runs of a few samples, and each run's tap outputs
+ * go straight into the accumulators (statistics.ts) and are dropped; the Gram taps' rows are kept (rows.ts), and
+ * each tap's Gram is computed from them after the pass. Every sample is read once; no model runs twice.
  *
- * Chunk sizes come from a memory budget (`memoryBytes`, default a quarter of the available memory): the
- * accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held throughout, and one chunk of
- * tap outputs at a time, counted twice (ONNX Runtime's output tensors and the arrays they are copied into). The
- * sessions themselves (about 1.3 GiB for two ResNet-34-sized models) come on top. Without Grams every sample is read once, in chunks as large as the budget allows. A Gram
- * entry (i, j) reads samples i and j together, so when all N samples' Gram taps do not fit at once, the samples are
- * taken in panels: a panel is held while the later samples stream past it in chunks of the same size (Gram taps
- * only), which costs N / panel extra partial passes instead of holding every sample. A budget too small for one
- * sample fails before anything is allocated (E_RESOURCE).
+ * Run size: ONNX Runtime is slow to hand back many large outputs (allocation, page faults, copies: the bundled ResNet
+ * with its 41 taps as outputs takes 913 ms for one run of 200 samples, 117 ms in runs of 10 or 25), so a run returns
+ * at most RUN_BYTES of tap outputs (at least one sample), whatever the budget.
+ *
+ * Memory budget (`memoryBytes`, default a quarter of the available memory, less outputs kept from an earlier pass
+ * that this one reads): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held
+ * throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram rows are held in
+ * memory when they fit beside those, else spilled to temp files and read back tap by tap within what the
+ * accumulators leave of the budget (rows.ts); when the disk has no room for them either, the pass fails before it
+ * starts (E_RESOURCE), as it does when the budget is too small for the accumulators and one sample's run. The
+ * sessions themselves (about 1.3 GiB for two ResNet-34-sized models) come on top.
  *
  * A pass may keep tap outputs of all samples for a later pass (`keep`), when they fit the budget together with
  * what the pass holds anyway; a later pass reads them (`held`, see held.ts) instead of running those models again.
@@ -26,13 +30,18 @@ import type { Network } from '../ir/network.js';
 import { availableMemoryBytes, formatBytes } from '../resources.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
 import { type HeldOutputs, heldChunk } from './held.js';
-import { type PassTaps, type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
+import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from './rows.js';
+import { type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
 
 export interface StreamOptions {
-  /** Bytes the pass may hold (accumulators and one chunk of tap outputs); default a quarter of the available memory. */
+  /** Bytes the pass may hold (accumulators, runs of tap outputs, Gram rows); default a quarter of the free memory. */
   memoryBytes?: number;
-  /** Samples per chunk (and per Gram panel); default: as many as `memoryBytes` allows. */
+  /** At most this many samples per model run; default as many as RUN_BYTES of tap outputs (and the budget) allow. */
   chunkSize?: number;
+  /** Where the Gram rows wait: 'auto' (default) in memory when they fit the budget, else on disk. */
+  gramRows?: 'auto' | 'memory' | 'disk';
+  /** Folder of the spilled Gram rows; default CLAFUSION_SPILL_DIR, else the system's temp folder. */
+  spillDir?: string;
   signal?: AbortSignal;
   /** Per model: outputs kept from an earlier pass, read instead of running the model. */
   held?: (HeldOutputs | undefined)[];
@@ -81,40 +90,79 @@ export function defaultMemoryBytes(): number {
   return Math.floor(availableMemoryBytes() / 4);
 }
 
-export interface ChunkPlan {
-  /** Samples held at once (every sample is read once in a panel). */
-  panel: number;
-  /** Samples per chunk streamed past a panel (Gram taps only); 0 when the pass has no Grams or one panel. */
-  stream: number;
+/** Tap outputs one model run returns at most (all models of the pass together; at least one sample). */
+export const RUN_BYTES = 32 * 2 ** 20;
+
+/**
+ * A run's tap outputs exist up to three times: ONNX Runtime's tensors and the arrays they are copied into for the run
+ * in progress, and the previous run's arrays, which the accumulators read meanwhile.
+ */
+export const RUN_COPIES = 3;
+
+/** Float32 bytes per sample of `taps` of each model. */
+function sampleBytes(taps: Tap[][], shapes: Map<string, SampleShape>[]): number {
+  return 4 * taps.reduce((n, list, m) => n + list.reduce((k, tap) => k + valuesOf(shapes[m], tap), 0), 0);
 }
 
-/** A chunk's tap outputs exist twice while it runs: ONNX Runtime's tensors and the arrays they are copied into. */
-const OUTPUT_COPIES = 2;
+function valuesOf(shapes: Map<string, SampleShape>, tap: Tap): number {
+  return shapes.get(tapKey(tap))!.reduce((a, b) => a * b, 1);
+}
 
-/** Float32 bytes per sample of `taps` of each model, as a chunk of them holds memory (OUTPUT_COPIES). */
-function sampleBytes(taps: Tap[][], shapes: Map<string, SampleShape>[]): number {
-  return OUTPUT_COPIES * 4 * taps.reduce((n, list, m) => n + list.reduce((k, tap) => k + shapes[m].get(tapKey(tap))!.reduce((a, b) => a * b, 1), 0), 0);
+/** What a pass holds, in bytes: `fixed` throughout, the others per sample (float32 tap outputs, one copy). */
+export interface PassSizes {
+  /** The accumulators. */
+  fixed: number;
+  /** One sample's outputs at every tap the models run for. */
+  run: number;
+  /** One sample's rows at the Gram taps (0: no Grams). */
+  gram: number;
+  /**
+   * One sample's outputs at the run taps and the taps kept for a later pass, which include the Gram taps (0: nothing
+   * to keep).
+   */
+  keep: number;
+}
+
+export interface PassPlan {
+  /** Samples per model run. */
+  run: number;
+  /** Keep every sample's outputs at the keep taps (they hold the Gram rows too). */
+  keep: boolean;
+  /** Where the Gram rows wait: with the kept outputs, in memory of their own, on disk, or nowhere (no Grams). */
+  grams: 'kept' | 'memory' | 'disk' | 'none';
+  /** Bytes of the budget left for reading spilled rows back (what the accumulators leave). */
+  gramRoom: number;
+}
+
+export type PlanOptions = Pick<StreamOptions, 'chunkSize' | 'gramRows'>;
+
+function tooSmall(budget: number, fixed: number, run: number): never {
+  throw new ClafusionError('E_RESOURCE', `the memory budget of ${formatBytes(budget)} is too small for the ` +
+    `activation statistics: they need ${formatBytes(fixed)} plus ${formatBytes(RUN_COPIES * run)} for one sample's ` +
+    'tap outputs; raise --memory (memoryBytes) or use fewer samples');
 }
 
 /**
- * Panel and chunk sizes for `samples` samples: `fixed` bytes always held, `held` bytes per panel sample, `gram`
- * bytes per streamed sample (0: no Grams).
+ * The plan of a pass over `samples` samples within `budget` bytes: outputs kept, or Gram rows held in memory, when
+ * they fit beside the accumulators and one run, else Gram rows spilled ('auto'); runs of at most RUN_BYTES (or
+ * `chunkSize`) that fit what is left. E_RESOURCE when not even the accumulators and one sample's run fit.
  */
-export function planChunks(samples: number, fixed: number, held: number, gram: number, budget: number, chunkSize?: number): ChunkPlan {
-  const needed = fixed + held + gram;
-  if (!(budget >= needed)) {
-    throw new ClafusionError('E_RESOURCE', `the memory budget of ${formatBytes(budget)} is too small for the activation statistics: ` +
-      `they need ${formatBytes(fixed)} plus ${formatBytes(held + gram)} for one sample's tap outputs; raise --memory (memoryBytes) ` +
-      'or use fewer samples');
-  }
-  if (chunkSize !== undefined) {
-    const size = Math.min(chunkSize, samples);
-    return { panel: size, stream: gram > 0 && size < samples ? size : 0 };
-  }
-  const room = budget - fixed;
-  if (room >= samples * held) return { panel: samples, stream: 0 };
-  const size = Math.max(1, Math.floor(room / (held + gram)));
-  return { panel: size, stream: gram > 0 ? size : 0 };
+export function planPass(samples: number, sizes: PassSizes, budget: number, options: PlanOptions = {}): PassPlan {
+  const choice = options.gramRows ?? 'auto';
+  const fits = (rows: number, run: number) => sizes.fixed + samples * rows + RUN_COPIES * run <= budget;
+  const keep = sizes.keep > 0 && choice !== 'disk' && fits(sizes.keep, sizes.keep);
+  const runBytes = keep ? sizes.keep : sizes.run;
+  if (!fits(0, runBytes)) tooSmall(budget, sizes.fixed, runBytes);
+  let grams: PassPlan['grams'];
+  if (sizes.gram === 0) grams = 'none';
+  else if (keep) grams = 'kept';
+  else grams = choice === 'memory' || (choice === 'auto' && fits(sizes.gram, sizes.run)) ? 'memory' : 'disk';
+  const rows = keep ? sizes.keep : grams === 'memory' ? sizes.gram : 0;
+  const byBytes = Math.max(1, Math.floor(RUN_BYTES / Math.max(1, runBytes)));
+  const byBudget = Math.floor((budget - sizes.fixed - samples * rows) / Math.max(1, RUN_COPIES * runBytes));
+  if (byBudget < 1) tooSmall(budget, sizes.fixed + samples * rows, runBytes);
+  const run = Math.min(samples, options.chunkSize ?? byBytes, byBudget);
+  return { run, keep, grams, gramRoom: budget - sizes.fixed };
 }
 
 /** Where a pass reads a model's tap outputs, chunk by chunk. */
@@ -173,36 +221,42 @@ async function runAll(sources: ChunkSource[], start: number, end: number, taps: 
   return Promise.all(sources.map((s, m) => (taps[m].length > 0 ? s.run(start, end, taps[m], signal) : Promise.resolve(new Map()))));
 }
 
-/** Copies a panel's outputs into the arrays that keep every sample (allocated at the first panel). */
-function keepPanel(kept: TapOutputs[], panel: TapOutputs[], p0: number, samples: number, rows: number): void {
-  panel.forEach((outputs, m) => {
-    for (const [key, data] of outputs) {
-      const perSample = data.length / rows;
-      if (!kept[m].has(key)) kept[m].set(key, rows === samples ? data : new Float32Array(samples * perSample));
-      if (rows !== samples) kept[m].get(key)!.set(data, p0 * perSample);
-    }
-  });
-}
-
-async function sweep(sources: ChunkSource[], builder: StatisticsBuilder, taps: PassTaps, plan: ChunkPlan, kept?: TapOutputs[], signal?: AbortSignal): Promise<void> {
+/**
+ * Every sample once, in runs of `run` samples: each run's outputs go to the accumulators and the rows store while the
+ * models compute the next run.
+ */
+async function sweep(sources: ChunkSource[], builder: StatisticsBuilder, rows: GramRows | undefined, taps: Tap[][],
+  run: number, signal?: AbortSignal): Promise<void> {
   const n = builder.samples;
-  for (let p0 = 0; p0 < n; p0 += plan.panel) {
+  const start = (r0: number) => {
+    const pending = runAll(sources, r0, Math.min(n, r0 + run), taps, signal);
+    pending.catch(() => undefined); // awaited next turn; a failure meanwhile must not go unhandled
+    return pending;
+  };
+  let next = start(0);
+  for (let r0 = 0; r0 < n; r0 += run) {
+    const outputs = await next;
     throwIfAborted(signal);
-    const p1 = Math.min(n, p0 + plan.panel);
-    const held = await runAll(sources, p0, p1, taps.held, signal);
-    if (kept) keepPanel(kept, held, p0, n, p1 - p0);
-    await builder.addPanel(p0, held);
-    if (plan.stream === 0) continue;
-    for (let q0 = p1; q0 < n; q0 += plan.stream) {
-      throwIfAborted(signal);
-      const streamed = await runAll(sources, q0, Math.min(n, q0 + plan.stream), taps.grams, signal);
-      await builder.addGramBlock(q0, streamed, p0, held);
-    }
+    if (r0 + run < n) next = start(r0 + run);
+    await Promise.all([builder.addSamples(r0, outputs), rows?.append(r0, outputs)]);
   }
 }
 
 function unique(taps: Tap[]): Tap[] {
   return [...new Map(taps.map((tap) => [tapKey(tap), tap])).values()];
+}
+
+/** Bytes of the distinct arrays of `held` (outputs already in memory). */
+function heldBytes(held: (HeldOutputs | undefined)[]): number {
+  const arrays = new Set(held.flatMap((h) => [...(h?.outputs.values() ?? [])]));
+  return [...arrays].reduce((n, a) => n + a.byteLength, 0);
+}
+
+/** The rows store of `plan` for `taps` (RowTaps of every model). */
+async function openRows(plan: PassPlan, n: number, taps: RowTap[], models: number, spillDir?: string):
+  Promise<GramRows | undefined> {
+  if (plan.grams === 'disk') return SpillRows.create(spillFolder(spillDir), n, taps);
+  return taps.length > 0 ? new MemoryRows(n, taps, models) : undefined;
 }
 
 /**
@@ -214,28 +268,41 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
   const n = samples.count;
   const held = networks.map((_, m) => options.held?.[m]);
   const run = networks.map((_, m) => held[m] === undefined && taps.held[m].length > 0);
-  // Chunks of the models that run count against the budget; kept outputs are already there.
+  // Runs of the models that run count against the budget; kept outputs are already there, and count too.
   const ran = (list: Tap[][]) => list.map((t, m) => (run[m] ? t : []));
-  const budget = options.memoryBytes ?? defaultMemoryBytes();
-  const fixed = 8 * StatisticsBuilder.heldValues(request, n, shapes);
+  const budget = (options.memoryBytes ?? defaultMemoryBytes()) - heldBytes(held);
   const keepTaps = ran(taps.held.map((t, m) => unique([...t, ...(options.keep?.[m] ?? [])])));
-  const keeping = options.keep !== undefined && fixed + n * sampleBytes(keepTaps, shapes) <= budget;
-  if (keeping) taps.held = taps.held.map((t, m) => (run[m] ? keepTaps[m] : t));
-  const gramBytes = sampleBytes(ran(taps.grams), shapes);
-  const plan = keeping && options.chunkSize === undefined
-    ? { panel: n, stream: 0 }
-    : planChunks(n, fixed, sampleBytes(ran(taps.held), shapes), gramBytes, budget, options.chunkSize);
+  // Kept outputs hold the Gram rows of the models that run; a held model's Grams need rows of their own.
+  const keepable = options.keep !== undefined && taps.grams.every((t, m) => run[m] || t.length === 0);
+  const sizes: PassSizes = {
+    fixed: 8 * StatisticsBuilder.heldValues(request, n, shapes),
+    run: sampleBytes(ran(taps.held), shapes),
+    gram: sampleBytes(taps.grams, shapes),
+    keep: keepable ? sampleBytes(keepTaps, shapes) : 0,
+  };
+  const plan = planPass(n, sizes, budget, options);
+  const runTaps = plan.keep ? keepTaps.map((t, m) => (run[m] ? t : taps.held[m])) : taps.held;
   const builder = new StatisticsBuilder(request, n, shapes);
+  const rowTap = (model: number, tap: Tap): RowTap => (
+    { model, key: tapKey(tap), features: valuesOf(shapes[model], tap) });
+  const stored = plan.keep ? keepTaps.flatMap((t, m) => t.map((tap) => rowTap(m, tap))) : builder.gramTaps();
   const threads = sharedThreads(run.filter(Boolean).length);
-  const sources = await Promise.all(networks.map(async (network, m): Promise<ChunkSource> => {
-    if (held[m]) return new HeldSource(held[m]!, shapes[m]);
-    return run[m] ? ModelStream.open(network, taps.held[m], samples, threads, options.names?.[m]) : new HeldSource({ outputs: new Map() }, shapes[m]);
-  }));
-  const kept = keeping ? networks.map(() => new Map() as TapOutputs) : undefined;
+  const rows = await openRows(plan, n, stored, networks.length, options.spillDir);
   try {
-    await sweep(sources, builder, taps, plan, kept, options.signal);
+    const sources = await Promise.all(networks.map(async (network, m): Promise<ChunkSource> => {
+      if (held[m]) return new HeldSource(held[m]!, shapes[m]);
+      if (!run[m]) return new HeldSource({ outputs: new Map() }, shapes[m]);
+      return ModelStream.open(network, runTaps[m], samples, threads, options.names?.[m]);
+    }));
+    try {
+      await sweep(sources, builder, rows, runTaps, plan.run, options.signal);
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+    }
+    await builder.addGrams((tap, acc) => rows!.accumulate(tap, acc, plan.gramRoom, options.signal));
+    const kept = plan.keep ? (rows as MemoryRows).outputs() : undefined;
+    return { statistics: builder.finish(), ...(kept ? { kept: kept.map((k, m) => (run[m] ? k : undefined)) } : {}) };
   } finally {
-    await Promise.all(sources.map((s) => s.close()));
+    await rows?.close();
   }
-  return { statistics: builder.finish(), ...(kept ? { kept: kept.map((k, m) => (run[m] ? k : undefined)) } : {}) };
 }

@@ -504,7 +504,11 @@ export function recordedTaps(network: Network, samples = 24): Map<string, Float3
 export async function recordedStatistics(networks: Network[], request: StatisticsRequest, samples = 24): Promise<Statistics> {
   const outputs = networks.map((network) => recordedTaps(network, samples));
   const builder = new StatisticsBuilder(request, samples, networks.map(tapShapes));
-  await builder.addPanel(0, outputs);
+  await builder.addSamples(0, outputs);
+  await builder.addGrams((tap, acc) => {
+    const rows = outputs[tap.model].get(tap.key)!;
+    return acc.add(rows, 0, rows, 0);
+  });
   return builder.finish();
 }
 

@@ -1,22 +1,44 @@
-/** Chunk sizes from the memory budget (lib/stats/stream.ts planChunks) and the tap shapes they are computed from. */
+/** The pass plan from the memory budget (lib/stats/stream.ts planPass) and the tap shapes it is computed from. */
 import { expect } from 'chai';
 import { tapKey } from '../../lib/fusion/activations.js';
-import { planChunks, tapShapes } from '../../lib/stats/stream.js';
+import { RUN_BYTES, RUN_COPIES, planPass, tapShapes } from '../../lib/stats/stream.js';
 import { buildResnet } from '../fusion/helpers.js';
 
-describe('streaming chunk plan', () => {
-  it('one panel when every sample fits; otherwise panels and streamed chunks that fit the budget', () => {
-    expect(planChunks(200, 1000, 10, 4, 1000 + 200 * 10)).to.deep.equal({ panel: 200, stream: 0 });
-    expect(planChunks(200, 1000, 10, 0, 1000 + 50 * 10)).to.deep.equal({ panel: 50, stream: 0 });
-    // With Grams a panel of p samples is held while chunks of p samples stream past: p (10 + 4) <= 1400.
-    expect(planChunks(200, 1000, 10, 4, 1000 + 1400)).to.deep.equal({ panel: 100, stream: 100 });
-    expect(planChunks(200, 1000, 10, 4, 1e9, 7)).to.deep.equal({ panel: 7, stream: 7 });
-    expect(planChunks(5, 1000, 10, 4, 1e9, 7)).to.deep.equal({ panel: 5, stream: 0 });
+describe('streaming pass plan', () => {
+  const MiB = 2 ** 20;
+  const sizes = { fixed: 1000, run: MiB, gram: MiB / 2, keep: 0 };
+
+  it('runs of RUN_BYTES of tap outputs whatever the budget (chunkSize caps them); Gram rows in memory if they fit', () => {
+    const plan = planPass(200, sizes, 1e12);
+    expect(plan).to.deep.equal({ run: RUN_BYTES / MiB, keep: false, grams: 'memory', gramRoom: 1e12 - 1000 });
+    expect(planPass(200, sizes, 1e12, { chunkSize: 7 }).run).to.equal(7);
+    expect(planPass(5, sizes, 1e12).run).to.equal(5);
+    expect(planPass(200, { ...sizes, run: 4 * RUN_BYTES }, 1e12).run).to.equal(1);
   });
 
-  it('a budget below one sample is E_RESOURCE, naming what it needs', () => {
-    expect(() => planChunks(200, 1000, 10, 4, 1013)).to.throw(/too small .* need/).with.property('code', 'E_RESOURCE');
-    expect(() => planChunks(200, 1000, 10, 4, 1013, 1)).to.throw().with.property('code', 'E_RESOURCE');
+  it('Gram rows spill when they do not fit beside the accumulators and one run; runs shrink to the budget', () => {
+    const budget = 1000 + 100 * (MiB / 2) + RUN_COPIES * 4 * MiB;
+    // On disk the rows leave the budget to the runs: (100 / 2 + 12) MiB / 3 MiB, capped by RUN_BYTES.
+    const gramRoom = budget - 1000;
+    expect(planPass(200, sizes, budget)).to.deep.equal({ run: 20, keep: false, grams: 'disk', gramRoom });
+    expect(planPass(100, sizes, budget)).to.deep.equal({ run: 4, keep: false, grams: 'memory', gramRoom });
+    expect(planPass(100, sizes, budget, { gramRows: 'disk' }).grams).to.equal('disk');
+    expect(planPass(200, { ...sizes, gram: 0 }, budget).grams).to.equal('none');
+  });
+
+  it('outputs are kept for a later pass when they fit with one run of them, and then hold the Gram rows', () => {
+    const keep = { ...sizes, keep: 2 * MiB };
+    expect(planPass(200, keep, 1e12)).to.include({ keep: true, grams: 'kept', run: RUN_BYTES / (2 * MiB) });
+    expect(planPass(200, keep, 1000 + 200 * 2 * MiB)).to.include({ keep: false, grams: 'memory' });
+    expect(planPass(200, keep, 1e12, { gramRows: 'disk' })).to.include({ keep: false, grams: 'disk' });
+  });
+
+  it('a budget below the accumulators and one sample\'s run is E_RESOURCE, naming what it needs', () => {
+    const least = 1000 + RUN_COPIES * MiB;
+    expect(() => planPass(200, sizes, least - 1)).to.throw(/too small .* need/).with.property('code', 'E_RESOURCE');
+    expect(() => planPass(200, sizes, least - 1, { chunkSize: 1 })).to.throw().with.property('code', 'E_RESOURCE');
+    expect(planPass(200, sizes, least)).to.include({ run: 1, grams: 'disk' });
+    expect(() => planPass(200, sizes, least, { gramRows: 'memory' })).to.throw().with.property('code', 'E_RESOURCE');
   });
 
   it('tap shapes: pre-activations of every layer (branches and shortcuts too) and every unit output', () => {
