@@ -295,9 +295,11 @@ export class FusionContext {
     const samples = this.samples;
     if (this.options.batchNorm === 'recalibrate' && !samples) throw new ClafusionError('E_ARG', "batchNorm 'recalibrate' needs data (the activation samples)");
     if (!samples) return network;
-    if (this.repair && statistics) return this.timed('repair', () => repairStatistics(network, statistics, samples, this.options.signal));
+    const { memoryBytes, chunkSize, signal } = this.options;
+    const options = { memoryBytes, chunkSize, signal };
+    if (this.repair && statistics) return this.timed('repair', () => repairStatistics(network, statistics, samples, options));
     if (this.options.batchNorm !== 'recalibrate') return network;
-    return this.timed('repair', () => recalibrateBatchNorm(network, samples, this.options.signal));
+    return this.timed('repair', () => recalibrateBatchNorm(network, samples, options));
   }
 
   /**

@@ -9,17 +9,17 @@
  *
  * Every repaired layer gets a batch-norm with scale σ* and shift μ* (for a layer with its own BN: in its place, with
  * the sign of its averaged scale), normalising with the statistics of the fused network's own outputs on the
- * activation samples. One ONNX Runtime pass computes them all (training-mode BN normalises each layer after the
- * earlier ones are fixed; see recalibrate.ts). The BN becomes the layer's inference BN, or is folded into a layer
- * that had none, so the architecture does not change. For the fusion of a network with a permuted copy of itself
- * the targets are its own statistics, and the repair changes nothing (a BN with γ > 0 is the unique increasing
+ * activation samples, all of them as one batch (training-mode BN normalises each layer after the earlier ones are
+ * fixed; batch-statistics.ts computes them in bounded memory). The BN becomes the layer's inference BN, or is folded
+ * into a layer that had none, so the architecture does not change. For the fusion of a network with a permuted copy
+ * of itself the targets are its own statistics, and the repair changes nothing (a BN with γ > 0 is the unique increasing
  * affine map with those output statistics).
  */
 import type { Dataset } from '../data/dataset.js';
 import type { BatchNorm, Network } from '../ir/network.js';
 import { allLayers, cloneNetwork } from '../ir/network.js';
 import { foldLayerBatchNorm } from './balance/fold.js';
-import { type BatchStatistics, batchStatistics } from './recalibrate.js';
+import { type BatchStatistics, type BatchStatisticsOptions, batchStatistics } from './batch-statistics.js';
 
 /** Per-unit mean and (population) standard deviation of pre-activations. */
 export interface UnitStatistics {
@@ -58,7 +58,8 @@ function inferenceBatchNorm(pass: BatchNorm, found: BatchStatistics, epsilon: nu
  * `network` repaired towards `targets` (layer name → desired statistics; other layers are left alone) on `samples`.
  * Returns a new network with the same architecture.
  */
-export async function repairStatistics(network: Network, targets: Map<string, UnitStatistics>, samples: Dataset, signal?: AbortSignal): Promise<Network> {
+export async function repairStatistics(network: Network, targets: Map<string, UnitStatistics>, samples: Dataset,
+  options: BatchStatisticsOptions = {}): Promise<Network> {
   const repaired = cloneNetwork(network);
   const own = new Map<string, BatchNorm | undefined>();
   for (const layer of allLayers(repaired)) {
@@ -67,7 +68,7 @@ export async function repairStatistics(network: Network, targets: Map<string, Un
     own.set(layer.name, layer.batchNorm);
     layer.batchNorm = passBatchNorm(target, layer.batchNorm);
   }
-  const statistics = await batchStatistics(repaired, samples, signal);
+  const statistics = await batchStatistics(repaired, samples, options);
   for (const layer of allLayers(repaired)) {
     if (!own.has(layer.name)) continue;
     const original = own.get(layer.name);
