@@ -170,11 +170,11 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
     });
   });
 
-  describe('the fusion invariants with the repair through the spilled pass (a 60 kB budget)', () => {
+  describe('the fusion invariants with the repair through the spilled pass (a 100 kB budget)', () => {
     const a = buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 7, batchNorm: true });
     const data = randomDataset(a, 24);
     const aBytes = emitModel(a).bytes;
-    const options = { data, samples: 24, memoryBytes: 60_000 };
+    const options = { data, samples: 24, memoryBytes: 100_000 };
 
     it('the budget does send the repair pass to disk', () => {
       expect(planBatchStatistics(a, data, { memoryBytes: options.memoryBytes }).layerwise!.disk).to.equal(true);
