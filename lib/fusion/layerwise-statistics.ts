@@ -7,15 +7,18 @@
  *   stage k = nodes [b_{k−1}, b_k): BN k−1 (now in inference mode with the statistics just computed) up to the
  *   node before BN k; it yields X_k, the input of BN k.
  *
- * Stage k runs over the samples in chunks (a small ONNX Runtime model per stage); what stage k+1 and later need
- * (X_k, and e.g. a residual block's input for its shortcut) is held for all samples, in memory when it fits the
- * budget, else in temp files on disk, removed on success, error, abort and signal. X_k's per-channel Σx and Σx² go
- * into float64 accumulators in a fixed order (native, chunk-invariant: ChannelAccumulator), and then
+ * Stage k runs over the samples in chunks of at most RUN_BYTES of outputs (a small ONNX Runtime model per stage, its
+ * session opened while stage k−1 runs); what stage k+1 and later need (X_k, and e.g. a residual block's input for
+ * its shortcut) is held for all samples, in memory as the chunks came back when it fits the budget, else in temp
+ * files on disk, removed on success, error, abort and signal. X_k's per-channel Σx and Σx² go into float64
+ * accumulators in a fixed order (native, chunk-invariant: ChannelAccumulator; a chunk's sums run while the next
+ * chunk runs), and then
  *
  *   mean_c = Σx / (N·P),   var_c = Σx² / (N·P) − mean_c²      (population variance over samples and positions)
  *
- * are BN k's statistics. Every conv runs once per sample, so the pass costs one forward pass plus the copies of the
- * held tensors; its peak is the held tensors (or none, on disk) plus one chunk of one stage.
+ * are BN k's statistics. Every conv runs once per sample, so the pass costs one forward pass plus the copies of
+ * every stage's inputs and outputs to and from ONNX Runtime; its peak is the held tensors (or none, on disk) plus
+ * one chunk of one stage.
  */
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +32,7 @@ import { type Attribute, type ModelProto, type NodeProto, type TensorProto, enco
 import { checkAllocation, formatBytes } from '../resources.js';
 import { ChannelAccumulator } from '../stats/accumulators.js';
 import { freeDiskBytes, spillFolder } from '../stats/rows.js';
+import { RUN_BYTES } from '../stats/stream.js';
 import { removeQuietly, stalePid, trackTemp, untrackTemp } from '../temps.js';
 import type { BatchStatistics, BatchStatisticsOptions } from './batch-statistics.js';
 
@@ -177,9 +181,34 @@ function spillError(err: unknown, what: string): ClafusionError {
   return new ClafusionError(full ? 'E_RESOURCE' : 'E_IO', `${what}: ${(err as Error).message}`, { cause: err });
 }
 
+/** A tensor held in memory as the chunks the stage that made it returned (kept as they came, not copied). */
+interface ChunkedTensor {
+  /** First sample of each chunk, ascending. */
+  starts: number[];
+  chunks: Float32Array[];
+}
+
+/**
+ * Samples start .. start + rows − 1 of a tensor held as chunks (`starts` ascending, `values` per sample): a view
+ * when one chunk holds them all, else a copy.
+ */
+function gather(held: ChunkedTensor, start: number, rows: number, values: number): Float32Array {
+  let k = held.starts.length - 1;
+  while (held.starts[k] > start) k--;
+  const offset = (start - held.starts[k]) * values;
+  if (offset + rows * values <= held.chunks[k].length) return held.chunks[k].subarray(offset, offset + rows * values);
+  const data = new Float32Array(rows * values);
+  for (let at = 0, first = offset; at < data.length; k++, first = 0) {
+    const part = held.chunks[k].subarray(first, first + data.length - at);
+    data.set(part, at);
+    at += part.length;
+  }
+  return data;
+}
+
 /** Where the pass holds each tensor alive between stages: the graph input is read from the dataset again. */
 class HeldTensors {
-  private readonly memory = new Map<string, Float32Array>();
+  private readonly memory = new Map<string, ChunkedTensor>();
   private readonly files = new Map<string, number>();
   /** Files made so far (names the next one). */
   private made = 0;
@@ -210,8 +239,8 @@ class HeldTensors {
   create(name: string): void {
     const length = this.view.count * this.values(name);
     if (!this.disk) {
-      checkAllocation(4 * length, `the held tensor ${name} (${this.view.count} samples)`, length);
-      this.memory.set(name, new Float32Array(length));
+      checkAllocation(4 * length, `the held tensor ${name} (${this.view.count} samples)`);
+      this.memory.set(name, { starts: [], chunks: [] });
       return;
     }
     try {
@@ -233,7 +262,7 @@ class HeldTensors {
       return batch.data;
     }
     const held = this.memory.get(name);
-    if (held) return held.subarray(start * values, (start + rows) * values);
+    if (held) return gather(held, start, rows, values);
     const data = new Float32Array(rows * values);
     const bytes = new Uint8Array(data.buffer);
     const position = 4 * start * values;
@@ -247,7 +276,11 @@ class HeldTensors {
 
   write(name: string, start: number, data: Float32Array): void {
     const held = this.memory.get(name);
-    if (held) return held.set(data, start * this.values(name));
+    if (held) {
+      held.starts.push(start);
+      held.chunks.push(data);
+      return;
+    }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const position = 4 * start * this.values(name);
     try {
@@ -275,12 +308,16 @@ class HeldTensors {
   }
 }
 
-type MemoryPlan = Pick<LayerwisePlan, 'chunk' | 'disk' | 'heldBytes'>;
+type MemoryPlan = Pick<LayerwisePlan, 'chunks' | 'disk' | 'heldBytes'>;
 
-/** Memory of stage k: `held` bytes per sample held over all samples, `work` per chunk sample, `fixed` once. */
+/**
+ * Memory of stage k: `held` bytes per sample held over all samples, `work` per chunk sample (of which `outputs` are
+ * the outputs, once), `fixed` once.
+ */
 interface StageBytes {
   held: number;
   work: number;
+  outputs: number;
   fixed: number;
 }
 
@@ -303,11 +340,14 @@ function stageBytes(stages: Stage[], shapes: Shapes, input: string, model: Model
     const read = stage.nodes.flatMap((n) => n.input);
     const weightValues = read.reduce((n, name) => n + size(weights.get(name)?.dims ?? [0]), 0);
     const fixed = 3 * 4 * weightValues;
-    return { held: all, work, fixed };
+    return { held: all, work, outputs: 4 * values(stage.outputs), fixed };
   });
 }
 
-/** The chunk size and where to hold tensors: E_RESOURCE when one sample of some stage exceeds the budget. */
+/**
+ * Each stage's chunk size and where to hold tensors: E_RESOURCE when one sample of some stage exceeds the budget.
+ * A chunk returns at most RUN_BYTES of outputs (as the streaming pass's runs): larger runs are no faster, only bigger.
+ */
 function planMemory(stages: StageBytes[], samples: number, options: BatchStatisticsOptions & { memoryBytes: number }):
   MemoryPlan {
   const budget = options.memoryBytes;
@@ -320,8 +360,10 @@ function planMemory(stages: StageBytes[], samples: number, options: BatchStatist
   const inMemory = stages.every((s) => samples * s.held + s.fixed + s.work <= budget);
   const disk = options.hold === 'disk' || (options.hold !== 'memory' && !inMemory);
   const room = (s: StageBytes) => Math.floor((budget - s.fixed - (disk ? 0 : samples * s.held)) / s.work);
-  const chunk = options.chunkSize ?? Math.max(1, Math.min(...stages.map(room)));
-  return { chunk: Math.min(chunk, samples), disk, heldBytes: samples * Math.max(...stages.map((s) => s.held)) };
+  const byBytes = (s: StageBytes) => Math.floor(RUN_BYTES / s.outputs);
+  const chunk = (s: StageBytes) => options.chunkSize ?? Math.max(1, Math.min(room(s), byBytes(s)));
+  const chunks = stages.map((s) => Math.min(chunk(s), samples));
+  return { chunks, disk, heldBytes: samples * Math.max(...stages.map((s) => s.held)) };
 }
 
 /** The mean and variance inputs of BN k−1 in stage k (none in stage 0): fed at run time, not baked in. */
@@ -358,7 +400,8 @@ function stageModel(model: ModelProto, stage: Stage, k: number, shapes: Shapes):
  */
 async function runStage(runner: ModelRunner, stage: Stage, k: number, held: HeldTensors, plan: LayerwisePlan,
   previous: BatchStatistics | undefined, signal?: AbortSignal): Promise<BatchStatistics> {
-  const { shapes, chunk } = plan;
+  const { shapes } = plan;
+  const chunk = plan.chunks[k];
   const target = stage.bn.input[0];
   const shape = shapes.get(target)!;
   const sums = new ChannelAccumulator(shape[0], size(shape.slice(1)));
@@ -368,17 +411,26 @@ async function runStage(runner: ModelRunner, stage: Stage, k: number, held: Held
     statistics[name] = { data: values, shape: [values.length] };
   });
   for (const name of stage.outputs) held.create(name);
-  for (let start = 0; start < held.samples; start += chunk) {
-    throwIfAborted(signal);
-    const rows = Math.min(chunk, held.samples - start);
-    const feeds: Record<string, TensorData> = { ...statistics };
-    for (const name of stage.inputs) {
-      feeds[name] = { data: await held.read(name, start, rows), shape: [rows, ...shapes.get(name)!] };
+  // A chunk's sums run while the next chunk runs in ONNX Runtime; they are added one chunk after the other.
+  let summing = Promise.resolve();
+  try {
+    for (let start = 0; start < held.samples; start += chunk) {
+      throwIfAborted(signal);
+      const rows = Math.min(chunk, held.samples - start);
+      const feeds: Record<string, TensorData> = { ...statistics };
+      for (const name of stage.inputs) {
+        feeds[name] = { data: await held.read(name, start, rows), shape: [rows, ...shapes.get(name)!] };
+      }
+      const outputs = stage.outputs.length > 0 ? await runner.run(feeds, stage.outputs, signal) : {};
+      await summing;
+      for (const name of stage.outputs) held.write(name, start, outputs[name].data);
+      const values = outputs[target]?.data ?? await held.read(target, start, rows);
+      summing = sums.add(values);
     }
-    const outputs = stage.outputs.length > 0 ? await runner.run(feeds, stage.outputs, signal) : {};
-    for (const name of stage.outputs) held.write(name, start, outputs[name].data);
-    await sums.add(outputs[target]?.data ?? await held.read(target, start, rows));
+  } finally {
+    await summing.catch(() => undefined); // never leave a native job reading arrays that are released
   }
+  await summing;
   for (const name of stage.released) held.release(name);
   return channelStatistics(sums);
 }
@@ -395,8 +447,8 @@ function channelStatistics(sums: ChannelAccumulator): BatchStatistics {
 export interface LayerwisePlan {
   stages: Stage[];
   shapes: Shapes;
-  /** Samples per chunk. */
-  chunk: number;
+  /** Samples per chunk, stage by stage. */
+  chunks: number[];
   /** True when the held tensors go to temp files. */
   disk: boolean;
   /** The most bytes held at once (in memory or on disk). */
