@@ -78,16 +78,22 @@ export class ModelRunner {
   /**
    * Runs the model on `feeds` and returns the float32 outputs named in `outputNames`. When `signal` fires, the
    * promise rejects with E_ABORTED at once; the worker finishes the batch in the background and its result is dropped.
+   * The feeds named in `given` are the caller's to give away: when such a feed spans its whole buffer, the buffer
+   * moves to the worker without a copy (and is detached here); every other feed is copied.
    */
-  run(feeds: Record<string, TensorData>, outputNames: readonly string[], signal?: AbortSignal): Promise<Record<string, TensorData>> {
+  run(feeds: Record<string, TensorData>, outputNames: readonly string[], signal?: AbortSignal,
+    given?: ReadonlySet<string>): Promise<Record<string, TensorData>> {
     const known = new Set(this.outputs.map((o) => o.name));
     const unknown = outputNames.filter((n) => !known.has(n));
     if (unknown.length > 0) {
       return Promise.reject(new ClafusionError('E_ARG', `${this.name} has no output ${unknown.map((n) => `'${n}'`).join(', ')}; its outputs are ${[...known].join(', ')}`));
     }
     // Compact copies, transferred rather than cloned: cloning a view would copy its whole underlying buffer.
-    const copies = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, { data: t.data.slice(), shape: [...t.shape] }]));
-    const transfer = Object.values(copies).map((t) => t.data.buffer);
+    const whole = (name: string, data: Float32Array) => given?.has(name) && data.byteOffset === 0
+      && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+    const copies = Object.fromEntries(Object.entries(feeds).map(([name, t]) =>
+      [name, { data: whole(name, t.data) ? t.data : t.data.slice(), shape: [...t.shape] }]));
+    const transfer = Object.values(copies).map((t) => t.data.buffer as ArrayBuffer);
     return this.request({ op: 'run', feeds: copies, outputs: [...outputNames] }, signal, transfer) as Promise<Record<string, TensorData>>;
   }
 

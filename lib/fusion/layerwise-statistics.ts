@@ -231,6 +231,11 @@ class HeldTensors {
     return this.view.count;
   }
 
+  /** True when `read(name)` makes a new array (from the disk or the dataset), not a view of what is held. */
+  fresh(name: string): boolean {
+    return name === this.input || this.files.has(name);
+  }
+
   private values(name: string): number {
     return size(this.shapes.get(name)!);
   }
@@ -410,6 +415,9 @@ async function runStage(runner: ModelRunner, stage: Stage, k: number, held: Held
     const values = i === 0 ? previous!.mean : previous!.variance;
     statistics[name] = { data: values, shape: [values.length] };
   });
+  // Inputs whose chunks no one reads after this run move to ONNX Runtime without a copy.
+  const owned = (name: string) => held.fresh(name) || stage.released.includes(name);
+  const given = new Set(stage.inputs.filter((name) => name !== target && owned(name)));
   for (const name of stage.outputs) held.create(name);
   // A chunk's sums run while the next chunk runs in ONNX Runtime; they are added one chunk after the other.
   let summing = Promise.resolve();
@@ -421,7 +429,7 @@ async function runStage(runner: ModelRunner, stage: Stage, k: number, held: Held
       for (const name of stage.inputs) {
         feeds[name] = { data: await held.read(name, start, rows), shape: [rows, ...shapes.get(name)!] };
       }
-      const outputs = stage.outputs.length > 0 ? await runner.run(feeds, stage.outputs, signal) : {};
+      const outputs = stage.outputs.length > 0 ? await runner.run(feeds, stage.outputs, signal, given) : {};
       await summing;
       for (const name of stage.outputs) held.write(name, start, outputs[name].data);
       const values = outputs[target]?.data ?? await held.read(target, start, rows);

@@ -1,10 +1,10 @@
 /**
  * The BN batch statistics in bounded memory (lib/fusion/batch-statistics.ts, layerwise-statistics.ts) against an
- * independent oracle: ONE ONNX Runtime batch of all samples with every BatchNormalization in training mode
- * (momentum 0), which normalises with, and returns, the batch statistics of its input. On the bundled ResNets with
- * BN and a synthetic Bottleneck ResNet: equal to the oracle within 1e-5 relative; bit-identical for any chunk size
- * and in memory or on disk; the fusion invariants through the spilled path; E_RESOURCE before anything is made;
- * temp files gone after success, error, abort and SIGTERM, and those of killed passes removed by the next one.
+ * independent oracle (one-batch-statistics.ts): ONE ONNX Runtime batch of all samples with every BatchNormalization
+ * in training mode (momentum 0), which normalises with, and returns, the batch statistics of its input. On the
+ * bundled ResNets with BN and a synthetic Bottleneck ResNet: equal to the oracle within 1e-5 relative; bit-identical
+ * for any chunk size and in memory or on disk; the fusion invariants through the spilled path; E_RESOURCE before
+ * anything is made; temp files gone after success, abort and SIGTERM, and those of killed passes removed by the next.
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
@@ -13,44 +13,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset } from '../../lib/data/dataset.js';
 import { openDataset } from '../../lib/data/index.js';
-import { predictLogits, withRunner } from '../../lib/eval/evaluate.js';
-import { datasetForModel } from '../../lib/eval/input.js';
-import { type BatchStatistics, type BatchStatisticsOptions, batchStatistics, planBatchStatistics } from '../../lib/fusion/batch-statistics.js';
+import {
+  type BatchStatistics, type BatchStatisticsOptions, batchStatistics, planBatchStatistics,
+} from '../../lib/fusion/batch-statistics.js';
 import { fuse } from '../../lib/fusion/index.js';
-import { buildModel, emitModel } from '../../lib/graph/emit.js';
+import { predictLogits } from '../../lib/eval/evaluate.js';
+import { emitModel } from '../../lib/graph/emit.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
-import type { Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
-import { floatAttr, floatValueInfo, intAttr } from '../../lib/onnx/build.js';
-import { encodeModel } from '../../lib/onnx/proto.js';
 import { expectRejects } from '../support/errors.js';
 import { buildBottleneckResnet, buildResnet, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
+import { oneBatchStatistics } from './one-batch-statistics.js';
 
 const MODELS = 'examples/models';
 const TRAIN = 'idx:examples/data/fashion-mnist-train-1k-images-idx3-ubyte.gz';
-
-/** The oracle: one ORT batch, every BN in training mode at opset 15, its running_mean / running_var outputs. */
-async function oneBatchStatistics(network: Network, samples: Dataset): Promise<Map<string, BatchStatistics>> {
-  const free: Network = { ...network, input: { ...network.input, shape: ['N', ...network.input.shape.slice(1)] } };
-  free.output = { ...network.output, shape: ['N', ...network.output.shape.slice(1)] };
-  const { model } = buildModel(free);
-  model.opsetImport = [{ domain: '', version: 15 }];
-  model.irVersion = Math.max(model.irVersion, 8);
-  const names: string[] = [];
-  for (const node of model.graph.node.filter((n) => n.opType === 'BatchNormalization')) {
-    node.attribute.push(intAttr('training_mode', 1), floatAttr('momentum', 0));
-    node.output.push(`${node.output[0]}/mean`, `${node.output[0]}/var`);
-    model.graph.output.push(floatValueInfo(node.output[1], ['C']), floatValueInfo(node.output[2], ['C']));
-    names.push(node.output[0]);
-  }
-  const view = datasetForModel({ metadata: network.meta.metadata, name: 'oracle' }, samples);
-  const batch = await view.take(Int32Array.from({ length: view.count }, (_, i) => i));
-  const outputs = await withRunner(encodeModel(model), {}, (runner) => runner.run(
-    { [model.graph.input[0].name]: { data: batch.data, shape: [view.count, ...view.shape] } },
-    names.flatMap((n) => [`${n}/mean`, `${n}/var`])));
-  const layers = allLayers(network).filter((l) => l.batchNorm);
-  return new Map(layers.map((layer, k) => [layer.name, { mean: outputs[`${names[k]}/mean`].data, variance: outputs[`${names[k]}/var`].data }]));
-}
 
 /** Largest relative difference: means against the channel's spread, variances against themselves. */
 function worstRelative(expected: Map<string, BatchStatistics>, actual: Map<string, BatchStatistics>): number {
@@ -59,7 +35,8 @@ function worstRelative(expected: Map<string, BatchStatistics>, actual: Map<strin
     const a = actual.get(name)!;
     e.mean.forEach((m, c) => {
       const spread = Math.abs(m) + Math.sqrt(e.variance[c]);
-      worst = Math.max(worst, Math.abs(m - a.mean[c]) / spread, Math.abs(e.variance[c] - a.variance[c]) / e.variance[c]);
+      const variance = Math.abs(e.variance[c] - a.variance[c]) / e.variance[c];
+      worst = Math.max(worst, Math.abs(m - a.mean[c]) / spread, variance);
     });
   }
   return worst;
@@ -68,8 +45,10 @@ function worstRelative(expected: Map<string, BatchStatistics>, actual: Map<strin
 function expectSameBits(a: Map<string, BatchStatistics>, b: Map<string, BatchStatistics>, what: string): void {
   expect([...b.keys()], what).to.deep.equal([...a.keys()]);
   for (const [name, s] of a) {
-    expect(Buffer.from(b.get(name)!.mean.buffer).equals(Buffer.from(s.mean.buffer)), `${what}: ${name} mean`).to.equal(true);
-    expect(Buffer.from(b.get(name)!.variance.buffer).equals(Buffer.from(s.variance.buffer)), `${what}: ${name} var`).to.equal(true);
+    const other = b.get(name)!;
+    expect(Buffer.from(other.mean.buffer).equals(Buffer.from(s.mean.buffer)), `${what}: ${name} mean`).to.equal(true);
+    const same = Buffer.from(other.variance.buffer).equals(Buffer.from(s.variance.buffer));
+    expect(same, `${what}: ${name} var`).to.equal(true);
   }
 }
 
@@ -91,24 +70,31 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
   });
 
   for (const name of ['resnet_deep', 'resnet_shallow']) {
-    it(`${name}: equals one ORT training-mode batch (1e-5), the same bits for chunks of 1, 7 and all, memory or disk`, async () => {
+    it(`${name}: equals one ORT training-mode batch (1e-5); the same bits for chunks of 1, 7, all, memory, disk`,
+      async () => {
       const network = readNetwork(`${MODELS}/${name}.onnx`);
       const oracle = await oneBatchStatistics(network, train);
       await withSpillFolder(async (folder) => {
-        const runs: [string, BatchStatisticsOptions][] = [['all, memory', { hold: 'memory' }], ['7, memory', { hold: 'memory', chunkSize: 7 }],
-          ['1, disk', { hold: 'disk', chunkSize: 1, spillDirectory: folder }], ['7, disk', { hold: 'disk', chunkSize: 7, spillDirectory: folder }]];
+        const runs: [string, BatchStatisticsOptions][] = [
+          ['all, memory', { hold: 'memory' }], ['7, memory', { hold: 'memory', chunkSize: 7 }],
+          ['1, disk', { hold: 'disk', chunkSize: 1, spillDirectory: folder }],
+          ['7, disk', { hold: 'disk', chunkSize: 7, spillDirectory: folder }],
+        ];
         mkdirSync(join(folder, 'clafusion-bn-4194305-stale')); // left by a killed pass (no such pid): removed
         const first = await batchStatistics(network, train, runs[0][1]);
         expect(first.size).to.equal(allLayers(network).filter((l) => l.batchNorm).length);
         expect(worstRelative(oracle, first)).to.be.below(1e-5);
-        for (const [label, options] of runs.slice(1)) expectSameBits(first, await batchStatistics(network, train, options), label);
+        for (const [label, options] of runs.slice(1)) {
+          expectSameBits(first, await batchStatistics(network, train, options), label);
+        }
         expect(readdirSync(folder)).to.deep.equal([]);
       });
     });
   }
 
-  it('a Bottleneck ResNet with a max-pooled stem: equals the oracle; a small budget spills to disk with small chunks', async () => {
-    const network = buildBottleneckResnet([2, 2], [4, 8], [3, 32, 32], 5, { batchNorm: true, imagenetStem: true, seed: 3 });
+  it('a Bottleneck ResNet with a max-pooled stem: equals the oracle; a small budget: disk, small chunks', async () => {
+    const options = { batchNorm: true, imagenetStem: true, seed: 3 };
+    const network = buildBottleneckResnet([2, 2], [4, 8], [3, 32, 32], 5, options);
     const samples = randomDataset(network, 40);
     const roomy = planBatchStatistics(network, samples, { memoryBytes: 2 ** 30 }).layerwise!;
     expect(roomy.disk).to.equal(false);
@@ -120,7 +106,8 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
     const inMemory = await batchStatistics(network, samples, { memoryBytes: 2 ** 30 });
     expect(worstRelative(oracle, inMemory)).to.be.below(1e-5);
     await withSpillFolder(async (folder) => {
-      expectSameBits(inMemory, await batchStatistics(network, samples, { memoryBytes: 300_000, spillDirectory: folder }), 'spilled');
+      const spilled = await batchStatistics(network, samples, { memoryBytes: 300_000, spillDirectory: folder });
+      expectSameBits(inMemory, spilled, 'spilled');
       expect(readdirSync(folder)).to.deep.equal([]);
     });
   });
@@ -128,7 +115,8 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
   it('a budget too small for one sample of one stage is E_RESOURCE before any temp file exists', async () => {
     const network = readNetwork(`${MODELS}/resnet_deep.onnx`);
     await withSpillFolder(async (folder) => {
-      await expectRejects(batchStatistics(network, train, { memoryBytes: 10_000, spillDirectory: folder }), 'E_RESOURCE',
+      const tiny = { memoryBytes: 10_000, spillDirectory: folder };
+      await expectRejects(batchStatistics(network, train, tiny), 'E_RESOURCE',
         /too small for the layer-by-layer BN statistics: one sample of its largest stage needs/);
       expect(readdirSync(folder)).to.deep.equal([]);
     });
@@ -143,8 +131,8 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
         if (made.length > 0 && readdirSync(join(folder, made[0])).length > 2) controller.abort();
       }, 1);
       try {
-        await expectRejects(batchStatistics(network, train, { hold: 'disk', chunkSize: 4, spillDirectory: folder, signal: controller.signal }),
-          'E_ABORTED');
+        const options = { hold: 'disk', chunkSize: 4, spillDirectory: folder, signal: controller.signal } as const;
+        await expectRejects(batchStatistics(network, train, options), 'E_ABORTED');
       } finally {
         clearInterval(watch);
       }
@@ -159,9 +147,13 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
         import { readNetwork } from './lib/graph/recognise.ts';
         import { openDataset } from './lib/data/index.ts';
         const data = (await openDataset('${TRAIN}')).limit(64);
-        await batchStatistics(readNetwork('${MODELS}/resnet_deep.onnx'), data, { hold: 'disk', chunkSize: 1, spillDirectory: '${folder}' });`;
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'ignore' });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+        const options = { hold: 'disk', chunkSize: 1, spillDirectory: '${folder}' };
+        await batchStatistics(readNetwork('${MODELS}/resnet_deep.onnx'), data, options);`;
+      const args = ['--import', 'tsx', '--input-type=module', '-e', script];
+      const child = spawn(process.execPath, args, { stdio: 'ignore' });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => {
+        child.on('exit', (_code, signal) => resolve(signal));
+      });
       while (readdirSync(folder).length === 0 || readdirSync(join(folder, readdirSync(folder)[0])).length === 0) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
@@ -187,7 +179,8 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
       const fromPermuted = await fuse([permuted, aBytes], options);
       const roomy = await fuse([permuted, aBytes], { ...options, memoryBytes: 2 ** 30 });
       expect(Buffer.from(fromPermuted.bytes).equals(Buffer.from(roomy.bytes))).to.equal(true);
-      const [original, fusedSame, fusedPermuted] = await Promise.all([aBytes, same.bytes, fromPermuted.bytes].map((bytes) => predictLogits(bytes, data)));
+      const models = [aBytes, same.bytes, fromPermuted.bytes];
+      const [original, fusedSame, fusedPermuted] = await Promise.all(models.map((bytes) => predictLogits(bytes, data)));
       expect(maxAbsDiff(fusedSame, original)).to.be.at.most(1e-4);
       expect(maxAbsDiff(fusedPermuted, original)).to.be.at.most(1e-4);
     });
