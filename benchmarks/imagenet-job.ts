@@ -5,13 +5,15 @@
  *
  * - forward: one plain ONNX Runtime forward pass of each model over the samples, one model after the other, each
  *   with every core (session creation included): the work that nothing in a fusion can skip;
- * - fuse: `fuse` of the models (activation mode on the samples, or weight mode without data), `repetitions` times.
+ * - fuse: `fuse` of the models (activation mode on the samples, or weight mode without data), `repetitions` times,
+ *   with the peak resident memory of each stage (VmRSS sampled every 50 ms while the stage runs).
  */
 import { readFileSync } from 'node:fs';
 import { predictLogits } from '../lib/eval/evaluate.js';
 import { fuse } from '../lib/fusion/index.js';
 import { readNetwork } from '../lib/graph/recognise.js';
 import { parameterCount } from '../lib/ir/network.js';
+import { defaultMemoryBytes } from '../lib/stats/stream.js';
 import { smoothImages } from './imagenet.js';
 
 export interface ImagenetJob {
@@ -22,8 +24,10 @@ export interface ImagenetJob {
   samples: number;
   dataSeed: number;
   repetitions: number;
-  /** Samples per streaming chunk (fuse's `chunkSize`); unset: fuse's default, from its memory budget. */
+  /** At most this many samples per model run (fuse's `chunkSize`); unset: fuse's default. */
   chunkSize?: number;
+  /** fuse's memory budget (`memoryBytes`); unset: fuse's default, a quarter of the available memory. */
+  memoryBytes?: number;
 }
 
 export interface ImagenetJobResult {
@@ -37,11 +41,39 @@ export interface ImagenetJobResult {
   parameters?: { fused: number; models: number[] };
   /** Peak resident set size of this process. */
   peakKiB: number;
+  /** fuse: the peak resident set size sampled during each stage of the last repetition. */
+  stagePeakKiB?: Record<string, number>;
+  /** fuse: the memory budget of the streaming passes (the option, or the default at the start). */
+  budgetBytes?: number;
 }
 
-function peakKiB(): number {
+function statusKiB(field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync('/proc/self/status', 'utf8');
-  return Number(/VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
+  return Number(new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status)?.[1] ?? NaN);
+}
+
+/** Samples VmRSS every 50 ms into the peaks of the stages that run (fuse's onProgress says which; they may nest). */
+class StagePeaks {
+  readonly peaks: Record<string, number> = {};
+  private readonly running = new Set<string>();
+  private readonly timer = setInterval(() => this.sample(), 50);
+
+  onProgress = (stage: string, done: number, total: number): void => {
+    this.sample();
+    if (done < total) this.running.add(stage);
+    else this.running.delete(stage);
+    this.sample();
+  };
+
+  private sample(): void {
+    const rss = statusKiB('VmRSS');
+    for (const stage of this.running) this.peaks[stage] = Math.max(this.peaks[stage] ?? 0, rss);
+  }
+
+  stop(): Record<string, number> {
+    clearInterval(this.timer);
+    return this.peaks;
+  }
 }
 
 async function timed(work: () => Promise<void>): Promise<[number, number]> {
@@ -62,15 +94,22 @@ async function run(job: ImagenetJob): Promise<ImagenetJobResult> {
         for (const model of job.models) await predictLogits(model, data!);
         return;
       }
-      const chunk = job.chunkSize ? { chunkSize: job.chunkSize } : {};
-      const fused = await fuse(job.models, data ? { data, samples: job.samples, ...chunk } : { mode: 'weights' });
+      const { chunkSize, memoryBytes } = job;
+      const stream = { ...(chunkSize ? { chunkSize } : {}), ...(memoryBytes ? { memoryBytes } : {}) };
+      if (data) result.budgetBytes = memoryBytes ?? defaultMemoryBytes();
+      const peaks = new StagePeaks();
+      const options = data
+        ? { data, samples: job.samples, ...stream, onProgress: peaks.onProgress }
+        : { mode: 'weights' as const };
+      const fused = await fuse(job.models, options);
+      result.stagePeakKiB = peaks.stop();
       result.timings = fused.timings;
       fusedParameters = parameterCount(fused.network);
     });
     result.ms.push(ms);
     result.cpuMs.push(cpuMs);
   }
-  result.peakKiB = peakKiB();
+  result.peakKiB = statusKiB('VmHWM');
   if (job.kind === 'fuse') {
     result.parameters = { fused: fusedParameters, models: job.models.map((path) => parameterCount(readNetwork(path))) };
   }

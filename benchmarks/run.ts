@@ -33,7 +33,9 @@ const HELP = `npm run bench -- [options]
                   CLAFUSION_BENCH_MEMORY_CAP_GIB (default 6) stops one that grows beyond it.
                   CLAFUSION_BENCH_IMAGENET_SAMPLES=n: its activation cases at n samples only;
                   CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory: the parts it runs;
-                  CLAFUSION_BENCH_IMAGENET_CHUNK=n: n samples per streaming chunk.
+                  CLAFUSION_BENCH_IMAGENET_PAIRS=resnet101+50,resnet152+101: the pairs of the first two;
+                  CLAFUSION_BENCH_IMAGENET_CHUNK=n: at most n samples per model run;
+                  CLAFUSION_BENCH_IMAGENET_MEMORY_GIB=g: a streaming budget of g GiB (default: fuse's).
   --help          this text
 Without --quick and --only the run is full and writes benchmarks/results/latest.json.`;
 

@@ -11,7 +11,11 @@
  * - memory: resnet50 + resnet50 (two seeds) at 32, 200 and 1000 samples, peak RSS of each.
  * CLAFUSION_BENCH_IMAGENET_SAMPLES=n runs the activation cases and the memory table at n samples only (a smoke run);
  * CLAFUSION_BENCH_IMAGENET_PARTS=weights,activations,memory (default all) picks the parts to run;
- * CLAFUSION_BENCH_IMAGENET_CHUNK=n streams n samples per chunk (default: fuse's, from its memory budget).
+ * CLAFUSION_BENCH_IMAGENET_PAIRS=resnet101+50,resnet152+101 (default both) the pairs of the first two;
+ * CLAFUSION_BENCH_IMAGENET_CHUNK=n runs the models on at most n samples at a time (default: fuse's);
+ * CLAFUSION_BENCH_IMAGENET_MEMORY_GIB=g gives fuse a memory budget of g GiB (default: fuse's, a quarter of the free
+ * memory). Each activation-mode record prints the budget and the peak RSS of every stage: the activation stage
+ * should stay within the budget plus the ONNX Runtime sessions.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,10 +57,17 @@ type JobOutcome = { result: ImagenetJobResult } | { failure: string; ms: number 
 /** Runs one job in a child process (tsx's loader passed on), stopping it at the memory cap. */
 function runJob(spec: ImagenetJob): Promise<JobOutcome> {
   const chunk = Number(process.env.CLAFUSION_BENCH_IMAGENET_CHUNK);
-  const job = Number.isInteger(chunk) && chunk > 0 ? { ...spec, chunkSize: chunk } : spec;
+  const memory = Number(process.env.CLAFUSION_BENCH_IMAGENET_MEMORY_GIB);
+  const job: ImagenetJob = {
+    ...spec,
+    ...(Number.isInteger(chunk) && chunk > 0 ? { chunkSize: chunk } : {}),
+    ...(spec.kind === 'fuse' && spec.samples > 0 && memory > 0 ? { memoryBytes: Math.round(memory * GIB) } : {}),
+  };
   const cap = memoryCapBytes();
   const names = job.models.map((path) => path.replace(/^.*\//, '').replace(/\.onnx$/, '')).join(' + ');
-  const what = job.samples > 0 ? `, ${job.samples} samples${job.chunkSize ? ` in chunks of ${job.chunkSize}` : ''}` : ', weight mode';
+  const budget = job.memoryBytes ? `, budget ${(job.memoryBytes / GIB).toFixed(1)} GiB` : '';
+  const runs = job.chunkSize ? ` in runs of ${job.chunkSize}` : '';
+  const what = job.samples > 0 ? `, ${job.samples} samples${runs}${budget}` : ', weight mode';
   console.error(`benchmarks: imagenet: ${job.kind} ${names}${what}`);
   const start = performance.now();
   return new Promise((resolve) => {
@@ -81,6 +92,13 @@ function runJob(spec: ImagenetJob): Promise<JobOutcome> {
 
 function gib(kib: number): string {
   return `${(kib / 1024 ** 2).toFixed(2)} GiB`;
+}
+
+/** The streaming budget and the peak RSS of each stage. */
+function memoryNote(result: ImagenetJobResult): string {
+  const peaks = Object.entries(result.stagePeakKiB ?? {}).map(([stage, kib]) => `${stage} ${gib(kib)}`).join(', ');
+  const budget = result.budgetBytes ? `budget ${gib(result.budgetBytes / 1024)}; ` : '';
+  return `${budget}peak RSS by stage: ${peaks}`;
 }
 
 function stages(result: ImagenetJobResult): string {
@@ -118,7 +136,8 @@ async function activationMode(name: string, models: string[], samples: number): 
   if (!('result' in fusion)) return { ...failed(name, size, fusion), baseline: 'ORT forward of both models', baseline_ms: baseline };
   const ours = fusion.result.ms[0];
   const note = `fusion = ${(ours / baseline).toFixed(2)}x the forward pass (goal <= 3x); peak RSS ${gib(fusion.result.peakKiB)} ` +
-    `(goal <= 4 GiB; the forward pass alone ${gib(forward.result.peakKiB)}); ${sizeNote(fusion.result)}; stages (s): ${stages(fusion.result)}`;
+    `(goal <= 4 GiB; the forward pass alone ${gib(forward.result.peakKiB)}); ${memoryNote(fusion.result)}; ` +
+    `${sizeNote(fusion.result)}; stages (s): ${stages(fusion.result)}`;
   return { case: name, size, ours_ms: ours, baseline: 'ORT forward of both models', baseline_ms: baseline, ratio: baseline / ours, goal: 1 / 3, note };
 }
 
@@ -127,9 +146,15 @@ async function memoryRow(models: string[], samples: number): Promise<BenchRecord
   const size = `224x224, ${samples} smooth samples`;
   const outcome = await runJob({ kind: 'fuse', models, samples, dataSeed: DATA_SEED, repetitions: 1 });
   if (!('result' in outcome)) return failed(name, size, outcome);
-  const note = `peak RSS ${gib(outcome.result.peakKiB)}; stages (s): ${stages(outcome.result)}`;
-  return { case: name, size, ours_ms: outcome.result.ms[0], baseline: 'none', baseline_ms: null, ratio: null, note };
+  const { result } = outcome;
+  const note = `peak RSS ${gib(result.peakKiB)}; ${memoryNote(result)}; stages (s): ${stages(result)}`;
+  return { case: name, size, ours_ms: result.ms[0], baseline: 'none', baseline_ms: null, ratio: null, note };
 }
+
+const PAIRS: [string, string[]][] = [
+  ['resnet101+50', ['resnet101', 'resnet50a']],
+  ['resnet152+101', ['resnet152', 'resnet101']],
+];
 
 const MODELS: Record<string, [ResnetDepth, number]> = {
   resnet50a: [50, 1], resnet50b: [50, 2], resnet101: [101, 3], resnet152: [152, 4],
@@ -159,7 +184,8 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
     const files = modelFiles(dir);
     const parts = (process.env.CLAFUSION_BENCH_IMAGENET_PARTS ?? 'weights,activations,memory').split(',');
     const records: BenchRecord[] = [];
-    const pairs: [string, string[]][] = [['resnet101+50', ['resnet101', 'resnet50a']], ['resnet152+101', ['resnet152', 'resnet101']]];
+    const chosen = (process.env.CLAFUSION_BENCH_IMAGENET_PAIRS ?? 'resnet101+50,resnet152+101').split(',');
+    const pairs = PAIRS.filter(([pair]) => chosen.includes(pair));
     const override = Number(process.env.CLAFUSION_BENCH_IMAGENET_SAMPLES);
     const smoke = Number.isInteger(override) && override >= 2 ? override : undefined;
     for (const [pair, models] of parts.includes('weights') ? pairs : []) {
