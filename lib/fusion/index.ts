@@ -21,7 +21,7 @@ import { type Network, allLayers } from '../ir/network.js';
 import { type DeviceOption, useGpu } from '../solvers/device.js';
 import { type HeldOutputs, balancedTapSources } from '../stats/held.js';
 import { type Statistics, type StatisticsRequest, type TapOutputs, emptyRequest, mergeRequests } from '../stats/statistics.js';
-import { streamStatistics } from '../stats/stream.js';
+import { type DerivedModel, streamStatistics } from '../stats/stream.js';
 import { balanceByAdding } from './balance/add.js';
 import { type ReluApproximation, balanceByMerging, mergeTaps } from './balance/merge.js';
 import { foldBatchNorm } from './balance/fold.js';
@@ -313,9 +313,11 @@ export class FusionContext {
     if (!samples || request.grams.length + request.channels.length + request.cross.length === 0) return undefined;
     const { memoryBytes, chunkSize, signal } = this.options;
     const held = networks.map((network) => this.heldOutputs(network));
+    const derived = networks.map((network, m) => (held[m] ? undefined : this.derivedModel(network)));
     const keepTaps = keep ? networks.map((network) => this.fusionTaps(network)) : undefined;
     const result = await this.timed('activations', () => streamStatistics(networks, request, samples, {
-      memoryBytes, chunkSize, signal, held, keep: keepTaps, names: networks.map((network) => this.nameOf(network)),
+      memoryBytes, chunkSize, signal, held, derived, keep: keepTaps,
+      names: networks.map((network) => this.nameOf(network)),
     }));
     result.kept?.forEach((outputs, m) => { if (outputs) this.kept.set(networks[m], outputs); });
     return result.statistics;
@@ -330,10 +332,16 @@ export class FusionContext {
   private heldOutputs(network: Network): HeldOutputs | undefined {
     const own = this.kept.get(network);
     if (own) return { outputs: own };
+    const derived = this.derivedModel(network);
+    const theirs = derived && this.kept.get(derived.original);
+    return theirs ? { outputs: theirs, sources: derived!.sources } : undefined;
+  }
+
+  /** The network `network` was balanced from, with where its taps come from there (a pass runs that one instead). */
+  private derivedModel(network: Network): DerivedModel | undefined {
     const original = this.origins.get(network);
-    const theirs = original && this.kept.get(original);
-    const sources = theirs && balancedTapSources(original!, network);
-    return sources ? { outputs: theirs!, sources } : undefined;
+    const sources = original && balancedTapSources(original, network);
+    return sources ? { original: original!, sources } : undefined;
   }
 
   /**

@@ -29,7 +29,7 @@ import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShap
 import type { Network } from '../ir/network.js';
 import { availableMemoryBytes, formatBytes } from '../resources.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
-import { type HeldOutputs, heldChunk } from './held.js';
+import { type HeldOutputs, type TapSource, heldChunk } from './held.js';
 import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from './rows.js';
 import { type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
 
@@ -45,6 +45,8 @@ export interface StreamOptions {
   signal?: AbortSignal;
   /** Per model: outputs kept from an earlier pass, read instead of running the model. */
   held?: (HeldOutputs | undefined)[];
+  /** Per model: the network it was balanced from, run instead of it (its inserted units cost nothing then). */
+  derived?: (DerivedModel | undefined)[];
   /** Per model: taps whose outputs over all samples the pass should keep for a later one, if they fit the budget. */
   keep?: Tap[][];
   /** Per model: its name in messages. */
@@ -182,6 +184,49 @@ class HeldSource implements ChunkSource {
   async close(): Promise<void> {}
 }
 
+/**
+ * A network balanced by adding identity units (held.ts), read from a run of the network it was balanced from: each of
+ * its taps is a tap of the original (or zeros), so its inserted units need not run.
+ */
+export interface DerivedModel {
+  original: Network;
+  /** Where each tap of the balanced network comes from in `original` (balancedTapSources). */
+  sources: Map<string, TapSource>;
+}
+
+/** The taps of the original network that `taps` of the balanced one read. */
+function sourceTaps(taps: Tap[], sources: Map<string, TapSource>): Tap[] {
+  return unique(taps.flatMap((tap) => {
+    const source = sources.get(tapKey(tap)) ?? { tap, relu: false };
+    return 'zero' in source ? [] : [source.tap];
+  }));
+}
+
+/** A balanced model whose outputs come from runs of its original (see DerivedModel). */
+class DerivedStream implements ChunkSource {
+  private constructor(
+    private readonly original: ModelStream,
+    private readonly sources: Map<string, TapSource>,
+    private readonly shapes: Map<string, SampleShape>,
+  ) {}
+
+  /** `open` opens a session of a network for some of its taps. */
+  static async open(derived: DerivedModel, taps: Tap[], shapes: Map<string, SampleShape>,
+    open: (network: Network, taps: Tap[]) => Promise<ModelStream>): Promise<DerivedStream> {
+    const original = await open(derived.original, sourceTaps(taps, derived.sources));
+    return new DerivedStream(original, derived.sources, shapes);
+  }
+
+  async run(start: number, end: number, taps: Tap[], signal?: AbortSignal): Promise<TapOutputs> {
+    const outputs = await this.original.run(start, end, sourceTaps(taps, this.sources), signal);
+    return heldChunk({ outputs, sources: this.sources }, 0, end - start, taps, (tap) => valuesOf(this.shapes, tap));
+  }
+
+  close(): Promise<void> {
+    return this.original.close();
+  }
+}
+
 /** One model of a pass: its session (emitted with the taps it gives) and its view of the samples. */
 class ModelStream implements ChunkSource {
   private constructor(
@@ -292,7 +337,10 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
     const sources = await Promise.all(networks.map(async (network, m): Promise<ChunkSource> => {
       if (held[m]) return new HeldSource(held[m]!, shapes[m]);
       if (!run[m]) return new HeldSource({ outputs: new Map() }, shapes[m]);
-      return ModelStream.open(network, runTaps[m], samples, threads, options.names?.[m]);
+      const open = (model: Network, modelTaps: Tap[]) =>
+        ModelStream.open(model, modelTaps, samples, threads, options.names?.[m]);
+      const derived = options.derived?.[m];
+      return derived ? DerivedStream.open(derived, runTaps[m], shapes[m], open) : open(network, runTaps[m]);
     }));
     try {
       await sweep(sources, builder, rows, runTaps, plan.run, options.signal);

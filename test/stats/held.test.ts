@@ -8,8 +8,13 @@ import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import type { Network } from '../../lib/ir/network.js';
 import { balancedTapSources, heldChunk } from '../../lib/stats/held.js';
-import { tapShapes } from '../../lib/stats/stream.js';
-import { buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, recordedTaps } from '../fusion/helpers.js';
+import type { Statistics } from '../../lib/stats/statistics.js';
+import { type StreamOptions, streamStatistics, tapShapes } from '../../lib/stats/stream.js';
+import { Dataset } from '../../lib/data/dataset.js';
+import { MemorySource } from '../../lib/data/source.js';
+import {
+  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, recordedTaps, rng,
+} from '../fusion/helpers.js';
 
 describe('taps of a balanced network from the original network', () => {
   const pairs: [string, () => Network, () => Network, number, number][] = [
@@ -42,6 +47,40 @@ describe('taps of a balanced network from the original network', () => {
       }
     });
   }
+
+  it('running the original in place of the balanced network gives the same statistics, bit for bit', async function () {
+    this.timeout(60_000);
+    const [, deepOf, shallowOf, s, f] = pairs[3];
+    const [deep, shallow] = [deepOf(), shallowOf()];
+    const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
+    const balanced = balanceByAdding(deep, shallow, alignment.groups);
+    const sources = balancedTapSources(shallow, balanced)!;
+    const taps = [...tapShapes(balanced).keys()].map((key) => {
+      const at = key.lastIndexOf(':');
+      return { layer: key.slice(0, at), point: key.slice(at + 1) as 'preact' | 'output' };
+    });
+    const outputs = taps.filter((tap) => tap.point === 'output');
+    const logits = (network: Network) => ({ layer: network.classifier.name, point: 'preact' as const });
+    const request = {
+      grams: outputs.map((tap) => ({ model: 1, tap })),
+      channels: taps.map((tap) => ({ model: 1, tap })),
+      cross: [{ a: 0, tapA: logits(deep), b: 1, tapB: logits(balanced) }],
+    };
+    const random = rng(4);
+    const pixels = Uint8Array.from({ length: 10 * 128 }, () => Math.floor(random() * 256));
+    const samples = Dataset.fromSource(new MemorySource(pixels, 128), [2, 8, 8], null, 'random');
+    const pass = (options: StreamOptions) => streamStatistics([deep, balanced], request, samples, options);
+    const direct = (await pass({ chunkSize: 3 })).statistics;
+    const derived = (await pass({ chunkSize: 4, derived: [undefined, { original: shallow, sources }] })).statistics;
+    const bits = (values: Float64Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength)
+      .toString('hex');
+    for (const tap of taps) {
+      expect(bits(derived.channels(1, tap).sums), tapKey(tap)).to.equal(bits(direct.channels(1, tap).sums));
+    }
+    for (const tap of outputs) expect(bits(derived.gram(1, tap)), tapKey(tap)).to.equal(bits(direct.gram(1, tap)));
+    const moments = (statistics: Statistics) => bits(statistics.moments(0, logits(deep), 1, logits(balanced)).cross);
+    expect(moments(derived)).to.equal(moments(direct));
+  });
 
   it('a unit inserted before the first original one reads the network input: no sources', async () => {
     const deep = buildMlp([12, 10, 9, 8, 7], 4, { seed: 5 });
