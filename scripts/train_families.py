@@ -11,6 +11,8 @@ homogeneous fusion deep_a + deep_b:
     resnet       BasicBlock [3,3,3] vs [2,2,2], widths 8/16/32, BN, Linear(32,10) with bias
     resnet_nobn  the same ResNets without BN and without any bias (the paper's setting)
     bottleneck   Bottleneck [2,2,2] vs [1,1,1], inner widths 8/16/32, expansion 4, BN, Linear(128,10) with bias
+    vgg_wide     vgg at twice the widths ([16,16,M,32,32,M,64,64,M] vs [16,M,32,M,64,M]), trained longer
+    resnet_wide  resnet at twice the widths (16/32/64, train_fixtures' ResNet), trained longer
 
 Same conventions as scripts/train_fixtures.py (whose architectures, training loop and ONNX export this reuses):
 inputs x = (pixel/255 - 0.2860)/0.3530, [N,1,28,28] float32, logits [N,10], the normalisation in the metadata_props.
@@ -99,6 +101,10 @@ class BottleneckResNet(ResNet):
 
 VGG_DEEP = [8, 8, "M", 16, 16, "M", 32, 32, "M"]
 VGG_SHALLOW = [8, "M", 16, "M", 32, "M"]
+VGG_WIDE_DEEP = [16, 16, "M", 32, 32, "M", 64, 64, "M"]
+VGG_WIDE_SHALLOW = [16, "M", 32, "M", 64, "M"]
+# The wide families: closer to what users fuse (wider, better trained), at what two shared cores allow.
+WIDE_TRAIN_SIZE = 30000
 
 
 CNN_TRAIN_SIZE = 12000
@@ -126,6 +132,12 @@ FAMILIES = OrderedDict(
         ("bottleneck", family(True, 2, lambda: BottleneckResNet([2, 2, 2]), lambda: BottleneckResNet([1, 1, 1]),
                               "ResNet Bottleneck [2,2,2] x 8/16/32 (x4), BN",
                               "ResNet Bottleneck [1,1,1] x 8/16/32 (x4), BN")),
+        ("vgg_wide", family(False, 4, lambda: VGG(VGG_WIDE_DEEP), lambda: VGG(VGG_WIDE_SHALLOW),
+                            "VGG [16,16,M,32,32,M,64,64,M], no bias", "VGG [16,M,32,M,64,M], no bias",
+                            train_size=WIDE_TRAIN_SIZE)),
+        ("resnet_wide", family(True, 3, lambda: ResNet([3, 3, 3], bn=True), lambda: ResNet([2, 2, 2], bn=True),
+                               "ResNet BasicBlock [3,3,3] x 16/32/64, BN", "ResNet BasicBlock [2,2,2] x 16/32/64, BN",
+                               train_size=WIDE_TRAIN_SIZE)),
     ]
 )
 # (role, seed tag): the models of every family; seeds differ per family so that no two models share a start.

@@ -22,6 +22,12 @@ export const METHODS: readonly QualityMethod[] = [
     name: 'euclid-no-repair', description: 'euclidean ground cost without the statistics repair',
     options: { metric: 'euclidean', repair: false },
   },
+  { name: 'plans', description: 'OT plans only (the default before for models with BN)', options: { maps: 'plans' } },
+  {
+    name: 'regression',
+    description: 'regression maps around the OT plans (the default for models with BN), for every model',
+    options: { maps: 'regression' },
+  },
   { name: 'sqeuclidean', description: 'squared euclidean ground cost, with the repair', options: { metric: 'sqeuclidean' } },
 ];
 

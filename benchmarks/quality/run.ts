@@ -9,6 +9,7 @@
  *   --families DIR   the fixtures (default .fixtures/families)
  *   --data-dir DIR   Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)
  *   --only a,b       families to run (default all)
+ *   --pairs a,b      pairs to run, by the members in their names (e.g. deep_b+shallow_a; default all)
  *   --methods a,b    methods to run (default all; see methods.ts)
  *   --stages a,b     extra stages to run (default none; see stages.ts)
  *   --samples N      activation samples (default 200)
@@ -28,6 +29,7 @@ interface Options {
   families: string;
   dataDir: string;
   only?: string[];
+  pairs?: string[];
   methods?: string[];
   stages: string[];
   samples: number;
@@ -56,6 +58,7 @@ function parseArgs(argv: string[]): Options {
     families: value('--families') ?? join(process.cwd(), '.fixtures', 'families'),
     dataDir: value('--data-dir') ?? '/usr/share/datasets/fashion-mnist',
     only: list('--only'),
+    pairs: list('--pairs'),
     methods: list('--methods'),
     stages: list('--stages') ?? [],
     samples: Number(value('--samples') ?? 200),
@@ -149,7 +152,8 @@ async function main(): Promise<void> {
   const stages = stagesNamed(options.stages);
   const train = await openDataset(`train:${options.dataDir}`);
   const data = { train, test: await openDataset(`test:${options.dataDir}`) };
-  const pairs = index.pairs.filter((p) => !options.only || options.only.includes(p.family));
+  const pairs = index.pairs.filter((p) => (!options.only || options.only.includes(p.family)) &&
+    (!options.pairs || options.pairs.includes(p.name.split(' ')[1])));
   const setup = `${options.samples} activation samples, test accuracy (%) on ${data.test.count} images`;
   console.log(`quality: ${pairs.length} pairs, ${setup} (best method in bold)`);
   printHeader(methods, stages);

@@ -42,6 +42,8 @@ interface FuseFlags extends AlignFlags {
   batchNorm?: 'average' | 'recalibrate' | 'fold';
   /** false with --no-repair. */
   repair: boolean;
+  maps?: 'plans' | 'regression';
+  ridge?: number;
   device: 'auto' | 'cpu' | 'cuda';
 }
 
@@ -75,6 +77,8 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     alignClassifier: flags.alignClassifier,
     batchNorm: flags.batchNorm,
     ...(flags.repair ? {} : { repair: false }),
+    maps: flags.maps,
+    ridge: flags.ridge,
   };
 }
 
@@ -185,6 +189,10 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .option('--align-classifier', 'OT-align the output layer too (as published) instead of pinning the classes')
     .addOption(new Option('--batch-norm <how>', 'BN vectors: average them (published), then recalibrate the running statistics on --data, or fold BN into the layers first').choices(['average', 'recalibrate', 'fold']))
     .addOption(new Option('--device <device>', "where the pairwise costs and Sinkhorn run ('cuda' fails without a CUDA device; 'auto' falls back to the CPU)").choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--maps <maps>', 'how units move into the target basis: OT plans, or regression maps '
+      + 'fitted around them (default: regression for models with BN under the repair, plans otherwise)')
+      .choices(['plans', 'regression']))
+    .option('--ridge <r>', 'ridge of the regression maps towards the plans, relative (default 0.1)', positiveNumber)
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')
     .option('--json', 'print the result as JSON on stdout')

@@ -51,7 +51,7 @@ export interface Provenance {
 export type EffectiveFuseOptions = Omit<FuseOptions, HowToRun> & Required<Pick<FuseOptions,
   'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
   'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' |
-  'repair'>>;
+  'repair' | 'maps' | 'ridge'>>;
 
 /**
  * Options that say how to run, not what to compute (progress, cancellation, the memory budget and the streaming
@@ -79,6 +79,8 @@ export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
     metric: context.metric,
     repair: context.repair,
     alignClassifier: context.alignClassifier,
+    maps: context.maps,
+    ridge: context.ridge,
   };
 }
 

@@ -17,6 +17,11 @@
  * own order, which any permutation would only relabel; its last layer writes the stream, whose map is shared anyway.
  * Inserted identity Layers get a real plan: their outputs copy their inputs, but the deep layer they stand in for has
  * a new unit order of its own.
+ *
+ * With `regression`, each plan is replaced by two regression maps fitted around it (regression.ts): outputs move
+ * with Tᵀ, the next layer's inputs with Rᵀ. Batch-norm vectors move with the plan (they are per-unit statistics, and
+ * the repair sets them again), and a BN layer's rows are mapped in the folded view (`accumulateThroughBatchNorm`).
+ * Nodes written by inserted units keep their plans.
  */
 import { ClafusionError, throwIfAborted } from '../../errors.js';
 import type { BatchNorm, Layer, Network } from '../../ir/network.js';
@@ -30,6 +35,7 @@ import { preactTap } from '../activations.js';
 import type { UnitStatistics } from '../repair.js';
 import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
 import { type Ground, type GroundMetric, type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap, weightGround } from './solve.js';
+import { type NodeMoments, regressionMaps } from './regression.js';
 import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
 
 export interface OtFuseOptions {
@@ -46,6 +52,11 @@ export interface OtFuseOptions {
   alignClassifier?: boolean;
   /** Where the pairwise distances and Sinkhorn run: 'auto' (default), 'cpu' or 'cuda' (lib/solvers/device.ts). */
   device?: DeviceOption;
+  /**
+   * Activation mode: replace each OT plan by regression maps fitted on the activation moments, with this ridge
+   * towards the plan (regression.ts); undefined keeps the plans.
+   */
+  regression?: number;
   /** Also return each hidden layer's target statistics for the repair (activation mode; see repair.ts). */
   statistics?: boolean;
   signal?: AbortSignal;
@@ -75,6 +86,9 @@ export interface OtFuseResult {
   /** Per hidden layer of the fused network: the weighted mean of the models' aligned pre-activation statistics. */
   statistics?: Map<string, UnitStatistics>;
 }
+
+type Resolved = Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics' | 'regression'>> &
+  Pick<OtFuseOptions, 'regression'>;
 
 interface Side {
   network: Network;
@@ -149,6 +163,9 @@ function featurePoints(parts: FeaturePart[], units: number): Points {
 
 class PairFusion {
   private readonly maps = new Map<number, UnitMap>();
+  /** With regression maps: the input-side map of each node (`maps` holds the output side) and the OT plans. */
+  private readonly inputMaps = new Map<number, UnitMap>();
+  private readonly plans = new Map<number, UnitMap>();
   /** Ŵ per slot: weight mode reads it for the cost, then the fusion for the average. */
   private readonly aligned = new Map<number, Float64Array>();
   readonly diagnostics: LayerDiagnostics[] = [];
@@ -157,7 +174,7 @@ class PairFusion {
     private readonly source: Side,
     private readonly target: Side,
     private readonly sourceIndex: number,
-    private readonly options: Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics'>>,
+    private readonly options: Resolved,
     private readonly statistics?: Statistics,
   ) {}
 
@@ -183,7 +200,10 @@ class PairFusion {
     const known = this.aligned.get(slot);
     if (known) return known;
     const { layer, inputs } = this.source.topology.slots[slot];
-    const maps = await Promise.all(inputs.map((node) => this.map(node)));
+    const maps = await Promise.all(inputs.map(async (node) => {
+      const map = await this.map(node);
+      return this.inputMaps.get(node) ?? map;
+    }));
     let map = maps[0];
     if (maps.length > 1) {
       const mean = new Float64Array(map.data.length);
@@ -279,9 +299,44 @@ class PairFusion {
     } else if ((node.degenerate || this.source.topology.nodes[index].degenerate) && sourceWidth === node.width) {
       map = identityMap(node.width);
     }
-    map ??= await this.solve(index);
+    if (!map) {
+      map = await this.solve(index);
+      if (this.options.regression !== undefined && !this.atInsertedUnit(index)) map = this.regress(index, map);
+    }
     this.maps.set(index, map);
     return map;
+  }
+
+  /** True when a layer writing node `index` was inserted by balancing on either side (it copies its inputs). */
+  private atInsertedUnit(index: number): boolean {
+    const inserted = (side: Side) =>
+      side.topology.nodes[index].costSlots.some((k) => side.topology.slots[k].layer.inserted);
+    return inserted(this.source) || inserted(this.target);
+  }
+
+  /** The OT plan of node `index` (the map itself unless regression maps replaced it): the repair's alignment. */
+  async plan(index: number): Promise<UnitMap> {
+    const map = await this.map(index);
+    return this.plans.get(index) ?? map;
+  }
+
+  /** The regression maps of node `index` around its plan; returns the output-side map. */
+  private regress(index: number, plan: UnitMap): UnitMap {
+    const statistics = this.statistics!;
+    const [s, t] = [this.source.model!, this.target.model!];
+    const sourceTaps = this.source.topology.nodes[index].taps;
+    const targetTaps = this.target.topology.nodes[index].taps;
+    const sum = (parts: Float64Array[]) => parts.reduce((total, part) => total.map((v, k) => v + part[k]));
+    const moments: NodeMoments = {
+      count: sourceTaps.reduce((n, tap) => n + statistics.channels(s, tap).count, 0),
+      source: sum(sourceTaps.map((tap) => statistics.moments(s, tap, s, tap).cross)),
+      target: sum(targetTaps.map((tap) => statistics.moments(t, tap, t, tap).cross)),
+      cross: sum(sourceTaps.map((tap, k) => statistics.moments(s, tap, t, targetTaps[k]).cross)),
+    };
+    const maps = regressionMaps(plan, moments, this.options.regression!);
+    this.plans.set(index, plan);
+    this.inputMaps.set(index, maps.inputs);
+    return maps.outputs;
   }
 }
 
@@ -305,6 +360,35 @@ interface FusedParameters {
   batchNorm?: Float64Array[];
 }
 
+/** Per unit, the factor s = γ / √(var + ε) by which a batch-norm scales its layer's weight rows. */
+function batchNormScales(layer: Layer): Float64Array {
+  const bn = layer.batchNorm as BatchNorm;
+  return Float64Array.from(bn.scale, (g, c) => g / Math.sqrt(bn.variance[c] + bn.epsilon));
+}
+
+/**
+ * total += weight · diag(1/u) · Tᵀ · diag(s_s) · Ŵ_s for a layer with batch-norm and a regression map T: the map was
+ * fitted on what the layers output after their batch-norms, so the source's rows are scaled by its BN (folded),
+ * mapped, and brought back to the target's scale u = s_t (the source's scale through the plan where the target's is
+ * 0, as in an inserted block's last layer). Only the rows' directions reach the fused BN's output once the repair
+ * normalises it, but the target's and the source's rows must be on one scale to be averaged.
+ */
+function accumulateThroughBatchNorm(total: Float64Array, aligned: Float64Array, source: Layer, target: Layer,
+  maps: { out: UnitMap; plan: UnitMap }, weight: number): void {
+  const sourceScales = batchNormScales(source);
+  const rows = maps.out.rows;
+  const inner = aligned.length / rows;
+  const folded = aligned.map((v, k) => v * sourceScales[Math.floor(k / inner)]);
+  const mapped = new Float64Array(total.length);
+  accumulateMappedOutputs(mapped, folded, maps.out, weight);
+  const targetScales = batchNormScales(target);
+  const throughPlan = mapOutputs(sourceScales, maps.plan);
+  for (let c = 0; c < maps.out.cols; c++) {
+    const u = targetScales[c] !== 0 ? targetScales[c] : throughPlan[c] !== 0 ? throughPlan[c] : 1;
+    for (let k = c * inner; k < (c + 1) * inner; k++) total[k] += mapped[k] / u;
+  }
+}
+
 async function fuseSlot(slot: number, pairs: PairFusion[], sources: Side[], target: Side, weights: number[]): Promise<FusedParameters> {
   const t = target.topology.slots[slot];
   const withBias = [t, ...sources.map((s) => s.topology.slots[slot])].some((s) => s.layer.op.bias !== undefined);
@@ -316,9 +400,18 @@ async function fuseSlot(slot: number, pairs: PairFusion[], sources: Side[], targ
   for (let s = 0; s < pairs.length; s++) {
     const slotS = sources[s].topology.slots[slot];
     const out = await pairs[s].map(slotS.output);
-    accumulateMappedOutputs(fused.weight, await pairs[s].alignedInputs(slot), out, weights[s]);
+    const plan = await pairs[s].plan(slotS.output);
+    const aligned = await pairs[s].alignedInputs(slot);
+    if (withBatchNorm && out !== plan) {
+      accumulateThroughBatchNorm(fused.weight, aligned, slotS.layer, t.layer, { out, plan }, weights[s]);
+    } else {
+      accumulateMappedOutputs(fused.weight, aligned, out, weights[s]);
+    }
     pairs[s].release(slot);
-    layerVectors(slotS.layer, withBias, withBatchNorm).forEach((v, k) => accumulate(vectors[k], mapOutputs(v, out), weights[s]));
+    // Batch-norm vectors are per-unit statistics, not values a linear map mixes: they move with the plan.
+    const vectorMap = withBatchNorm ? plan : out;
+    layerVectors(slotS.layer, withBias, withBatchNorm)
+      .forEach((v, k) => accumulate(vectors[k], mapOutputs(v, vectorMap), weights[s]));
   }
   if (withBias) fused.bias = vectors.shift();
   if (withBatchNorm) fused.batchNorm = vectors;
@@ -349,7 +442,8 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
     reference,
     alignClassifier: options.alignClassifier ?? reference,
     device: options.device ?? 'auto',
-  } satisfies Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics'>>;
+    regression: options.mode === 'activations' && !reference ? options.regression : undefined,
+  } satisfies Resolved;
   if (weights.length !== sources.length + 1) throw new ClafusionError('E_ARG', `need ${sources.length + 1} averaging weights, got ${weights.length}`);
   const targetSide: Side = { network: target, topology: buildTopology(target, reference), model: stats?.target };
   const sourceSides: Side[] = sources.map((network, s) => {
@@ -368,12 +462,15 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
   const network = cloneNetwork(target);
   const layers = buildTopology(network, reference).slots.map((s) => s.layer);
   layers.forEach((layer, k) => assign(layer, fused[k]));
-  const statistics = options.statistics && stats ? await targetStatistics(pairs, sourceSides, targetSide, weights, stats.statistics) : undefined;
+  const statistics = options.statistics && stats
+    ? await targetStatistics(pairs, sourceSides, targetSide, weights, stats.statistics)
+    : undefined;
   return { network, diagnostics: pairs.flatMap((p) => p.diagnostics), ...(statistics ? { statistics } : {}) };
 }
 
 /** μ* and σ* of every hidden layer (see repair.ts): the models' pre-activation statistics, aligned and averaged. */
-async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weights: number[], recorded: Statistics): Promise<Map<string, UnitStatistics>> {
+async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weights: number[],
+  recorded: Statistics): Promise<Map<string, UnitStatistics>> {
   const statistics = new Map<string, UnitStatistics>();
   const slots = target.topology.slots;
   for (let slot = 0; slot < slots.length - 1; slot++) {
@@ -383,7 +480,7 @@ async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Si
     const std = own.std.map((v) => v * weights[weights.length - 1]);
     for (let s = 0; s < pairs.length; s++) {
       const theirs = recorded.channels(sources[s].model!, preactTap(sources[s].topology.slots[slot].layer)).moments();
-      const map = await pairs[s].map(sources[s].topology.slots[slot].output);
+      const map = await pairs[s].plan(sources[s].topology.slots[slot].output);
       accumulate(mean, mapOutputs(theirs.mean, map), weights[s]);
       accumulate(std, mapOutputs(theirs.std, map), weights[s]);
     }
@@ -392,12 +489,22 @@ async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Si
   return statistics;
 }
 
+export interface FusionRequestOptions {
+  mode: 'activations' | 'weights';
+  reference: boolean;
+  alignClassifier: boolean;
+  repair: boolean;
+  /** Regression maps: each side's own second moments at every map's taps too. */
+  regression?: boolean;
+}
+
 /**
  * What the OT fusion of `sources` into `target` reads from a streaming pass in which source s is model
  * `models.sources[s]` and the target model `models.target`: in activation mode, the cross moments of every map's
  * taps (source tap k against target tap k); with `repair`, every hidden layer's pre-activation channel sums.
  */
-export function fusionRequest(sources: Network[], target: Network, models: { sources: number[]; target: number }, options: { mode: 'activations' | 'weights'; reference: boolean; alignClassifier: boolean; repair: boolean }): StatisticsRequest {
+export function fusionRequest(sources: Network[], target: Network, models: { sources: number[]; target: number },
+  options: FusionRequestOptions): StatisticsRequest {
   const request: StatisticsRequest = { grams: [], channels: [], cross: [] };
   const targetTopology = buildTopology(target, options.reference);
   sources.forEach((source, s) => {
@@ -407,7 +514,12 @@ export function fusionRequest(sources: Network[], target: Network, models: { sou
         if (node.kind === 'input' || (node.kind === 'classifier' && !options.alignClassifier)) return;
         const sourceTaps = topology.nodes[index]?.taps ?? [];
         node.taps.forEach((tap, k) => {
-          if (sourceTaps[k]) request.cross.push({ a: models.sources[s], tapA: sourceTaps[k], b: models.target, tapB: tap });
+          if (!sourceTaps[k]) return;
+          const [a, b] = [models.sources[s], models.target];
+          request.cross.push({ a, tapA: sourceTaps[k], b, tapB: tap });
+          // Regression maps also read each side's own second moments (regression.ts).
+          if (!options.regression) return;
+          request.cross.push({ a, tapA: sourceTaps[k], b: a, tapB: sourceTaps[k] }, { a: b, tapA: tap, b, tapB: tap });
         });
       });
     }
