@@ -28,11 +28,12 @@ function sample(values: ArrayLike<number>): { values: number[]; l1: number } {
   return { values: picked, l1 };
 }
 
-// The euclidean metric, the default when these were recorded (correlation is the default since).
+// The euclidean metric and OT plans, the defaults when these were recorded (correlation is the default since, and
+// regression maps for models with BN).
 const cases: Record<string, FuseOptions> = {
-  default: { data: TRAIN, samples: 200, metric: 'euclidean' },
+  default: { data: TRAIN, samples: 200, metric: 'euclidean', maps: 'plans' },
   reference: { data: TRAIN, samples: 200, reference: true },
-  wasserstein: { data: TRAIN, samples: 40, layerCost: 'wasserstein', repair: false, metric: 'euclidean' },
+  wasserstein: { data: TRAIN, samples: 40, layerCost: 'wasserstein', repair: false, metric: 'euclidean', maps: 'plans' },
 };
 
 const out: Record<string, unknown> = {};
