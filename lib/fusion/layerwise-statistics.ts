@@ -23,7 +23,7 @@
 import { closeSync, mkdtempSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { ClafusionError, throwIfAborted } from '../errors.js';
+import { ClafusionError, requireArg, throwIfAborted } from '../errors.js';
 import type { TensorData } from '../eval/protocol.js';
 import { ModelRunner } from '../eval/runner.js';
 import { convOutputSize, poolOutputSize } from '../graph/shapes.js';
@@ -466,10 +466,22 @@ export interface LayerwisePlan {
 /** The stages, shapes, chunk size and holding of the pass (E_RESOURCE, before anything runs, when nothing fits). */
 export function planLayerwise(model: ModelProto, view: Dataset,
   options: BatchStatisticsOptions & { memoryBytes: number }): LayerwisePlan {
+  checkOptions(options);
+  if (view.count === 0) throw new ClafusionError('E_DATA', `${view.name} has no samples to take BN statistics from`);
   const shapes = graphShapes(model, view);
   const stages = planStages(model);
   const memory = planMemory(stageBytes(stages, shapes, model.graph.input[0].name, model), view.count, options);
   return { stages, shapes, ...memory };
+}
+
+/** E_ARG unless the budget is a positive number of bytes and the chunk size (when given) a positive integer. */
+function checkOptions({ memoryBytes, chunkSize, hold }: BatchStatisticsOptions & { memoryBytes: number }): void {
+  requireArg(typeof memoryBytes === 'number' && memoryBytes > 0 && Number.isFinite(memoryBytes),
+    `memoryBytes must be a positive number of bytes, got ${String(memoryBytes)}`);
+  requireArg(chunkSize === undefined || (Number.isSafeInteger(chunkSize) && chunkSize > 0),
+    `chunkSize must be a positive integer, got ${String(chunkSize)}`);
+  requireArg(hold === undefined || ['auto', 'memory', 'disk'].includes(hold),
+    `hold must be 'auto', 'memory' or 'disk', got ${String(hold)}`);
 }
 
 /** Opens stage k's session (in a worker of its own). */

@@ -122,6 +122,13 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
     });
   });
 
+  it('bad options are E_ARG and no samples E_DATA, before anything runs', async () => {
+    const network = readNetwork(`${MODELS}/resnet_deep.onnx`);
+    await expectRejects(batchStatistics(network, train, { chunkSize: 0 }), 'E_ARG', /chunkSize must be a positive/);
+    await expectRejects(batchStatistics(network, train, { memoryBytes: -1 }), 'E_ARG', /memoryBytes must be/);
+    await expectRejects(batchStatistics(network, train.limit(0)), 'E_DATA', /no samples/);
+  });
+
   it('an abort mid-pass rejects with E_ABORTED and removes the spilled tensors', async () => {
     const network = readNetwork(`${MODELS}/resnet_deep.onnx`);
     await withSpillFolder(async (folder) => {
