@@ -9,8 +9,8 @@
  *
  * Stage k runs over the samples in chunks of at most RUN_BYTES of outputs (a small ONNX Runtime model per stage, its
  * session opened while stage k−1 runs); what stage k+1 and later need (X_k, and e.g. a residual block's input for
- * its shortcut) is held for all samples, in memory as the chunks came back when it fits the budget, else in temp
- * files on disk, removed on success, error, abort and signal. X_k's per-channel Σx and Σx² go into float64
+ * its shortcut) is held for all samples, in memory as the chunks came back while it fits the budget, the rest in
+ * temp files on disk, removed on success, error, abort and signal. X_k's per-channel Σx and Σx² go into float64
  * accumulators in a fixed order (native, chunk-invariant: ChannelAccumulator; a chunk's sums run while the next
  * chunk runs), and then
  *
@@ -42,7 +42,7 @@ import type { BatchStatistics, BatchStatisticsOptions } from './batch-statistics
  * which 1.1 MiB is the input batch (two copies), against 6.1 MiB for the largest node (the stem's BN, 64x112x112 in
  * and out): a factor of 1.9.
  */
-export const ORT_PEAK_FACTOR = 2;
+const ORT_PEAK_FACTOR = 2;
 
 /** Per-sample shape of every activation tensor of a model (the batch dimension left out). */
 type Shapes = Map<string, number[]>;
@@ -100,7 +100,7 @@ function initializerMap(model: ModelProto): Map<string, TensorProto> {
 }
 
 /** Shapes of the graph input (as `view`'s samples fit it) and of every node output, in node order. */
-export function graphShapes(model: ModelProto, view: Dataset): Shapes {
+function graphShapes(model: ModelProto, view: Dataset): Shapes {
   const initializers = initializerMap(model);
   const shapes: Shapes = new Map([[model.graph.input[0].name, modelSampleShape(model, view)]]);
   for (const node of model.graph.node) {
@@ -110,13 +110,8 @@ export function graphShapes(model: ModelProto, view: Dataset): Shapes {
   return shapes;
 }
 
-/** Bytes of the model's initializers (float32). */
-export function initializerBytes(model: ModelProto): number {
-  return model.graph.initializer.reduce((n, t) => n + 4 * size(t.dims), 0);
-}
-
 /** The largest Σ (activation inputs + outputs) of one node, in bytes per sample. */
-export function peakNodeBytes(nodes: readonly NodeProto[], shapes: Shapes): number {
+function peakNodeBytes(nodes: readonly NodeProto[], shapes: Shapes): number {
   const tensors = (names: string[]) => names.reduce((n, name) => n + (shapes.has(name) ? size(shapes.get(name)!) : 0),
     0);
   return 4 * nodes.reduce((peak, node) => Math.max(peak, tensors(node.input) + tensors(node.output.slice(0, 1))), 0);
@@ -136,7 +131,7 @@ export interface Stage {
 }
 
 /** The stages of `model`, one per BN, cut at the BNs (see the header). */
-export function planStages(model: ModelProto): Stage[] {
+function planStages(model: ModelProto): Stage[] {
   const { node: nodes } = model.graph;
   const activations = new Set([model.graph.input[0].name, ...nodes.map((n) => n.output[0])]);
   const lastUse = new Map<string, number>();
@@ -213,12 +208,18 @@ class HeldTensors {
   /** Files made so far (names the next one). */
   private made = 0;
   private readonly directory?: string;
+  /** Bytes held in memory now. */
+  private inMemory = 0;
 
-  /** `diskBytes`: the most that is ever spilled at once (checked against the free space first). */
+  /**
+   * Tensors are held in memory while they fit `memoryRoom` bytes, the others in files of a temp folder under
+   * `parent` (made when `plan.disk`; its file system checked for room for `plan.heldBytes` first).
+   */
   constructor(private readonly view: Dataset, private readonly input: string, private readonly shapes: Shapes,
-    readonly disk: boolean, parent: string, diskBytes: number) {
-    if (!disk) return;
-    prepareSpill(parent, diskBytes);
+    plan: LayerwisePlan, parent: string) {
+    this.memoryRoom = plan.memoryRoom;
+    if (!plan.disk) return;
+    prepareSpill(parent, plan.heldBytes);
     try {
       this.directory = mkdtempSync(join(parent, `${SPILL_PREFIX}${process.pid}-`));
     } catch (err) {
@@ -240,12 +241,15 @@ class HeldTensors {
     return size(this.shapes.get(name)!);
   }
 
-  /** Room for `name` over all samples. */
+  private readonly memoryRoom: number;
+
+  /** Room for `name` over all samples: in memory when it fits beside what is held there, else in a file. */
   create(name: string): void {
-    const length = this.view.count * this.values(name);
-    if (!this.disk) {
-      checkAllocation(4 * length, `the held tensor ${name} (${this.view.count} samples)`);
+    const bytes = 4 * this.view.count * this.values(name);
+    if (this.inMemory + bytes <= this.memoryRoom || !this.directory) {
+      checkAllocation(bytes, `the held tensor ${name} (${this.view.count} samples)`);
       this.memory.set(name, { starts: [], chunks: [] });
+      this.inMemory += bytes;
       return;
     }
     try {
@@ -297,7 +301,7 @@ class HeldTensors {
   }
 
   release(name: string): void {
-    this.memory.delete(name);
+    if (this.memory.delete(name)) this.inMemory -= 4 * this.view.count * this.values(name);
     const fd = this.files.get(name);
     if (fd !== undefined) closeSync(fd);
     this.files.delete(name);
@@ -313,7 +317,7 @@ class HeldTensors {
   }
 }
 
-type MemoryPlan = Pick<LayerwisePlan, 'chunks' | 'disk' | 'heldBytes'>;
+type MemoryPlan = Pick<LayerwisePlan, 'chunks' | 'disk' | 'heldBytes' | 'memoryRoom'>;
 
 /**
  * Memory of stage k: `held` bytes per sample held over all samples, `work` per chunk sample (of which `outputs` are
@@ -352,6 +356,8 @@ function stageBytes(stages: Stage[], shapes: Shapes, input: string, model: Model
 /**
  * Each stage's chunk size and where to hold tensors: E_RESOURCE when one sample of some stage exceeds the budget.
  * A chunk returns at most RUN_BYTES of outputs (as the streaming pass's runs): larger runs are no faster, only bigger.
+ * When the held tensors do not all fit beside the chunks, those that fit stay in memory (in stage order) and the
+ * others go to disk.
  */
 function planMemory(stages: StageBytes[], samples: number, options: BatchStatisticsOptions & { memoryBytes: number }):
   MemoryPlan {
@@ -368,7 +374,10 @@ function planMemory(stages: StageBytes[], samples: number, options: BatchStatist
   const byBytes = (s: StageBytes) => Math.floor(RUN_BYTES / s.outputs);
   const chunk = (s: StageBytes) => options.chunkSize ?? Math.max(1, Math.min(room(s), byBytes(s)));
   const chunks = stages.map((s) => Math.min(chunk(s), samples));
-  return { chunks, disk, heldBytes: samples * Math.max(...stages.map((s) => s.held)) };
+  const heldBytes = samples * Math.max(...stages.map((s) => s.held));
+  if (!disk) return { chunks, disk, heldBytes, memoryRoom: Infinity };
+  const working = Math.max(...stages.map((s, k) => s.fixed + chunks[k] * s.work));
+  return { chunks, disk, heldBytes, memoryRoom: options.hold === 'disk' ? 0 : Math.max(0, budget - working) };
 }
 
 /** The mean and variance inputs of BN k−1 in stage k (none in stage 0): fed at run time, not baked in. */
@@ -457,8 +466,10 @@ export interface LayerwisePlan {
   shapes: Shapes;
   /** Samples per chunk, stage by stage. */
   chunks: number[];
-  /** True when the held tensors go to temp files. */
+  /** True when held tensors (those beyond `memoryRoom`) go to temp files. */
   disk: boolean;
+  /** Bytes of held tensors kept in memory at most. */
+  memoryRoom: number;
   /** The most bytes held at once (in memory or on disk). */
   heldBytes: number;
 }
@@ -500,7 +511,7 @@ function openStage(model: ModelProto, plan: LayerwisePlan, k: number): Promise<M
 export async function layerwiseStatistics(model: ModelProto, view: Dataset, plan: LayerwisePlan,
   options: BatchStatisticsOptions): Promise<BatchStatistics[]> {
   const folder = spillFolder(options.spillDirectory);
-  const held = new HeldTensors(view, model.graph.input[0].name, plan.shapes, plan.disk, folder, plan.heldBytes);
+  const held = new HeldTensors(view, model.graph.input[0].name, plan.shapes, plan, folder);
   const statistics: BatchStatistics[] = [];
   let next: Promise<ModelRunner> | undefined = openStage(model, plan, 0);
   try {
