@@ -46,8 +46,9 @@ export function addAlignOptions(command: Command): Command {
     .option('--start-layer <s>', 'CLA: pin the first s-1 units of every segment', positiveInteger, 2)
     .option('--pinned-end <f>', 'CLA: pin the last f units of every segment', nonNegativeInteger, 1)
     .option('--reference', 'reproduce the published code where it differs (block measure, per-layer plans, +1e-7, aligned output layer)')
-    .option('--memory <GiB>', 'memory budget of the activation statistics: the samples stream through the models in chunks ' +
-      'sized to fit it (default: a quarter of the available memory; ONNX Runtime\'s working memory comes on top)', positiveNumber));
+    .option('--memory <GiB>', 'memory budget of the activation statistics and the repair pass: the samples stream through ' +
+      'the models in chunks sized to fit it, and what does not fit goes to temp files (default: a quarter of the ' +
+      'available memory; ONNX Runtime\'s working memory comes on top)', positiveNumber));
 }
 
 export function alignOptionsOf(flags: AlignFlags) {

@@ -62,13 +62,14 @@ export interface AlignOptions {
   reference?: boolean;
   /**
    * Bytes the streaming passes may hold: the statistics, runs of tap outputs and the sample Gram rows, which go to
-   * temp files when they do not fit (lib/stats/stream.ts); default a quarter of the available memory. ONNX Runtime's
-   * sessions come on top.
+   * temp files when they do not fit (lib/stats/stream.ts), and the repair / BN recalibration pass its tensors between
+   * stages (lib/fusion/batch-statistics.ts); default a quarter of the available memory. ONNX Runtime's sessions come
+   * on top.
    */
   memoryBytes?: number;
   /**
-   * At most this many samples per model run of a streaming pass (default: 32 MiB of tap outputs, within
-   * `memoryBytes`); the statistics do not depend on it.
+   * At most this many samples per model run of a streaming pass or of a repair-pass stage (default: 32 MiB of
+   * outputs, within `memoryBytes`); the statistics do not depend on it.
    */
   chunkSize?: number;
   signal?: AbortSignal;
