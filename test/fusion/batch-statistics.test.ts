@@ -20,9 +20,10 @@ import { fuse } from '../../lib/fusion/index.js';
 import { predictLogits } from '../../lib/eval/evaluate.js';
 import { emitModel } from '../../lib/graph/emit.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
+import type { BatchNorm, DenseOp, Layer, Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
 import { expectRejects } from '../support/errors.js';
-import { buildBottleneckResnet, buildResnet, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
+import { buildBottleneckResnet, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
 import { oneBatchStatistics } from './one-batch-statistics.js';
 
 const MODELS = 'examples/models';
@@ -111,6 +112,27 @@ describe('BN batch statistics in bounded memory (layer by layer)', function () {
       expectSameBits(inMemory, spilled, 'spilled');
       expect(readdirSync(folder)).to.deep.equal([]);
     });
+  });
+
+  it('a VGG with pooled conv BNs and a hidden dense BN after a global average pool: equals the oracle', async () => {
+    const vgg = buildVgg([[4], [6]], [2, 8, 8], 3, { batchNorm: true, seed: 5 });
+    const bn: BatchNorm = {
+      scale: Float32Array.of(1, 0.5, 2, 1, 1), bias: new Float32Array(5), mean: new Float32Array(5),
+      variance: new Float32Array(5).fill(1), epsilon: 1e-5,
+    };
+    const weights = (rows: number, columns: number) =>
+      Float32Array.from({ length: rows * columns }, (_, i) => Math.sin(i + 1));
+    const op: DenseOp = { kind: 'dense', weight: { data: weights(5, 6), shape: [5, 6] } };
+    const hidden: Layer = { type: 'layer', name: 'fc1', op, activation: 'relu', batchNorm: bn };
+    const network: Network = {
+      ...vgg, segments: [...vgg.segments, { kind: 'flat', flatten: { globalPool: 'avg' }, units: [hidden] }],
+      classifier: { ...vgg.classifier, op: { kind: 'dense', weight: { data: weights(3, 5), shape: [3, 5] } } },
+    };
+    delete network.classifierFlatten;
+    const samples = randomDataset(network, 30);
+    const statistics = await batchStatistics(network, samples, { chunkSize: 7 });
+    expect([...statistics.keys()]).to.deep.equal(['conv1_1', 'conv2_1', 'fc1']);
+    expect(worstRelative(await oneBatchStatistics(network, samples), statistics)).to.be.below(1e-5);
   });
 
   it('a budget too small for one sample of one stage is E_RESOURCE before any temp file exists', async () => {
