@@ -1,16 +1,23 @@
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkOutputPath } from '../../lib/cli/output.js';
 import { expectCode } from '../support/errors.js';
 
 describe('checkOutputPath (fuse, finetune, distill -o)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'clafusion-output-'));
-  const model = join(dir, 'model.onnx');
-  const images = join(dir, 'images.gz');
-  const labels = join(dir, 'labels.gz');
-  for (const file of [model, images, labels]) writeFileSync(file, 'x');
-  symlinkSync(images, join(dir, 'link.gz'));
+  let dir = '';
+  let model = '';
+  let images = '';
+  let labels = '';
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'clafusion-output-'));
+    [model, images, labels] = ['model.onnx', 'images.gz', 'labels.gz'].map((name) => join(dir, name));
+    for (const file of [model, images, labels]) writeFileSync(file, 'x');
+    symlinkSync(images, join(dir, 'link.gz'));
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('refuses an input model, also through a link', () => {
     expectCode(() => checkOutputPath(model, [model]), 'E_ARG', /is the input model/);
