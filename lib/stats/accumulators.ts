@@ -97,6 +97,11 @@ export class ChannelAccumulator {
     await native().accumulateChannels(this.sums, this.squares, this.positives, x, samples, this.channels, this.spatial, threadsOf(this.threads));
   }
 
+  /** Adds `samples` samples whose values are all zero: only the count changes (their sums are exactly 0). */
+  addZeros(samples: number): void {
+    this.samples += samples;
+  }
+
   /** Values per channel so far (samples x positions). */
   get count(): number {
     return this.samples * this.spatial;
@@ -112,25 +117,35 @@ export class ChannelAccumulator {
   }
 }
 
-/** Cross second moments between the channels of a tap of model A (cx) and one of model B (cy) on the same samples. */
+/**
+ * Cross second moments between the channels of a tap of model A (cx) and one of model B (cy) on the same samples.
+ * `symmetric`: both are the same tap (cx = cy), whose second moments are symmetric and cost half (the same bits).
+ */
 export class CrossAccumulator {
   /** M (cx x cy, row-major): Σ_{n,p} x_i y_j. */
   readonly moments: Float64Array;
 
-  constructor(readonly cx: number, readonly cy: number, readonly spatial: number, private readonly threads?: number) {
+  constructor(readonly cx: number, readonly cy: number, readonly spatial: number, private readonly threads?: number,
+    readonly symmetric = false) {
     checkDim(cx, 'cx');
     checkDim(cy, 'cy');
     checkDim(spatial, 'spatial');
+    if (symmetric && cx !== cy) throw new ClafusionError('E_SHAPE', `symmetric moments need cx = cy, got ${cx} and ${cy}`);
     this.moments = new Float64Array(cx * cy);
   }
 
-  /** Adds the same samples of both taps: x [samples, cx, spatial], y [samples, cy, spatial]. */
+  /** Adds the same samples of both taps: x [samples, cx, spatial], y [samples, cy, spatial] (symmetric: y is x). */
   async add(x: Float32Array, y: Float32Array): Promise<void> {
     const samples = sampleCount(x, this.cx * this.spatial, 'cross moments X');
     if (sampleCount(y, this.cy * this.spatial, 'cross moments Y') !== samples) {
       throw new ClafusionError('E_SHAPE', 'cross moments need the same samples of both taps');
     }
     checkFloat32(x, x.length, 'cross moments X');
+    if (this.symmetric) {
+      if (y !== x) throw new ClafusionError('E_ARG', 'symmetric moments read one tap: y must be x');
+      await native().accumulateSecondMoments(this.moments, x, this.cx, samples, this.spatial, threadsOf(this.threads));
+      return;
+    }
     checkFloat32(y, y.length, 'cross moments Y');
     await native().accumulateCross(this.moments, x, this.cx, y, this.cy, samples, this.spatial, threadsOf(this.threads));
   }

@@ -71,18 +71,27 @@ export interface HeldOutputs {
   sources?: Map<string, TapSource>;
 }
 
+/** The taps (by tapKey) that `sources` makes all zeros: the accumulators skip them (their sums are exactly 0). */
+export function zeroTaps(sources: Map<string, TapSource> | undefined): Set<string> {
+  return new Set([...(sources ?? [])].filter(([, source]) => 'zero' in source).map(([key]) => key));
+}
+
 /**
- * Samples start .. end − 1 of `taps` from `held`: views of the kept arrays, a ReLU'd copy, or zeros.
+ * Samples start .. end − 1 of `taps` from `held`: views of the kept arrays, a ReLU'd copy, or zeros (arrays of
+ * `zeros`, by length, shared and never written, so a pass allocates each size once).
  * `valuesOf(tap)` gives a tap's values per sample in the network being read.
  */
-export function heldChunk(held: HeldOutputs, start: number, end: number, taps: Tap[], valuesOf: (tap: Tap) => number): TapOutputs {
+export function heldChunk(held: HeldOutputs, start: number, end: number, taps: Tap[], valuesOf: (tap: Tap) => number,
+  zeros = new Map<number, Float32Array>()): TapOutputs {
   const chunk: TapOutputs = new Map();
   for (const tap of taps) {
     const key = tapKey(tap);
     const source: TapSource = held.sources?.get(key) ?? { tap, relu: false };
     const size = valuesOf(tap);
     if ('zero' in source) {
-      chunk.set(key, new Float32Array((end - start) * size));
+      const length = (end - start) * size;
+      if (!zeros.has(length)) zeros.set(length, new Float32Array(length));
+      chunk.set(key, zeros.get(length)!);
       continue;
     }
     const data = held.outputs.get(tapKey(source.tap));

@@ -131,7 +131,9 @@ export class StatisticsBuilder {
   private readonly crossRequests: CrossRequest[];
   private added = 0;
 
-  constructor(request: StatisticsRequest, readonly samples: number, shapes: Map<string, SampleShape>[], threads?: number) {
+  /** `zeros[m]`: model m's taps (by tapKey) known to be all zeros, whose sums need no work (see held.ts). */
+  constructor(request: StatisticsRequest, readonly samples: number, shapes: Map<string, SampleShape>[], threads?: number,
+    private readonly zeros: Set<string>[] = []) {
     this.request = completed(request);
     const shapeOf = (model: number, tap: Tap): SampleShape => shapes[model]?.get(tapKey(tap)) ?? missing(`the shape of model ${model} at ${tapKey(tap)}`);
     const channelsOf = (shape: SampleShape) => ({ channels: shape[0], spatial: valuesOf(shape) / shape[0] });
@@ -147,7 +149,8 @@ export class StatisticsBuilder {
       if (a.spatial !== b.spatial) {
         throw new ClafusionError('E_SHAPE', `cannot compare the units of ${tapKey(r.tapA)} and ${tapKey(r.tapB)}: ${a.spatial} and ${b.spatial} positions per channel`);
       }
-      this.crosses.set(crossKey(r), new CrossAccumulator(a.channels, b.channels, a.spatial, threads));
+      const symmetric = r.a === r.b && tapKey(r.tapA) === tapKey(r.tapB);
+      this.crosses.set(crossKey(r), new CrossAccumulator(a.channels, b.channels, a.spatial, threads, symmetric));
     }
   }
 
@@ -170,17 +173,25 @@ export class StatisticsBuilder {
     for (const [m, sums] of this.sums.entries()) {
       for (const [key, acc] of sums) {
         const data = outputs[m]?.get(key) ?? missing(`the chunk output of model ${m} at ${key}`);
-        await acc.add(data);
         rows = data.length / (acc.channels * acc.spatial);
+        if (this.isZero(m, key)) acc.addZeros(rows);
+        else await acc.add(data);
       }
     }
-    for (const r of this.crossRequests) await this.crosses.get(crossKey(r))!.add(output(outputs, r.a, r.tapA), output(outputs, r.b, r.tapB));
+    for (const r of this.crossRequests) {
+      if (this.isZero(r.a, tapKey(r.tapA)) || this.isZero(r.b, tapKey(r.tapB))) continue; // every product is 0
+      await this.crosses.get(crossKey(r))!.add(output(outputs, r.a, r.tapA), output(outputs, r.b, r.tapB));
+    }
     for (const [m, grams] of this.grams.entries()) {
       for (const [key, acc] of grams) {
         rows = (outputs[m]?.get(key) ?? missing(`the run output of model ${m} at ${key}`)).length / acc.features;
       }
     }
     this.added += rows;
+  }
+
+  private isZero(model: number, key: string): boolean {
+    return this.zeros[model]?.has(key) ?? false;
   }
 
   /** The Gram taps, with their values per sample. */

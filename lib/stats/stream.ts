@@ -29,7 +29,7 @@ import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShap
 import type { Network } from '../ir/network.js';
 import { availableMemoryBytes, formatBytes } from '../resources.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
-import { type HeldOutputs, type TapSource, heldChunk } from './held.js';
+import { type HeldOutputs, type TapSource, heldChunk, zeroTaps } from './held.js';
 import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from './rows.js';
 import { type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
 
@@ -175,10 +175,12 @@ interface ChunkSource {
 
 /** A model read from kept outputs. */
 class HeldSource implements ChunkSource {
+  private readonly zeros = new Map<number, Float32Array>();
+
   constructor(private readonly held: HeldOutputs, private readonly shapes: Map<string, SampleShape>) {}
 
   async run(start: number, end: number, taps: Tap[]): Promise<TapOutputs> {
-    return heldChunk(this.held, start, end, taps, (tap) => this.shapes.get(tapKey(tap))!.reduce((a, b) => a * b, 1));
+    return heldChunk(this.held, start, end, taps, (tap) => valuesOf(this.shapes, tap), this.zeros);
   }
 
   async close(): Promise<void> {}
@@ -204,6 +206,8 @@ function sourceTaps(taps: Tap[], sources: Map<string, TapSource>): Tap[] {
 
 /** A balanced model whose outputs come from runs of its original (see DerivedModel). */
 class DerivedStream implements ChunkSource {
+  private readonly zeros = new Map<number, Float32Array>();
+
   private constructor(
     private readonly original: ModelStream,
     private readonly sources: Map<string, TapSource>,
@@ -219,7 +223,8 @@ class DerivedStream implements ChunkSource {
 
   async run(start: number, end: number, taps: Tap[], signal?: AbortSignal): Promise<TapOutputs> {
     const outputs = await this.original.run(start, end, sourceTaps(taps, this.sources), signal);
-    return heldChunk({ outputs, sources: this.sources }, 0, end - start, taps, (tap) => valuesOf(this.shapes, tap));
+    return heldChunk({ outputs, sources: this.sources }, 0, end - start, taps, (tap) => valuesOf(this.shapes, tap),
+      this.zeros);
   }
 
   close(): Promise<void> {
@@ -327,7 +332,8 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
   };
   const plan = planPass(n, sizes, budget, options);
   const runTaps = plan.keep ? keepTaps.map((t, m) => (run[m] ? t : taps.held[m])) : taps.held;
-  const builder = new StatisticsBuilder(request, n, shapes);
+  const zeros = networks.map((_, m) => zeroTaps(held[m]?.sources ?? options.derived?.[m]?.sources));
+  const builder = new StatisticsBuilder(request, n, shapes, undefined, zeros);
   const rowTap = (model: number, tap: Tap): RowTap => (
     { model, key: tapKey(tap), features: valuesOf(shapes[model], tap) });
   const stored = plan.keep ? keepTaps.flatMap((t, m) => t.map((tap) => rowTap(m, tap))) : builder.gramTaps();

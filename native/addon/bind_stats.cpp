@@ -3,6 +3,7 @@
 // are read in place. lib/stats/accumulators.ts checks every argument first.
 //   accumulateGram[Sync](K, n, A, rowsA, a0, B, rowsB, b0, d, shift, threads) -> K
 //   accumulateCross[Sync](M, X, cx, Y, cy, samples, spatial, threads) -> M
+//   accumulateSecondMoments[Sync](M, X, channels, samples, spatial, threads) -> M
 //   accumulateChannels[Sync](sums, squares, positives, X, samples, channels, spatial, threads) -> sums
 #include <string>
 
@@ -61,6 +62,21 @@ Napi::Value crossBinding(const Napi::CallbackInfo& info, bool async) {
                 returning(info[0]));
 }
 
+Napi::Value secondMomentsBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Span<double> M = typedSpan<double>(info[0], "M");
+  Span<float> X = typedSpan<float>(info[1], "X");
+  size_t channels = sizeArgument(info[2], "channels");
+  size_t samples = sizeArgument(info[3], "samples"), spatial = sizeArgument(info[4], "spatial");
+  int threads = threadsArg(info[5]);
+  requireLength(env, M.length, checkedProduct(env, channels, channels, "channels x channels"), "M");
+  requireLength(env, X.length, checkedProduct(env, checkedProduct(env, samples, channels, "samples x channels"), spatial, "x spatial"), "X");
+  Pins pins;
+  for (size_t k : {0, 1}) pins.add(info[k]);
+  return runJob(env, async, pins, [=] { accumulateSecondMoments(X.data, channels, samples, spatial, M.data, threads); },
+                returning(info[0]));
+}
+
 Napi::Value channelsBinding(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Span<double> sums = typedSpan<double>(info[0], "sums");
@@ -84,6 +100,7 @@ Napi::Value channelsBinding(const Napi::CallbackInfo& info, bool async) {
 void registerStats(Napi::Env env, Napi::Object exports) {
   exportTwins<gramBinding>(env, exports, "accumulateGram");
   exportTwins<crossBinding>(env, exports, "accumulateCross");
+  exportTwins<secondMomentsBinding>(env, exports, "accumulateSecondMoments");
   exportTwins<channelsBinding>(env, exports, "accumulateChannels");
 }
 

@@ -54,20 +54,26 @@ void gramStrip(const float* A, size_t a0, const float* B, size_t rowsB, size_t b
   }
 }
 
-/** Rows [row0, row1) of M over every sample, in sample order (accumulateCross). */
+/**
+ * Rows [row0, row1) of M over every sample, in sample order (accumulateCross); with `lower` (Y = X), only the entries
+ * on or below the diagonal. An entry's sum does not depend on which others are computed with it.
+ */
 void crossStrip(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
-                size_t row0, size_t row1) {
+                size_t row0, size_t row1, bool lower) {
   size_t rows = row1 - row0;
   if (rows == 0) return;
+  size_t cols = lower ? row1 : cy;
+  auto limit = [&](size_t r) { return lower ? row0 + r + 1 : cy; };
   if (spatial >= kCrossFloatMin) {
-    std::vector<float> partial(rows * cy);
+    std::vector<float> partial(rows * cols);
     for (size_t s = 0; s < samples; ++s) {
       const float* x = X + (s * cx + row0) * spatial;
       const float* y = Y + s * cy * spatial;
-      sgemm(Transpose::No, Transpose::Yes, rows, cy, spatial, 1.0f, x, spatial, y, spatial, 0.0f, partial.data(), cy, 1);
+      sgemm(Transpose::No, Transpose::Yes, rows, cols, spatial, 1.0f, x, spatial, y, spatial, 0.0f, partial.data(), cols,
+            1);
       for (size_t r = 0; r < rows; ++r) {
         double* row = M + (row0 + r) * cy;
-        for (size_t j = 0; j < cy; ++j) row[j] += partial[r * cy + j];
+        for (size_t j = 0, end = limit(r); j < end; ++j) row[j] += partial[r * cols + j];
       }
     }
     return;
@@ -79,7 +85,7 @@ void crossStrip(const float* X, size_t cx, const float* Y, size_t cy, size_t sam
       for (size_t p = 0; p < spatial; ++p) {
         const double value = x[p];  // float x float is exact in float64
         const float* y = Y + s * cy * spatial + p;
-        for (size_t j = 0; j < cy; ++j) row[j] += value * y[j * spatial];
+        for (size_t j = 0, end = limit(r); j < end; ++j) row[j] += value * y[j * spatial];
       }
     }
   }
@@ -107,8 +113,20 @@ void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_
   size_t parts = std::min<size_t>(resolveThreads(threads), (cx + 7) / 8);
   parallelFor(parts, static_cast<int>(parts), [&](size_t p) {
     auto [row0, row1] = partRange(cx, parts, p, false);
-    crossStrip(X, cx, Y, cy, samples, spatial, M, row0, row1);
+    crossStrip(X, cx, Y, cy, samples, spatial, M, row0, row1, false);
   });
+}
+
+void accumulateSecondMoments(const float* X, size_t channels, size_t samples, size_t spatial, double* M, int threads) {
+  if (channels == 0 || spatial == 0) throw argError("accumulateSecondMoments: channels and positions must be positive");
+  if (samples == 0) return;
+  size_t parts = std::min<size_t>(resolveThreads(threads), (channels + 7) / 8);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t p) {
+    auto [row0, row1] = partRange(channels, parts, p, true);
+    crossStrip(X, channels, X, channels, samples, spatial, M, row0, row1, true);
+  });
+  for (size_t i = 0; i < channels; ++i)
+    for (size_t j = i + 1; j < channels; ++j) M[i * channels + j] = M[j * channels + i];
 }
 
 void accumulateChannels(const float* X, size_t samples, size_t channels, size_t spatial, double* sums, double* squares,

@@ -35,6 +35,13 @@ void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_
                      int threads);
 
 /**
+ * The second moments of one tap's channels, accumulateCross(X, c, X, c, ...): M (c x c, symmetric) gets the same
+ * bits as there, at half the work: the entries on and below the diagonal are accumulated, the rest mirrored from them
+ * (x_i x_j and x_j x_i are the same products in the same order).
+ */
+void accumulateSecondMoments(const float* X, size_t channels, size_t samples, size_t spatial, double* M, int threads);
+
+/**
  * Per-channel sums over samples and positions of X (samples x channels x spatial, float32):
  *   sums[c] += sum x,  squares[c] += sum x^2,  positives[c] += #{x > 0}     (float64)
  * Per sample, position p goes to one of 8 running sums (p mod 8), which are then added in order to the total: samples

@@ -91,6 +91,29 @@ describe('streaming statistics accumulators', () => {
     });
   }
 
+  for (const spatial of [1, 5, 40]) {
+    it(`second moments of one tap (${spatial} positions): the bits of the cross moments with itself, for any chunk and thread count`, async () => {
+      const channels = 29; // several row strips of unequal triangle area
+      const x = randomData(n * channels * spatial, 5, 0.5);
+      const run = async (chunk: number, threads: number, symmetric: boolean) => {
+        const acc = new CrossAccumulator(channels, channels, spatial, threads, symmetric);
+        for (let s = 0; s < n; s += chunk) {
+          const rows = x.subarray(s * channels * spatial, Math.min(n, s + chunk) * channels * spatial);
+          await acc.add(rows, rows);
+        }
+        return acc.moments;
+      };
+      const reference = bits(await run(n, 1, false));
+      for (const chunk of [1, 7, n]) for (const threads of [1, 2, 3]) expect(bits(await run(chunk, threads, true)), `${chunk}/${threads}`).to.equal(reference);
+    });
+  }
+
+  it('second moments of one tap: another tap as y, or unequal widths, are coded errors', async () => {
+    const x = randomData(4 * 3 * 2, 6);
+    expect(() => new CrossAccumulator(3, 4, 2, 1, true)).to.throw().with.property('code', 'E_SHAPE');
+    await expectRejects(new CrossAccumulator(3, 3, 2, 1, true).add(x, x.slice()), 'E_ARG');
+  });
+
   it('channel sums: bit-identical over chunks and threads; mean and std as the two-pass loop', async () => {
     const [channels, spatial] = [6, 49];
     const x = randomData(n * channels * spatial, 5, 4);

@@ -64,8 +64,10 @@ describe('taps of a balanced network from the original network', () => {
     const request = {
       grams: outputs.map((tap) => ({ model: 1, tap })),
       channels: taps.map((tap) => ({ model: 1, tap })),
-      cross: [{ a: 0, tapA: logits(deep), b: 1, tapB: logits(balanced) }],
+      // Every tap's second moments too: the inserted blocks' zero branches are skipped, the rest take the symmetric path.
+      cross: [{ a: 0, tapA: logits(deep), b: 1, tapB: logits(balanced) }, ...taps.map((tap) => ({ a: 1, tapA: tap, b: 1, tapB: tap }))],
     };
+    expect([...sources.values()].some((source) => 'zero' in source)).to.equal(true);
     const random = rng(4);
     const pixels = Uint8Array.from({ length: 10 * 128 }, () => Math.floor(random() * 256));
     const samples = Dataset.fromSource(new MemorySource(pixels, 128), [2, 8, 8], null, 'random');
@@ -80,6 +82,10 @@ describe('taps of a balanced network from the original network', () => {
     for (const tap of outputs) expect(bits(derived.gram(1, tap)), tapKey(tap)).to.equal(bits(direct.gram(1, tap)));
     const moments = (statistics: Statistics) => bits(statistics.moments(0, logits(deep), 1, logits(balanced)).cross);
     expect(moments(derived)).to.equal(moments(direct));
+    for (const tap of taps) {
+      const own = (statistics: Statistics) => bits(statistics.moments(1, tap, 1, tap).cross);
+      expect(own(derived), tapKey(tap)).to.equal(own(direct));
+    }
   });
 
   it('a unit inserted before the first original one reads the network input: no sources', async () => {
