@@ -8,9 +8,11 @@
  * - outputs of a layer (rows of W, biases, BN vectors): v̂ = T̂ᵀ v;
  * - inputs of the next layer: Ŵ = W·T̂_prev, tap by tap for convs and block by block across a flatten
  *   (W viewed as [out, C, repeat], with repeat = kernel taps or flattened positions per channel).
- * Exact-EMD plans are sparse (at most n0 + n1 - 1 entries), so both products loop over the nonzeros only.
+ * Exact-EMD plans are sparse (at most n0 + n1 - 1 entries), so both products loop over the nonzeros only; a fitted
+ * (regression) map has more nonzeros than any plan and is applied as a native float64 product instead.
  */
 import { ClafusionError } from '../errors.js';
+import { productF64 } from '../solvers/dense64.js';
 
 export interface UnitMap {
   /** Source units (n0). */
@@ -69,6 +71,41 @@ export function columnNormalise(plan: Float64Array, rows: number, cols: number, 
   return unitMap(data, rows, cols);
 }
 
+/** More nonzeros than a transport plan can have (n0 + n1 − 1): a fitted map, dense in general. */
+function isDense(map: UnitMap): boolean {
+  return map.nonzeros.value.length > map.rows + map.cols;
+}
+
+/** The transpose of a rows x cols row-major matrix. */
+export function transposed(data: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  return out;
+}
+
+/** mapInputs of a dense map: W viewed as [out · repeat, rows] (one row per output and tap) times T̂. */
+function mapInputsDense(weight: ArrayLike<number>, out: number, repeat: number, map: UnitMap): Float64Array {
+  const byTap = new Float64Array(out * repeat * map.rows);
+  for (let o = 0; o < out; o++) {
+    for (let i = 0; i < map.rows; i++) {
+      for (let r = 0; r < repeat; r++) byTap[(o * repeat + r) * map.rows + i] = weight[(o * map.rows + i) * repeat + r];
+    }
+  }
+  const product = productF64(byTap, map.data, out * repeat, map.rows, map.cols);
+  const result = new Float64Array(out * map.cols * repeat);
+  for (let o = 0; o < out; o++) {
+    for (let j = 0; j < map.cols; j++) {
+      for (let r = 0; r < repeat; r++) result[(o * map.cols + j) * repeat + r] = product[(o * repeat + r) * map.cols + j];
+    }
+  }
+  return result;
+}
+
+/** T̂ᵀ·V for a dense map (V: [map.rows, inner]). */
+function mapOutputsDense(values: ArrayLike<number>, inner: number, map: UnitMap): Float64Array {
+  return productF64(transposed(map.data, map.rows, map.cols), Float64Array.from(values), map.cols, map.rows, inner);
+}
+
 /**
  * Ŵ = W·T̂ on the input side: `weight` is [out, map.rows * repeat] (repeat = kernel taps, or flattened positions per
  * channel after a flatten, C-major); the result is [out, map.cols * repeat].
@@ -79,6 +116,7 @@ export function mapInputs(weight: ArrayLike<number>, out: number, map: UnitMap):
   if (!Number.isInteger(repeat)) {
     throw new ClafusionError('E_SHAPE', `a layer with ${inner} inputs per unit cannot take a map over ${map.rows} input channels`);
   }
+  if (isDense(map)) return mapInputsDense(weight, out, repeat, map);
   const innerOut = map.cols * repeat;
   const result = new Float64Array(out * innerOut);
   const { row, col, value } = map.nonzeros;
@@ -99,6 +137,7 @@ export function mapInputs(weight: ArrayLike<number>, out: number, map: UnitMap):
 export function mapOutputs(values: ArrayLike<number>, map: UnitMap): Float64Array {
   const inner = values.length / map.rows;
   if (!Number.isInteger(inner)) throw new ClafusionError('E_SHAPE', `${values.length} values cannot be split over ${map.rows} source units`);
+  if (isDense(map)) return mapOutputsDense(values, inner, map);
   const result = new Float64Array(map.cols * inner);
   const { row, col, value } = map.nonzeros;
   for (let k = 0; k < value.length; k++) {
@@ -123,7 +162,7 @@ function columnNonzeros(map: UnitMap): { starts: Int32Array; order: Int32Array }
 }
 
 /**
- * total += weight · T̂ᵀ·V, equal to the bit to `accumulate(total, mapOutputs(values, map), weight)` (the same additions
+ * total += weight · T̂ᵀ·V (a dense map: through the float64 product), for a plan equal to the bit to `accumulate(total, mapOutputs(values, map), weight)` (the same additions
  * in the same order) without materialising T̂ᵀ·V, a float64 copy of the layer: per target unit j, the rows of V with a
  * nonzero in column j of T̂ are summed into a scratch row, which is then weighted into total.
  */
@@ -131,6 +170,11 @@ export function accumulateMappedOutputs(total: Float64Array, values: ArrayLike<n
   const inner = values.length / map.rows;
   if (!Number.isInteger(inner) || total.length !== map.cols * inner) {
     throw new ClafusionError('E_SHAPE', `${values.length} values over ${map.rows} source units do not map onto ${total.length} values over ${map.cols} target units`);
+  }
+  if (isDense(map)) {
+    const mapped = mapOutputsDense(values, inner, map);
+    for (let k = 0; k < total.length; k++) total[k] += weight * mapped[k];
+    return;
   }
   const { row, value } = map.nonzeros;
   const { starts, order } = columnNonzeros(map);

@@ -1,4 +1,4 @@
-// GEMM, pairwise distances, Gram matrices and CKA. Every function comes as `name` (Promise) and `nameSync`.
+// GEMM (float32, and float64 with the SPD solve of the regression maps), pairwise distances, Gram matrices and CKA. Every function comes as `name` (Promise) and `nameSync`.
 // Shapes are checked here against the typed-array lengths (lib/solvers/linalg.ts checks everything first, with
 // better messages); outputs are created on the JS thread, pinned with the inputs, and filled by the job.
 #include <memory>
@@ -8,6 +8,7 @@
 #include "addon/bindings.hpp"
 #include "addon/napi_job.hpp"
 #include "core/cka.hpp"
+#include "core/dense64.hpp"
 #include "core/distance.hpp"
 #include "core/finite.hpp"
 #include "core/gemm.hpp"
@@ -58,6 +59,40 @@ Napi::Value sgemmBinding(const Napi::CallbackInfo& info, bool async) {
   float* c = out.Data();
   return runJob(env, async, pins, [=] { sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, c, ldc, threads); },
                 returning(out));
+}
+
+// dgemm(A, B, M, K, N, threads) -> new Float64Array (M x N) = A (M x K) · B (K x N)
+Napi::Value dgemmBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Span<double> A = typedSpan<double>(info[0], "A");
+  Span<double> B = typedSpan<double>(info[1], "B");
+  size_t M = sizeArg(info, 2, "M"), K = sizeArg(info, 3, "K"), N = sizeArg(info, 4, "N");
+  int threads = static_cast<int>(info[5].As<Napi::Number>().Int32Value());
+  requireLength(env, A.length, checkedProduct(env, M, K, "M x K"), "A");
+  requireLength(env, B.length, checkedProduct(env, K, N, "K x N"), "B");
+  auto out = newTyped<double>(env, checkedProduct(env, M, N, "M x N"));
+  Pins pins;
+  pins.add(info[0]);
+  pins.add(info[1]);
+  double* c = out.Data();
+  return runJob(env, async, pins, [=] { dgemm(A.data, B.data, M, K, N, c, threads); }, returning(out));
+}
+
+// solveSpd(A, B, n, m, threads) -> new Float64Array X (n x m) with A X = B; A and B are left as they are
+Napi::Value solveSpdBinding(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Span<double> A = typedSpan<double>(info[0], "A");
+  Span<double> B = typedSpan<double>(info[1], "B");
+  size_t n = sizeArg(info, 2, "n"), m = sizeArg(info, 3, "m");
+  int threads = static_cast<int>(info[4].As<Napi::Number>().Int32Value());
+  requireLength(env, A.length, checkedProduct(env, n, n, "n x n"), "A");
+  requireLength(env, B.length, checkedProduct(env, n, m, "n x m"), "B");
+  auto out = newTyped<double>(env, n * m);
+  std::copy(B.data, B.data + n * m, out.Data());
+  auto factor = std::make_shared<std::vector<double>>(A.data, A.data + n * n);
+  Pins pins;
+  double* x = out.Data();
+  return runJob(env, async, pins, [=] { solveSpd(factor->data(), x, n, m, threads); }, returning(out));
 }
 
 DistanceMetric metricArg(const Napi::CallbackInfo& info, size_t index) {
@@ -163,6 +198,8 @@ Napi::Value firstNonFiniteBinding(const Napi::CallbackInfo& info) {
 void registerLinalg(Napi::Env env, Napi::Object exports) {
   exportGuarded<firstNonFiniteBinding>(env, exports, "firstNonFiniteF32");
   exportTwins<sgemmBinding>(env, exports, "sgemm");
+  exportTwins<dgemmBinding>(env, exports, "dgemm");
+  exportTwins<solveSpdBinding>(env, exports, "solveSpd");
   exportTwins<distancesBinding>(env, exports, "pairwiseDistances");
   exportTwins<gramBinding>(env, exports, "gram");
   exportTwins<linearCkaBinding>(env, exports, "linearCka");

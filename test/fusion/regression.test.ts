@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { fuse } from '../../lib/fusion/index.js';
-import { regressionMaps, solveSpd } from '../../lib/fusion/otfuse/regression.js';
+import { regressionMaps } from '../../lib/fusion/otfuse/regression.js';
 import { validateFusion } from '../../lib/fusion/validate.js';
 import { allLayers } from '../../lib/ir/network.js';
 import { emitModel } from '../../lib/graph/emit.js';
@@ -38,12 +38,6 @@ function permutation(order: number[]): UnitMap {
 const bytesOf = (network: Parameters<typeof emitModel>[0]) => emitModel(network).bytes;
 
 describe('regression maps', () => {
-  it('solveSpd solves a symmetric positive definite system (known answer)', () => {
-    // [[4, 2], [2, 3]] x = [[2, 8], [1, 7]]  ->  x = [[0.5, 1.25], [0, 1.5]]
-    const x = solveSpd(Float64Array.from([4, 2, 2, 3]), Float64Array.from([2, 8, 1, 7]), 2, 2);
-    expect(maxAbsDiff(x, [0.5, 1.25, 0, 1.5])).to.be.below(1e-12);
-  });
-
   it('give the plan itself for a permuted copy (so fuse(A, P(A)) stays exact)', () => {
     const random = rng(11);
     const order = [2, 0, 3, 1];

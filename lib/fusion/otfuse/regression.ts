@@ -13,8 +13,8 @@
  * reads the fused units with Ŵ = W·Rᵀ. ridge → ∞ gives the plan back. For a permuted copy, X_t = X_s P, both fits
  * are P exactly (G_st = G_ss P), so fuse(A, P(A)) = P(A) still; a fit within rounding of the plan is the plan.
  */
-import { ClafusionError } from '../../errors.js';
-import { type UnitMap, unitMap } from '../transport.js';
+import { solveSpd } from '../../solvers/dense64.js';
+import { type UnitMap, transposed, unitMap } from '../transport.js';
 
 /** Uncentred second moments of one node, each summed over `count` positions. */
 export interface NodeMoments {
@@ -38,37 +38,6 @@ export interface RegressionMaps {
  */
 const SNAP = 1e-6;
 
-/** Solves (A) X = B in place of a copy of B: A n x n symmetric positive definite (Cholesky), B n x m. */
-export function solveSpd(a: Float64Array, b: Float64Array, n: number, m: number): Float64Array {
-  const l = Float64Array.from(a);
-  for (let j = 0; j < n; j++) {
-    let d = l[j * n + j];
-    for (let k = 0; k < j; k++) d -= l[j * n + k] * l[j * n + k];
-    if (!(d > 0)) throw new ClafusionError('E_SOLVER', 'the regression map needs a positive definite moment matrix');
-    const root = Math.sqrt(d);
-    l[j * n + j] = root;
-    for (let i = j + 1; i < n; i++) {
-      let s = l[i * n + j];
-      for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
-      l[i * n + j] = s / root;
-    }
-  }
-  const x = Float64Array.from(b);
-  for (let c = 0; c < m; c++) {
-    for (let i = 0; i < n; i++) {
-      let s = x[i * m + c];
-      for (let k = 0; k < i; k++) s -= l[i * n + k] * x[k * m + c];
-      x[i * m + c] = s / l[i * n + i];
-    }
-    for (let i = n - 1; i >= 0; i--) {
-      let s = x[i * m + c];
-      for (let k = i + 1; k < n; k++) s -= l[k * n + i] * x[k * m + c];
-      x[i * m + c] = s / l[i * n + i];
-    }
-  }
-  return x;
-}
-
 /** (G + λI)⁻¹ (C + λ Q) with G = gram / count (n x n), C = cross / count (n x m), λ = ridge · tr(G) / n. */
 function ridgeFit(gram: Float64Array, cross: Float64Array, prior: Float64Array, n: number, m: number, count: number,
   ridge: number): Float64Array {
@@ -82,12 +51,6 @@ function ridgeFit(gram: Float64Array, cross: Float64Array, prior: Float64Array, 
   return solveSpd(g, rhs, n, m);
 }
 
-function transpose(data: ArrayLike<number>, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
-  return out;
-}
-
 function nearPlan(fit: Float64Array, plan: UnitMap): boolean {
   return fit.every((v, k) => Math.abs(v - plan.data[k]) <= SNAP);
 }
@@ -96,9 +59,9 @@ function nearPlan(fit: Float64Array, plan: UnitMap): boolean {
 export function regressionMaps(plan: UnitMap, moments: NodeMoments, ridge: number): RegressionMaps {
   const { rows, cols } = plan;
   const outputs = ridgeFit(moments.source, moments.cross, plan.data, rows, cols, moments.count, ridge);
-  const backwards = ridgeFit(moments.target, transpose(moments.cross, rows, cols), transpose(plan.data, rows, cols),
+  const backwards = ridgeFit(moments.target, transposed(moments.cross, rows, cols), transposed(plan.data, rows, cols),
     cols, rows, moments.count, ridge);
-  const inputs = transpose(backwards, cols, rows);
+  const inputs = transposed(backwards, cols, rows);
   if (nearPlan(outputs, plan) && nearPlan(inputs, plan)) return { outputs: plan, inputs: plan };
   return { outputs: unitMap(outputs, rows, cols), inputs: unitMap(inputs, rows, cols) };
 }

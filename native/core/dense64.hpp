@@ -1,0 +1,18 @@
+// Float64 dense algebra for the fitted (regression) maps of the fusion: a product and a symmetric positive definite
+// solve, on row-major matrices. Threads split the rows (product) or the right-hand-side columns (solve) only, and
+// every element sums its terms in one fixed order (k ascending), so results are bit-identical for any thread count.
+#pragma once
+#include <cstddef>
+
+namespace clf {
+
+/** C (M x N) = A (M x K) · B (K x N), row-major, each C[i, j] = sum_k A[i, k] B[k, j] with k ascending. */
+void dgemm(const double* A, const double* B, size_t M, size_t K, size_t N, double* C, int threads);
+
+/**
+ * Solves A X = B for X (n x m) in place of B, A (n x n) symmetric positive definite, by Cholesky A = L Lᵀ (L in
+ * place of A's lower triangle) and two triangular solves. Throws E_SOLVER when A is not positive definite.
+ */
+void solveSpd(double* A, double* B, size_t n, size_t m, int threads);
+
+}  // namespace clf
