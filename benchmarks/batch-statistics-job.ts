@@ -4,7 +4,7 @@
  *
  * - one-batch: the BN statistics as one ONNX Runtime batch of all samples (test/fusion/one-batch-statistics.ts, what
  *   the repair pass did before it went layer by layer);
- * - bounded: lib/fusion/batch-statistics.ts with the given budget (or the default, a quarter of the free memory).
+ * - bounded: lib/fusion/batch-statistics.ts with the given budget (or the default, a quarter of the free memory, at most 2 GiB).
  */
 import { readFileSync } from 'node:fs';
 import { batchStatistics, planBatchStatistics } from '../lib/fusion/batch-statistics.js';

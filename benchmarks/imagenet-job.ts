@@ -26,7 +26,7 @@ export interface ImagenetJob {
   repetitions: number;
   /** At most this many samples per model run (fuse's `chunkSize`); unset: fuse's default. */
   chunkSize?: number;
-  /** fuse's memory budget (`memoryBytes`); unset: fuse's default, a quarter of the available memory. */
+  /** fuse's memory budget (`memoryBytes`); unset: fuse's default, a quarter of the available memory, at most 2 GiB. */
   memoryBytes?: number;
 }
 

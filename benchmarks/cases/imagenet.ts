@@ -14,7 +14,7 @@
  * CLAFUSION_BENCH_IMAGENET_PAIRS=resnet101+50,resnet152+101 (default both) the pairs of the first two;
  * CLAFUSION_BENCH_IMAGENET_CHUNK=n runs the models on at most n samples at a time (default: fuse's);
  * CLAFUSION_BENCH_IMAGENET_MEMORY_GIB=g gives fuse a memory budget of g GiB (default: fuse's, a quarter of the free
- * memory). Each activation-mode record prints the budget and the peak RSS of every stage: the activation stage
+ * memory up to 2 GiB). Each activation-mode record prints the budget and the peak RSS of every stage: the activation stage
  * should stay within the budget plus the ONNX Runtime sessions.
  */
 import { spawn } from 'node:child_process';

@@ -27,7 +27,7 @@ export interface BatchStatistics {
 }
 
 export interface BatchStatisticsOptions {
-  /** Bytes the pass may use (default: a quarter of what this process can allocate now). */
+  /** Bytes the pass may use (default: a quarter of what this process can allocate now, at most 2 GiB). */
   memoryBytes?: number;
   /** Samples per chunk of the layer-by-layer pass (default: as many as the budget allows; results do not change). */
   chunkSize?: number;
