@@ -48,7 +48,7 @@ export function addAlignOptions(command: Command): Command {
     .option('--reference', 'reproduce the published code where it differs (block measure, per-layer plans, +1e-7, aligned output layer)')
     .option('--memory <GiB>', 'memory budget of the activation statistics and the repair pass: the samples stream through ' +
       'the models in chunks sized to fit it, and what does not fit goes to temp files (default: a quarter of the ' +
-      'available memory, at most 2 GiB; ONNX Runtime\'s working memory comes on top)', positiveNumber));
+      'available memory, at most 2 GiB unless a pass needs more; ONNX Runtime\'s working memory comes on top)', positiveNumber));
 }
 
 export function alignOptionsOf(flags: AlignFlags) {

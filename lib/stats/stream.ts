@@ -8,7 +8,8 @@
  * with its 41 taps as outputs takes 913 ms for one run of 200 samples, 117 ms in runs of 10 or 25), so a run returns
  * at most RUN_BYTES of tap outputs (at least one sample), whatever the budget.
  *
- * Memory budget (`memoryBytes`, default a quarter of the available memory up to 2 GiB, less outputs kept from an earlier pass
+ * Memory budget (`memoryBytes`, default a quarter of the available memory up to 2 GiB, or what the pass needs at
+ * least when a quarter holds that; less outputs kept from an earlier pass
  * that this one reads): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held
  * throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram rows are held in
  * memory when they fit beside those, else spilled to temp files and read back tap by tap within what the
@@ -97,6 +98,16 @@ export const DEFAULT_MEMORY_CAP_BYTES = 2 * 2 ** 30;
 /** The default budget: a quarter of what this process can allocate now, at most DEFAULT_MEMORY_CAP_BYTES. */
 export function defaultMemoryBytes(): number {
   return Math.min(DEFAULT_MEMORY_CAP_BYTES, Math.floor(availableMemoryBytes() / 4));
+}
+
+/**
+ * The budget of a pass that needs at least `least` bytes (its accumulators and one sample's run): the option, else
+ * the default raised to `least` when a quarter of the free memory holds it, so that the 2 GiB cap never fails a pass
+ * the machine has room for (resnet152 + resnet101's second pass holds 1.3 GiB of moments).
+ */
+export function passBudget(option: number | undefined, least: number): number {
+  if (option !== undefined) return option;
+  return Math.max(defaultMemoryBytes(), Math.min(least, Math.floor(availableMemoryBytes() / 4)));
 }
 
 /** Tap outputs one model run returns at most (all models of the pass together; at least one sample). */
@@ -327,7 +338,6 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
   const run = networks.map((_, m) => held[m] === undefined && taps.held[m].length > 0);
   // Runs of the models that run count against the budget; kept outputs are already there, and count too.
   const ran = (list: Tap[][]) => list.map((t, m) => (run[m] ? t : []));
-  const budget = (options.memoryBytes ?? defaultMemoryBytes()) - heldBytes(held);
   const keepTaps = ran(taps.held.map((t, m) => unique([...t, ...(options.keep?.[m] ?? [])])));
   // Kept outputs hold the Gram rows of the models that run; a held model's Grams need rows of their own.
   const keepable = options.keep !== undefined && taps.grams.every((t, m) => run[m] || t.length === 0);
@@ -337,6 +347,8 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
     gram: sampleBytes(taps.grams, shapes),
     keep: keepable ? sampleBytes(keepTaps, shapes) : 0,
   };
+  const alreadyHeld = heldBytes(held);
+  const budget = passBudget(options.memoryBytes, alreadyHeld + sizes.fixed + RUN_COPIES * sizes.run) - alreadyHeld;
   const plan = planPass(n, sizes, budget, options);
   const runTaps = plan.keep ? keepTaps.map((t, m) => (run[m] ? t : taps.held[m])) : taps.held;
   const zeros = networks.map((_, m) => zeroTaps(held[m]?.sources ?? options.derived?.[m]?.sources));

@@ -1,10 +1,24 @@
 /** The pass plan from the memory budget (lib/stats/stream.ts planPass) and the tap shapes it is computed from. */
 import { expect } from 'chai';
 import { tapKey } from '../../lib/fusion/activations.js';
-import { RUN_BYTES, RUN_COPIES, planPass, tapShapes } from '../../lib/stats/stream.js';
+import { availableMemoryBytes } from '../../lib/resources.js';
+import {
+  DEFAULT_MEMORY_CAP_BYTES, RUN_BYTES, RUN_COPIES, defaultMemoryBytes, passBudget, planPass, tapShapes,
+} from '../../lib/stats/stream.js';
 import { buildResnet } from '../fusion/helpers.js';
 
 describe('streaming pass plan', () => {
+  it('the default budget is a quarter of the free memory up to 2 GiB, raised to what a pass needs when a quarter holds it', function () {
+    const quarter = Math.floor(availableMemoryBytes() / 4);
+    expect(defaultMemoryBytes()).to.equal(Math.min(DEFAULT_MEMORY_CAP_BYTES, quarter));
+    expect(passBudget(12345, 2 ** 40)).to.equal(12345); // the option wins, even when too small (the plan says so)
+    expect(passBudget(undefined, 1)).to.equal(defaultMemoryBytes());
+    expect(passBudget(undefined, 2 ** 50)).to.equal(Math.max(defaultMemoryBytes(), quarter)); // never beyond a quarter
+    const least = DEFAULT_MEMORY_CAP_BYTES + 2 ** 20;
+    if (quarter < least) this.skip(); // a machine with under ~8 GiB free: nothing to raise
+    expect(passBudget(undefined, least)).to.equal(least);
+  });
+
   const MiB = 2 ** 20;
   const sizes = { fixed: 1000, run: MiB, gram: MiB / 2, keep: 0 };
 
