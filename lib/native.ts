@@ -26,8 +26,8 @@ export interface NativeAddon {
   /** Index of the first NaN or ±Infinity, or -1. */
   firstNonFiniteF32(values: Float32Array): number;
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Promise<Float32Array>;
-  dgemmSync(A: Float64Array, B: Float64Array, M: number, K: number, N: number, threads: number): Float64Array;
-  dgemm(A: Float64Array, B: Float64Array, M: number, K: number, N: number, threads: number): Promise<Float64Array>;
+  dgemmSync(transA: boolean, A: Float64Array, B: Float64Array, M: number, K: number, N: number, threads: number): Float64Array;
+  dgemm(transA: boolean, A: Float64Array, B: Float64Array, M: number, K: number, N: number, threads: number): Promise<Float64Array>;
   solveSpdSync(A: Float64Array, B: Float64Array, n: number, m: number, threads: number): Float64Array;
   solveSpd(A: Float64Array, B: Float64Array, n: number, m: number, threads: number): Promise<Float64Array>;
   sgemmSync(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Float32Array;

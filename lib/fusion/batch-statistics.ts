@@ -17,7 +17,6 @@ import { buildModel } from '../graph/emit.js';
 import type { Network } from '../ir/network.js';
 import { allLayers } from '../ir/network.js';
 import type { ModelProto } from '../onnx/proto.js';
-import { defaultMemoryBytes } from '../stats/stream.js';
 import { denseBatchStatistics, isDenseChain } from './dense-chain.js';
 import { type LayerwisePlan, layerwiseStatistics, planLayerwise } from './layerwise-statistics.js';
 
@@ -27,7 +26,7 @@ export interface BatchStatistics {
 }
 
 export interface BatchStatisticsOptions {
-  /** Bytes the pass may use (default: a quarter of what this process can allocate now, at most 2 GiB). */
+  /** Bytes the pass may use (default: stream.ts passBudget, a quarter of the free memory up to 2 GiB, or the least the pass needs). */
   memoryBytes?: number;
   /** Samples per chunk of the layer-by-layer pass (default: as many as the budget allows; results do not change). */
   chunkSize?: number;
@@ -58,8 +57,7 @@ function plan(network: Network, samples: Dataset, options: BatchStatisticsOption
   if (isDenseChain(network)) return { plan: { pass: 'dense' } };
   const { model } = buildModel(withFreeBatch(network));
   const view = datasetForModel({ metadata: network.meta.metadata, name: 'the fused model' }, samples);
-  const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
-  const layerwise = planLayerwise(model, view, { ...options, memoryBytes });
+  const layerwise = planLayerwise(model, view, options);
   return { plan: { pass: 'layerwise', layerwise }, model, view };
 }
 

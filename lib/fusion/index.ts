@@ -63,7 +63,8 @@ export interface AlignOptions {
   /**
    * Bytes the streaming passes may hold: the statistics, runs of tap outputs and the sample Gram rows, which go to
    * temp files when they do not fit (lib/stats/stream.ts), and the repair / BN recalibration pass its tensors between
-   * stages (lib/fusion/batch-statistics.ts); default a quarter of the available memory, at most 2 GiB. ONNX Runtime's sessions come
+   * stages (lib/fusion/batch-statistics.ts); default a quarter of the available memory, at most 2 GiB unless a pass needs more (stats/stream.ts
+   * passBudget). ONNX Runtime's sessions come
    * on top.
    */
   memoryBytes?: number;

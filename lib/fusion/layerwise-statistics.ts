@@ -32,7 +32,7 @@ import { type Attribute, type ModelProto, type NodeProto, type TensorProto, enco
 import { checkAllocation, formatBytes } from '../resources.js';
 import { ChannelAccumulator } from '../stats/accumulators.js';
 import { freeDiskBytes, spillFolder } from '../stats/rows.js';
-import { RUN_BYTES } from '../stats/stream.js';
+import { RUN_BYTES, passBudget } from '../stats/stream.js';
 import { removeQuietly, stalePid, trackTemp, untrackTemp } from '../temps.js';
 import type { BatchStatistics, BatchStatisticsOptions } from './batch-statistics.js';
 
@@ -359,10 +359,9 @@ function stageBytes(stages: Stage[], shapes: Shapes, input: string, model: Model
  * When the held tensors do not all fit beside the chunks, those that fit stay in memory (in stage order) and the
  * others go to disk.
  */
-function planMemory(stages: StageBytes[], samples: number, options: BatchStatisticsOptions & { memoryBytes: number }):
-  MemoryPlan {
-  const budget = options.memoryBytes;
+function planMemory(stages: StageBytes[], samples: number, options: BatchStatisticsOptions): MemoryPlan {
   const least = stages.reduce((n, s) => Math.max(n, s.fixed + s.work), 0);
+  const budget = passBudget(options.memoryBytes, least);
   if (options.hold !== 'memory' && budget < least) {
     throw new ClafusionError('E_RESOURCE', `the memory budget of ${formatBytes(budget)} is too small for the ` +
       `layer-by-layer BN statistics: one sample of its largest stage needs ${formatBytes(least)}; ` +
@@ -475,8 +474,7 @@ export interface LayerwisePlan {
 }
 
 /** The stages, shapes, chunk size and holding of the pass (E_RESOURCE, before anything runs, when nothing fits). */
-export function planLayerwise(model: ModelProto, view: Dataset,
-  options: BatchStatisticsOptions & { memoryBytes: number }): LayerwisePlan {
+export function planLayerwise(model: ModelProto, view: Dataset, options: BatchStatisticsOptions): LayerwisePlan {
   checkOptions(options);
   if (view.count === 0) throw new ClafusionError('E_DATA', `${view.name} has no samples to take BN statistics from`);
   const shapes = graphShapes(model, view);
@@ -485,9 +483,9 @@ export function planLayerwise(model: ModelProto, view: Dataset,
   return { stages, shapes, ...memory };
 }
 
-/** E_ARG unless the budget is a positive number of bytes and the chunk size (when given) a positive integer. */
-function checkOptions({ memoryBytes, chunkSize, hold }: BatchStatisticsOptions & { memoryBytes: number }): void {
-  requireArg(typeof memoryBytes === 'number' && memoryBytes > 0 && Number.isFinite(memoryBytes),
+/** E_ARG unless the budget (when given) is a positive number of bytes and the chunk size a positive integer. */
+function checkOptions({ memoryBytes, chunkSize, hold }: BatchStatisticsOptions): void {
+  requireArg(memoryBytes === undefined || (typeof memoryBytes === 'number' && memoryBytes > 0 && Number.isFinite(memoryBytes)),
     `memoryBytes must be a positive number of bytes, got ${String(memoryBytes)}`);
   requireArg(chunkSize === undefined || (Number.isSafeInteger(chunkSize) && chunkSize > 0),
     `chunkSize must be a positive integer, got ${String(chunkSize)}`);

@@ -101,9 +101,10 @@ function mapInputsDense(weight: ArrayLike<number>, out: number, repeat: number, 
   return result;
 }
 
-/** T̂ᵀ·V for a dense map (V: [map.rows, inner]). */
+/** T̂ᵀ·V for a dense map (V: [map.rows, inner]; T̂ read transposed in place). */
 function mapOutputsDense(values: ArrayLike<number>, inner: number, map: UnitMap): Float64Array {
-  return productF64(transposed(map.data, map.rows, map.cols), Float64Array.from(values), map.cols, map.rows, inner);
+  const v = values instanceof Float64Array ? values : Float64Array.from(values);
+  return productF64(map.data, v, map.cols, map.rows, inner, true);
 }
 
 /**

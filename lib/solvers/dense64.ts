@@ -11,11 +11,14 @@ function float64(values: Float64Array, length: number, name: string): Float64Arr
   return checkFinite(values, length, name) as Float64Array;
 }
 
-/** C = A · B for A (m x k) and B (k x n); each C[i, j] sums its k products in ascending k. */
-export function productF64(a: Float64Array, b: Float64Array, m: number, k: number, n: number): Float64Array {
+/**
+ * C = op(A) · B for op(A) (m x k) and B (k x n); op(A) is A, or with `transA` Aᵀ for A stored k x m (read in place,
+ * not copied). Each C[i, j] sums its k products in ascending k.
+ */
+export function productF64(a: Float64Array, b: Float64Array, m: number, k: number, n: number, transA = false): Float64Array {
   for (const [value, name] of [[m, 'm'], [k, 'k'], [n, 'n']] as const) checkDim(value, name);
   checkAllocation(8 * m * n, `the ${m} x ${n} float64 product`, m * n);
-  return native().dgemmSync(float64(a, m * k, 'A'), float64(b, k * n, 'B'), m, k, n, defaultThreads());
+  return native().dgemmSync(transA, float64(a, m * k, 'A'), float64(b, k * n, 'B'), m, k, n, defaultThreads());
 }
 
 /**

@@ -35,7 +35,7 @@ import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from '
 import { type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
 
 export interface StreamOptions {
-  /** Bytes the pass may hold (accumulators, runs of tap outputs, Gram rows); default a quarter of the free memory, at most 2 GiB. */
+  /** Bytes the pass may hold (accumulators, runs of tap outputs, Gram rows); default passBudget's. */
   memoryBytes?: number;
   /** At most this many samples per model run; default as many as RUN_BYTES of tap outputs (and the budget) allow. */
   chunkSize?: number;

@@ -61,21 +61,22 @@ Napi::Value sgemmBinding(const Napi::CallbackInfo& info, bool async) {
                 returning(out));
 }
 
-// dgemm(A, B, M, K, N, threads) -> new Float64Array (M x N) = A (M x K) · B (K x N)
+// dgemm(transA, A, B, M, K, N, threads) -> new Float64Array (M x N) = op(A) (M x K) · B (K x N)
 Napi::Value dgemmBinding(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
-  Span<double> A = typedSpan<double>(info[0], "A");
-  Span<double> B = typedSpan<double>(info[1], "B");
-  size_t M = sizeArg(info, 2, "M"), K = sizeArg(info, 3, "K"), N = sizeArg(info, 4, "N");
-  int threads = static_cast<int>(info[5].As<Napi::Number>().Int32Value());
+  bool transA = info[0].ToBoolean().Value();
+  Span<double> A = typedSpan<double>(info[1], "A");
+  Span<double> B = typedSpan<double>(info[2], "B");
+  size_t M = sizeArg(info, 3, "M"), K = sizeArg(info, 4, "K"), N = sizeArg(info, 5, "N");
+  int threads = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
   requireLength(env, A.length, checkedProduct(env, M, K, "M x K"), "A");
   requireLength(env, B.length, checkedProduct(env, K, N, "K x N"), "B");
   auto out = newTyped<double>(env, checkedProduct(env, M, N, "M x N"));
   Pins pins;
-  pins.add(info[0]);
   pins.add(info[1]);
+  pins.add(info[2]);
   double* c = out.Data();
-  return runJob(env, async, pins, [=] { dgemm(A.data, B.data, M, K, N, c, threads); }, returning(out));
+  return runJob(env, async, pins, [=] { dgemm(transA, A.data, B.data, M, K, N, c, threads); }, returning(out));
 }
 
 // solveSpd(A, B, n, m, threads) -> new Float64Array X (n x m) with A X = B; A and B are left as they are
@@ -87,7 +88,7 @@ Napi::Value solveSpdBinding(const Napi::CallbackInfo& info, bool async) {
   int threads = static_cast<int>(info[4].As<Napi::Number>().Int32Value());
   requireLength(env, A.length, checkedProduct(env, n, n, "n x n"), "A");
   requireLength(env, B.length, checkedProduct(env, n, m, "n x m"), "B");
-  auto out = newTyped<double>(env, n * m);
+  auto out = newTyped<double>(env, checkedProduct(env, n, m, "n x m"));
   std::copy(B.data, B.data + n * m, out.Data());
   auto factor = std::make_shared<std::vector<double>>(A.data, A.data + n * n);
   Pins pins;

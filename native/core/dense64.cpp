@@ -73,7 +73,7 @@ void triangularSolves(const double* L, double* B, size_t n, size_t m, size_t c0,
 
 }  // namespace
 
-void dgemm(const double* A, const double* B, size_t M, size_t K, size_t N, double* C, int threads) {
+void dgemm(bool transA, const double* A, const double* B, size_t M, size_t K, size_t N, double* C, int threads) {
   std::fill(C, C + M * N, 0.0);
   if (M == 0 || N == 0 || K == 0) return;
   const size_t rowBlocks = (M + 15) / 16;
@@ -84,7 +84,7 @@ void dgemm(const double* A, const double* B, size_t M, size_t K, size_t N, doubl
       for (size_t i = i0; i < i1; ++i) {
         double* c = C + i * N;
         for (size_t k = 0; k < K; ++k) {
-          const double a = A[i * K + k];
+          const double a = transA ? A[k * M + i] : A[i * K + k];
           const double* b = B + k * N;
           for (size_t j = j0; j < j1; ++j) c[j] += a * b[j];
         }

@@ -6,8 +6,11 @@
 
 namespace clf {
 
-/** C (M x N) = A (M x K) · B (K x N), row-major, each C[i, j] = sum_k A[i, k] B[k, j] with k ascending. */
-void dgemm(const double* A, const double* B, size_t M, size_t K, size_t N, double* C, int threads);
+/**
+ * C (M x N) = op(A) · B (K x N), row-major, each C[i, j] = sum_k op(A)[i, k] B[k, j] with k ascending; op(A) is A
+ * (M x K), or with `transA` the transpose of A stored K x M (a map's T̂ᵀ, read in place).
+ */
+void dgemm(bool transA, const double* A, const double* B, size_t M, size_t K, size_t N, double* C, int threads);
 
 /**
  * Solves A X = B for X (n x m) in place of B, A (n x n) symmetric positive definite, by Cholesky A = L Lᵀ (L in

@@ -43,6 +43,8 @@ describe('float64 dense algebra (regression maps)', () => {
       const a = randomMatrix(m, k, m + k);
       const b = randomMatrix(k, n, n);
       expect(maxDiff(productF64(a, b, m, k, n), naiveProduct(a, b, m, k, n)), `${m}x${k}x${n}`).to.be.below(1e-12);
+      const stored = Float64Array.from({ length: k * m }, (_, idx) => a[(idx % m) * k + Math.floor(idx / m)]); // aᵀ, k x m
+      expect(maxDiff(productF64(stored, b, m, k, n, true), naiveProduct(a, b, m, k, n)), `${m}x${k}x${n}, transA`).to.be.below(1e-12);
     }
   });
 
@@ -63,7 +65,7 @@ describe('float64 dense algebra (regression maps)', () => {
     const b = randomMatrix(n, m, 4);
     const [aBits, bBits] = [bits(a), bits(b)];
     const solves = [1, 2, 3].map((threads) => bits(native().solveSpdSync(a, b, n, m, threads)));
-    const products = [1, 2, 3].map((threads) => bits(native().dgemmSync(a, b, n, n, m, threads)));
+    const products = [1, 2, 3].map((threads) => bits(native().dgemmSync(false, a, b, n, n, m, threads)));
     expect(new Set(solves).size).to.equal(1);
     expect(new Set(products).size).to.equal(1);
     expect([bits(a), bits(b)]).to.deep.equal([aBits, bBits]);
