@@ -71,9 +71,23 @@ export interface HeldOutputs {
   sources?: Map<string, TapSource>;
 }
 
-/** The taps (by tapKey) that `sources` makes all zeros: the accumulators skip them (their sums are exactly 0). */
-export function zeroTaps(sources: Map<string, TapSource> | undefined): Set<string> {
-  return new Set([...(sources ?? [])].filter(([, source]) => 'zero' in source).map(([key]) => key));
+/**
+ * What balancing makes known about the taps of a derived network (by tapKey): `zeros`, the taps that are all zeros
+ * (their sums are exactly 0 and need no work), and `values`, the key of the values behind each other tap (its
+ * original tap, and whether ReLU'd): taps with one key hold the same values, so their moments are computed once.
+ */
+export interface KnownTaps {
+  zeros: Set<string>;
+  values: Map<string, string>;
+}
+
+export function knownTaps(sources: Map<string, TapSource> | undefined): KnownTaps {
+  const known: KnownTaps = { zeros: new Set(), values: new Map() };
+  for (const [key, source] of sources ?? []) {
+    if ('zero' in source) known.zeros.add(key);
+    else known.values.set(key, `${tapKey(source.tap)}${source.relu ? '|relu' : ''}`);
+  }
+  return known;
 }
 
 /**

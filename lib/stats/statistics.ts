@@ -18,6 +18,7 @@ import type { SampleShape } from '../graph/shapes.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
 import { ChannelAccumulator, CrossAccumulator, GramAccumulator } from './accumulators.js';
 import type { PairMoments } from './ground.js';
+import type { KnownTaps } from './held.js';
 import type { RowTap } from './rows.js';
 
 export interface ModelTap {
@@ -50,8 +51,20 @@ export function mergeRequests(...parts: StatisticsRequest[]): StatisticsRequest 
   return { grams: parts.flatMap((p) => p.grams), channels: parts.flatMap((p) => p.channels), cross: parts.flatMap((p) => p.cross) };
 }
 
-function crossKey(r: CrossRequest): string {
-  return `${r.a}|${tapKey(r.tapA)}|${r.b}|${tapKey(r.tapB)}`;
+/** The key of the values behind `tap` of `model`: taps of a derived network that hold the same values share it. */
+function valuesKey(known: KnownTaps[], model: number, tap: Tap): string {
+  const key = tapKey(tap);
+  return known[model]?.values.get(key) ?? key;
+}
+
+/** One key per pair of distinct values: requests with one key have the same moments. */
+function crossKey(r: CrossRequest, known: KnownTaps[]): string {
+  return `${r.a}|${valuesKey(known, r.a, r.tapA)}|${r.b}|${valuesKey(known, r.b, r.tapB)}`;
+}
+
+/** The request's cross moments, one per pair of distinct values (first-seen order). */
+function uniqueCrosses(request: StatisticsRequest, known: KnownTaps[]): Map<string, CrossRequest> {
+  return new Map(request.cross.map((r) => [crossKey(r, known), r]));
 }
 
 function missing(what: string): never {
@@ -65,6 +78,7 @@ export class Statistics {
     private readonly grams: Map<string, GramAccumulator>[],
     private readonly sums: Map<string, ChannelAccumulator>[],
     private readonly crosses: Map<string, CrossAccumulator>,
+    private readonly known: KnownTaps[],
   ) {}
 
   /** The shifted sample Gram (n x n, symmetric) of `tap` of `model`; its double centring is H X Xᵀ H. */
@@ -79,7 +93,7 @@ export class Statistics {
 
   /** Cross moments and squared norms between the channels of tap A of model a (rows) and tap B of model b. */
   moments(a: number, tapA: Tap, b: number, tapB: Tap): PairMoments {
-    const cross = this.crosses.get(crossKey({ a, tapA, b, tapB })) ?? missing(`the cross moments of ${a}:${tapKey(tapA)} and ${b}:${tapKey(tapB)}`);
+    const cross = this.crosses.get(crossKey({ a, tapA, b, tapB }, this.known)) ?? missing(`the cross moments of ${a}:${tapKey(tapA)} and ${b}:${tapKey(tapB)}`);
     return { cross: cross.moments, rowSquares: this.channels(a, tapA).squares, colSquares: this.channels(b, tapB).squares };
   }
 }
@@ -131,9 +145,12 @@ export class StatisticsBuilder {
   private readonly crossRequests: CrossRequest[];
   private added = 0;
 
-  /** `zeros[m]`: model m's taps (by tapKey) known to be all zeros, whose sums need no work (see held.ts). */
+  /**
+   * `known[m]`: what balancing makes known about model m's taps (held.ts): the taps that are all zeros need no work,
+   * and the moments of taps with the same values are computed once.
+   */
   constructor(request: StatisticsRequest, readonly samples: number, shapes: Map<string, SampleShape>[], threads?: number,
-    private readonly zeros: Set<string>[] = []) {
+    private readonly known: KnownTaps[] = []) {
     this.request = completed(request);
     const shapeOf = (model: number, tap: Tap): SampleShape => shapes[model]?.get(tapKey(tap)) ?? missing(`the shape of model ${model} at ${tapKey(tap)}`);
     const channelsOf = (shape: SampleShape) => ({ channels: shape[0], spatial: valuesOf(shape) / shape[0] });
@@ -142,25 +159,26 @@ export class StatisticsBuilder {
       const { channels, spatial } = channelsOf(shapeOf(m, tap));
       return [tapKey(tap), new ChannelAccumulator(channels, spatial, threads)];
     })));
-    this.crossRequests = [...new Map(this.request.cross.map((r) => [crossKey(r), r])).values()];
+    this.crossRequests = [...uniqueCrosses(this.request, known).values()];
     for (const r of this.crossRequests) {
       const a = channelsOf(shapeOf(r.a, r.tapA));
       const b = channelsOf(shapeOf(r.b, r.tapB));
       if (a.spatial !== b.spatial) {
         throw new ClafusionError('E_SHAPE', `cannot compare the units of ${tapKey(r.tapA)} and ${tapKey(r.tapB)}: ${a.spatial} and ${b.spatial} positions per channel`);
       }
-      const symmetric = r.a === r.b && tapKey(r.tapA) === tapKey(r.tapB);
-      this.crosses.set(crossKey(r), new CrossAccumulator(a.channels, b.channels, a.spatial, threads, symmetric));
+      const symmetric = r.a === r.b && valuesKey(known, r.a, r.tapA) === valuesKey(known, r.b, r.tapB);
+      this.crosses.set(crossKey(r, known), new CrossAccumulator(a.channels, b.channels, a.spatial, threads, symmetric));
     }
   }
 
   /** Float64 values the accumulators hold (for the memory plan). */
-  static heldValues(request: StatisticsRequest, samples: number, shapes: Map<string, SampleShape>[]): number {
+  static heldValues(request: StatisticsRequest, samples: number, shapes: Map<string, SampleShape>[],
+    known: KnownTaps[] = []): number {
     const full = completed(request);
     const shapeOf = (m: number, tap: Tap) => shapes[m]?.get(tapKey(tap)) ?? [1];
     const grams = shapes.reduce((n, _, m) => n + tapsOf(full.grams, m).length, 0) * samples * samples * 2;
     const channels = shapes.reduce((n, _, m) => n + tapsOf(full.channels, m).reduce((k, tap) => k + 3 * shapeOf(m, tap)[0], 0), 0);
-    const cross = [...new Map(full.cross.map((r) => [crossKey(r), r])).values()].reduce((n, r) => n + shapeOf(r.a, r.tapA)[0] * shapeOf(r.b, r.tapB)[0], 0);
+    const cross = [...uniqueCrosses(full, known).values()].reduce((n, r) => n + shapeOf(r.a, r.tapA)[0] * shapeOf(r.b, r.tapB)[0], 0);
     return grams + channels + cross;
   }
 
@@ -180,7 +198,9 @@ export class StatisticsBuilder {
     }
     for (const r of this.crossRequests) {
       if (this.isZero(r.a, tapKey(r.tapA)) || this.isZero(r.b, tapKey(r.tapB))) continue; // every product is 0
-      await this.crosses.get(crossKey(r))!.add(output(outputs, r.a, r.tapA), output(outputs, r.b, r.tapB));
+      const acc = this.crosses.get(crossKey(r, this.known))!;
+      const x = output(outputs, r.a, r.tapA);
+      await acc.add(x, acc.symmetric ? x : output(outputs, r.b, r.tapB));
     }
     for (const [m, grams] of this.grams.entries()) {
       for (const [key, acc] of grams) {
@@ -191,7 +211,7 @@ export class StatisticsBuilder {
   }
 
   private isZero(model: number, key: string): boolean {
-    return this.zeros[model]?.has(key) ?? false;
+    return this.known[model]?.zeros.has(key) ?? false;
   }
 
   /** The Gram taps, with their values per sample. */
@@ -207,6 +227,6 @@ export class StatisticsBuilder {
 
   finish(): Statistics {
     if (this.added !== this.samples) throw new ClafusionError('E_ARG', `statistics of ${this.added} samples, expected ${this.samples}`);
-    return new Statistics(this.samples, this.grams, this.sums, this.crosses);
+    return new Statistics(this.samples, this.grams, this.sums, this.crosses, this.known);
   }
 }

@@ -30,7 +30,7 @@ import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShap
 import type { Network } from '../ir/network.js';
 import { availableMemoryBytes, formatBytes } from '../resources.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
-import { type HeldOutputs, type TapSource, heldChunk, zeroTaps } from './held.js';
+import { type HeldOutputs, type TapSource, heldChunk, knownTaps } from './held.js';
 import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from './rows.js';
 import { type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
 
@@ -341,8 +341,9 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
   const keepTaps = ran(taps.held.map((t, m) => unique([...t, ...(options.keep?.[m] ?? [])])));
   // Kept outputs hold the Gram rows of the models that run; a held model's Grams need rows of their own.
   const keepable = options.keep !== undefined && taps.grams.every((t, m) => run[m] || t.length === 0);
+  const known = networks.map((_, m) => knownTaps(held[m]?.sources ?? options.derived?.[m]?.sources));
   const sizes: PassSizes = {
-    fixed: 8 * StatisticsBuilder.heldValues(request, n, shapes),
+    fixed: 8 * StatisticsBuilder.heldValues(request, n, shapes, known),
     run: sampleBytes(ran(taps.held), shapes),
     gram: sampleBytes(taps.grams, shapes),
     keep: keepable ? sampleBytes(keepTaps, shapes) : 0,
@@ -351,8 +352,7 @@ export async function streamStatistics(networks: Network[], request: StatisticsR
   const budget = passBudget(options.memoryBytes, alreadyHeld + sizes.fixed + RUN_COPIES * sizes.run) - alreadyHeld;
   const plan = planPass(n, sizes, budget, options);
   const runTaps = plan.keep ? keepTaps.map((t, m) => (run[m] ? t : taps.held[m])) : taps.held;
-  const zeros = networks.map((_, m) => zeroTaps(held[m]?.sources ?? options.derived?.[m]?.sources));
-  const builder = new StatisticsBuilder(request, n, shapes, undefined, zeros);
+  const builder = new StatisticsBuilder(request, n, shapes, undefined, known);
   const rowTap = (model: number, tap: Tap): RowTap => (
     { model, key: tapKey(tap), features: valuesOf(shapes[model], tap) });
   const stored = plan.keep ? keepTaps.flatMap((t, m) => t.map((tap) => rowTap(m, tap))) : builder.gramTaps();

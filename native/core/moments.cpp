@@ -16,6 +16,14 @@ namespace {
 constexpr size_t kGramBlock = 512;
 // From this many positions per channel, a sample's cross term is one sgemm dot product (else float64 products).
 constexpr size_t kCrossFloatMin = 16;
+// Below this many positions per sample, a sample's product is too shallow to pay for writing M out and back: M is
+// then accumulated in blocks (kCrossRows x kCrossCols float64, 288 KiB, with one sample's 144 KiB of products) that
+// stay in L2 while the samples stream past. From it, each sample's product is one sgemm over the whole strip (B
+// packed once per sample), and only the lower triangle's blocks of second moments are cut (kTriangleRows rows).
+constexpr size_t kCrossDeep = 128;
+constexpr size_t kCrossRows = 144;
+constexpr size_t kCrossCols = 256;
+constexpr size_t kTriangleRows = 128;
 // Independent running sums per sample in the channel sums.
 constexpr size_t kLanes = 8;
 
@@ -55,37 +63,59 @@ void gramStrip(const float* A, size_t a0, const float* B, size_t rowsB, size_t b
 }
 
 /**
+ * M's block [i0, i1) x [j0, j1) over every sample, in sample order, in float32 dot products: the block of M and each
+ * sample's partial products stay in cache while the samples stream past (M itself is read and written once per call,
+ * not once per sample). With `lower` (Y = X), only the entries with j <= i are added.
+ */
+void crossBlock(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
+                size_t i0, size_t i1, size_t j0, size_t j1, bool lower, std::vector<float>& partial) {
+  size_t rows = i1 - i0, cols = j1 - j0;
+  partial.resize(rows * cols);
+  for (size_t s = 0; s < samples; ++s) {
+    const float* x = X + (s * cx + i0) * spatial;
+    const float* y = Y + (s * cy + j0) * spatial;
+    sgemm(Transpose::No, Transpose::Yes, rows, cols, spatial, 1.0f, x, spatial, y, spatial, 0.0f, partial.data(), cols,
+          1);
+    for (size_t r = 0; r < rows; ++r) {
+      double* row = M + (i0 + r) * cy + j0;
+      const float* terms = partial.data() + r * cols;
+      size_t i = i0 + r;
+      size_t end = !lower ? cols : i < j0 ? 0 : std::min(cols, i + 1 - j0);
+      for (size_t j = 0; j < end; ++j) row[j] += terms[j];
+    }
+  }
+}
+
+/**
  * Rows [row0, row1) of M over every sample, in sample order (accumulateCross); with `lower` (Y = X), only the entries
- * on or below the diagonal. An entry's sum does not depend on which others are computed with it.
+ * on or below the diagonal, and only the blocks that hold some (half the products). An entry's sum does not depend
+ * on the blocks or on which other entries are computed with it.
  */
 void crossStrip(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
                 size_t row0, size_t row1, bool lower) {
-  size_t rows = row1 - row0;
-  if (rows == 0) return;
-  size_t cols = lower ? row1 : cy;
-  auto limit = [&](size_t r) { return lower ? row0 + r + 1 : cy; };
+  if (row1 <= row0) return;
   if (spatial >= kCrossFloatMin) {
-    std::vector<float> partial(rows * cols);
-    for (size_t s = 0; s < samples; ++s) {
-      const float* x = X + (s * cx + row0) * spatial;
-      const float* y = Y + s * cy * spatial;
-      sgemm(Transpose::No, Transpose::Yes, rows, cols, spatial, 1.0f, x, spatial, y, spatial, 0.0f, partial.data(), cols,
-            1);
-      for (size_t r = 0; r < rows; ++r) {
-        double* row = M + (row0 + r) * cy;
-        for (size_t j = 0, end = limit(r); j < end; ++j) row[j] += partial[r * cols + j];
-      }
+    bool deep = spatial >= kCrossDeep;
+    size_t rowBlock = !deep ? kCrossRows : lower ? kTriangleRows : row1 - row0;
+    std::vector<float> partial;
+    for (size_t i0 = row0; i0 < row1; i0 += rowBlock) {
+      size_t i1 = std::min(row1, i0 + rowBlock);
+      size_t last = lower ? i1 : cy;  // columns [0, last) hold entries of these rows
+      size_t colBlock = deep ? last : kCrossCols;
+      for (size_t j0 = 0; j0 < last; j0 += colBlock)
+        crossBlock(X, cx, Y, cy, samples, spatial, M, i0, i1, j0, std::min(last, j0 + colBlock), lower, partial);
     }
     return;
   }
+  auto limit = [&](size_t i) { return lower ? i + 1 : cy; };
   for (size_t s = 0; s < samples; ++s) {
-    for (size_t r = 0; r < rows; ++r) {
-      double* row = M + (row0 + r) * cy;
-      const float* x = X + (s * cx + row0 + r) * spatial;
+    for (size_t i = row0; i < row1; ++i) {
+      double* row = M + i * cy;
+      const float* x = X + (s * cx + i) * spatial;
       for (size_t p = 0; p < spatial; ++p) {
         const double value = x[p];  // float x float is exact in float64
         const float* y = Y + s * cy * spatial + p;
-        for (size_t j = 0, end = limit(r); j < end; ++j) row[j] += value * y[j * spatial];
+        for (size_t j = 0, end = limit(i); j < end; ++j) row[j] += value * y[j * spatial];
       }
     }
   }

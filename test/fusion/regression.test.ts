@@ -11,7 +11,12 @@ import { validateFusion } from '../../lib/fusion/validate.js';
 import { allLayers } from '../../lib/ir/network.js';
 import { emitModel } from '../../lib/graph/emit.js';
 import { type UnitMap, identityMap, unitMap } from '../../lib/fusion/transport.js';
-import { buildMlp, buildResnet, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
+import { balanceByAdding } from '../../lib/fusion/balance/add.js';
+import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
+import { tapKey } from '../../lib/fusion/activations.js';
+import { fusionRequest } from '../../lib/fusion/otfuse/index.js';
+import { atInsertedUnit, buildTopology, takesFixedMap } from '../../lib/fusion/otfuse/topology.js';
+import { buildBottleneckResnet, buildMlp, buildResnet, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
 
 /** Σ aᵢ bⱼ over the rows of two N x n matrices (row-major), as the streamed cross moments hold them. */
 function crossOf(a: number[][], b: number[][]): Float64Array {
@@ -104,6 +109,29 @@ describe('regression maps', () => {
     allLayers(same.network).forEach((layer, k) => {
       expect(maxAbsDiff(layer.op.weight.data, allLayers(a)[k].op.weight.data)).to.equal(0);
     });
+  });
+
+  it('are read from no moments at fixed maps, and from no second moments at inserted units', async () => {
+    const deep = buildBottleneckResnet([3, 3], [2, 3], [2, 8, 8], 4, { seed: 9, batchNorm: true });
+    const shallow = buildBottleneckResnet([2, 1], [2, 3], [2, 8, 8], 4, { seed: 10, batchNorm: true });
+    const balanced = balanceByAdding(deep, shallow, (await crossLayerAlignment(deep, shallow, { startLayer: 2, pinnedEnd: 1 })).groups);
+    const options = { mode: 'activations' as const, reference: false, alignClassifier: false, repair: false };
+    const [source, target] = [buildTopology(balanced, false), buildTopology(deep, false)];
+    const nodesOf = (topology: typeof source, model: number) => new Map(topology.nodes.flatMap((node, index) => node.taps.map((tap) => [`${model}|${tapKey(tap)}`, index])));
+    const node = new Map([...nodesOf(source, 0), ...nodesOf(target, 1)]);
+    const fixed = target.nodes.map((_, index) => takesFixedMap(source, target, index, false));
+    const inserted = target.nodes.map((_, index) => atInsertedUnit(source, target, index));
+    expect(source.nodes.some((n) => n.degenerate) && fixed.some((f, index) => f && target.nodes[index].kind === 'layer')).to.equal(true);
+    const plain = fusionRequest([balanced], deep, { sources: [0], target: 1 }, options).cross;
+    const fitted = fusionRequest([balanced], deep, { sources: [0], target: 1 }, { ...options, regression: true }).cross;
+    const at = (model: number, tap: Parameters<typeof tapKey>[0]) => node.get(`${model}|${tapKey(tap)}`)!;
+    for (const r of fitted) expect(fixed[at(r.a, r.tapA)], tapKey(r.tapA)).to.equal(false);
+    const seconds = fitted.filter((r) => r.a === r.b);
+    expect(seconds.every((r) => !inserted[at(r.a, r.tapA)])).to.equal(true);
+    // Every other node's taps: the cross moments, and both sides' second moments when fitted.
+    const fittedNodes = target.nodes.filter((_, index) => !fixed[index] && !inserted[index]);
+    expect(seconds.length).to.equal(2 * fittedNodes.reduce((n, t) => n + t.taps.length, 0));
+    expect(plain.length).to.equal(fitted.length - seconds.length);
   });
 
   it('keep every batch-norm of a BN ResNet pair of different depth', async () => {

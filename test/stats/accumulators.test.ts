@@ -108,6 +108,46 @@ describe('streaming statistics accumulators', () => {
     });
   }
 
+  // Wide taps cross the kernel's cache blocks (144 x 256 of M below 128 positions, 128-row triangle strips above).
+  for (const spatial of [40, 130]) {
+    it(`wide taps (300 x 270 channels, ${spatial} positions): cross and second moments over blocks, chunks and threads`, async () => {
+      const [samples, cx, cy] = [5, 300, 270];
+      const x = randomData(samples * cx * spatial, 6, 0.5);
+      const y = randomData(samples * cy * spatial, 7, 0.5);
+      const run = async (chunk: number, threads: number, c: number, data: Float32Array, symmetric = false) => {
+        const other = symmetric ? data : y;
+        const acc = new CrossAccumulator(c, symmetric ? c : cy, spatial, threads, symmetric);
+        for (let s = 0; s < samples; s += chunk) {
+          const end = Math.min(samples, s + chunk);
+          const part = data.subarray(s * c * spatial, end * c * spatial);
+          await acc.add(part, symmetric ? part : other.subarray(s * cy * spatial, end * cy * spatial));
+        }
+        return acc.moments;
+      };
+      const cross = await run(samples, 1, cx, x);
+      const exact = new Float64Array(cx * cy);
+      for (let s = 0; s < samples; s++) {
+        for (let i = 0; i < cx; i++) {
+          for (let j = 0; j < cy; j++) {
+            let sum = 0;
+            for (let p = 0; p < spatial; p++) sum += x[(s * cx + i) * spatial + p] * y[(s * cy + j) * spatial + p];
+            exact[i * cy + j] += sum;
+          }
+        }
+      }
+      expect(maxRelativeDifference(cross, exact)).to.be.below(1e-5);
+      const own = bits(await run(samples, 1, cx, x, true));
+      for (const [chunk, threads] of [[1, 2], [2, 3], [samples, 2]]) {
+        expect(bits(await run(chunk, threads, cx, x)), `cross ${chunk}/${threads}`).to.equal(bits(cross));
+        expect(bits(await run(chunk, threads, cx, x, true)), `second ${chunk}/${threads}`).to.equal(own);
+      }
+      // The second moments are the cross moments of the tap with itself, bit for bit.
+      const itself = new CrossAccumulator(cx, cx, spatial, 2);
+      await itself.add(x, x);
+      expect(own).to.equal(bits(itself.moments));
+    });
+  }
+
   it('second moments of one tap: another tap as y, or unequal widths, are coded errors', async () => {
     const x = randomData(4 * 3 * 2, 6);
     expect(() => new CrossAccumulator(3, 4, 2, 1, true)).to.throw().with.property('code', 'E_SHAPE');

@@ -7,8 +7,8 @@ import { tapKey } from '../../lib/fusion/activations.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import type { Network } from '../../lib/ir/network.js';
-import { balancedTapSources, heldChunk } from '../../lib/stats/held.js';
-import type { Statistics } from '../../lib/stats/statistics.js';
+import { type KnownTaps, balancedTapSources, heldChunk, knownTaps } from '../../lib/stats/held.js';
+import { type Statistics, StatisticsBuilder } from '../../lib/stats/statistics.js';
 import { type StreamOptions, streamStatistics, tapShapes } from '../../lib/stats/stream.js';
 import { Dataset } from '../../lib/data/dataset.js';
 import { MemorySource } from '../../lib/data/source.js';
@@ -86,6 +86,16 @@ describe('taps of a balanced network from the original network', () => {
       const own = (statistics: Statistics) => bits(statistics.moments(1, tap, 1, tap).cross);
       expect(own(derived), tapKey(tap)).to.equal(own(direct));
     }
+    // Taps that hold the same values (an inserted block's output is its input) have their moments computed once.
+    const known = knownTaps(sources);
+    const shapes = [tapShapes(deep), tapShapes(balanced)];
+    const width = (tap: { layer: string; point: 'preact' | 'output' }) => shapes[1].get(tapKey(tap))![0];
+    const nonzero = taps.filter((tap) => !known.zeros.has(tapKey(tap)));
+    const distinct = new Map(nonzero.map((tap) => [known.values.get(tapKey(tap)), width(tap)]));
+    expect(distinct.size).to.be.below(nonzero.length);
+    const saved = nonzero.reduce((n, tap) => n + width(tap) ** 2, 0) - [...distinct.values()].reduce((n, c) => n + c ** 2, 0);
+    const held = (k?: KnownTaps[]) => StatisticsBuilder.heldValues(request, 10, shapes, k);
+    expect(held() - held([knownTaps(undefined), known])).to.equal(saved);
   });
 
   it('a unit inserted before the first original one reads the network input: no sources', async () => {

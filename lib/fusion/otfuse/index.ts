@@ -36,7 +36,7 @@ import type { UnitStatistics } from '../repair.js';
 import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutputs, unitMap } from '../transport.js';
 import { type Ground, type GroundMetric, type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap, weightGround } from './solve.js';
 import { type NodeMoments, regressionMaps } from './regression.js';
-import { type MapNode, type Slot, type Topology, buildTopology } from './topology.js';
+import { type MapNode, type Slot, type Topology, atInsertedUnit, buildTopology, takesFixedMap } from './topology.js';
 
 export interface OtFuseOptions {
   /** Ground cost from activation statistics (needs `stats`) or from incoming-aligned weights. */
@@ -286,32 +286,28 @@ class PairFusion {
   async map(index: number): Promise<UnitMap> {
     const known = this.maps.get(index);
     if (known) return known;
-    const node = this.target.topology.nodes[index];
-    const sourceWidth = this.source.topology.nodes[index].width;
-    let map: UnitMap | undefined;
-    if (node.kind === 'input' || (node.kind === 'classifier' && !this.options.alignClassifier)) {
-      if (sourceWidth !== node.width) {
-        throw new ClafusionError('E_SHAPE', node.kind === 'input'
-          ? `the models take inputs with different channel counts (${sourceWidth} vs ${node.width})`
-          : `the models have different class counts (${sourceWidth} vs ${node.width})`);
-      }
-      map = identityMap(node.width);
-    } else if ((node.degenerate || this.source.topology.nodes[index].degenerate) && sourceWidth === node.width) {
-      map = identityMap(node.width);
-    }
-    if (!map) {
+    const [source, target] = [this.source.topology, this.target.topology];
+    let map: UnitMap;
+    if (takesFixedMap(source, target, index, this.options.alignClassifier)) {
+      map = this.fixedMap(index);
+    } else {
       map = await this.solve(index);
-      if (this.options.regression !== undefined && !this.atInsertedUnit(index)) map = this.regress(index, map);
+      if (this.options.regression !== undefined && !atInsertedUnit(source, target, index)) map = this.regress(index, map);
     }
     this.maps.set(index, map);
     return map;
   }
 
-  /** True when a layer writing node `index` was inserted by balancing on either side (it copies its inputs). */
-  private atInsertedUnit(index: number): boolean {
-    const inserted = (side: Side) =>
-      side.topology.nodes[index].costSlots.some((k) => side.topology.slots[k].layer.inserted);
-    return inserted(this.source) || inserted(this.target);
+  /** The identity map of a node that takes a fixed map (takesFixedMap); the input and the classes must agree. */
+  private fixedMap(index: number): UnitMap {
+    const node = this.target.topology.nodes[index];
+    const sourceWidth = this.source.topology.nodes[index].width;
+    if (sourceWidth !== node.width) {
+      throw new ClafusionError('E_SHAPE', node.kind === 'input'
+        ? `the models take inputs with different channel counts (${sourceWidth} vs ${node.width})`
+        : `the models have different class counts (${sourceWidth} vs ${node.width})`);
+    }
+    return identityMap(node.width);
   }
 
   /** The OT plan of node `index` (the map itself unless regression maps replaced it): the repair's alignment. */
@@ -511,15 +507,16 @@ export function fusionRequest(sources: Network[], target: Network, models: { sou
     const topology = buildTopology(source, options.reference);
     if (options.mode === 'activations') {
       targetTopology.nodes.forEach((node, index) => {
-        if (node.kind === 'input' || (node.kind === 'classifier' && !options.alignClassifier)) return;
+        // Fixed maps read no data; inserted units keep their plans (PairFusion.map).
+        if (takesFixedMap(topology, targetTopology, index, options.alignClassifier)) return;
+        const fitted = options.regression && !atInsertedUnit(topology, targetTopology, index);
         const sourceTaps = topology.nodes[index]?.taps ?? [];
         node.taps.forEach((tap, k) => {
           if (!sourceTaps[k]) return;
           const [a, b] = [models.sources[s], models.target];
           request.cross.push({ a, tapA: sourceTaps[k], b, tapB: tap });
           // Regression maps also read each side's own second moments (regression.ts).
-          if (!options.regression) return;
-          request.cross.push({ a, tapA: sourceTaps[k], b: a, tapB: sourceTaps[k] }, { a: b, tapA: tap, b, tapB: tap });
+          if (fitted) request.cross.push({ a, tapA: sourceTaps[k], b: a, tapB: sourceTaps[k] }, { a: b, tapA: tap, b, tapB: tap });
         });
       });
     }

@@ -165,3 +165,25 @@ export function activationTaps(network: Network, reference: boolean, alignClassi
     .filter((node) => node.kind === 'layer' || node.kind === 'stream' || (node.kind === 'classifier' && alignClassifier))
     .flatMap((node) => node.taps);
 }
+
+/**
+ * True when node `index` of a pair takes a fixed map, read from no data: the network input, the pinned classifier,
+ * or a node degenerate on either side (the zero branch of an inserted block) with the same widths, whose identity
+ * map is as optimal as any plan.
+ */
+export function takesFixedMap(source: Topology, target: Topology, index: number, alignClassifier: boolean): boolean {
+  const node = target.nodes[index];
+  if (node.kind === 'input' || (node.kind === 'classifier' && !alignClassifier)) return true;
+  const theirs = source.nodes[index];
+  return theirs !== undefined && (node.degenerate || theirs.degenerate) && theirs.width === node.width;
+}
+
+/**
+ * True when a layer writing node `index` was inserted by balancing on either side (it copies its inputs): such a
+ * node keeps its plan, never a fitted regression map.
+ */
+export function atInsertedUnit(source: Topology, target: Topology, index: number): boolean {
+  const inserted = (topology: Topology) =>
+    topology.nodes[index]?.costSlots.some((k) => topology.slots[k].layer.inserted) ?? false;
+  return inserted(source) || inserted(target);
+}
