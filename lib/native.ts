@@ -42,10 +42,10 @@ export interface NativeAddon {
   // Streaming statistics accumulators (native/addon/bind_stats.cpp): the float64 accumulators are updated in place.
   accumulateGram(K: Float64Array, n: number, A: Float32Array, rowsA: number, a0: number, B: Float32Array, rowsB: number, b0: number, d: number, shift: Float32Array, threads: number): Promise<Float64Array>;
   accumulateGramSync(K: Float64Array, n: number, A: Float32Array, rowsA: number, a0: number, B: Float32Array, rowsB: number, b0: number, d: number, shift: Float32Array, threads: number): Float64Array;
-  accumulateCross(M: Float64Array, X: Float32Array, cx: number, Y: Float32Array, cy: number, samples: number, spatial: number, threads: number): Promise<Float64Array>;
-  accumulateCrossSync(M: Float64Array, X: Float32Array, cx: number, Y: Float32Array, cy: number, samples: number, spatial: number, threads: number): Float64Array;
-  accumulateSecondMoments(M: Float64Array, X: Float32Array, channels: number, samples: number, spatial: number, threads: number): Promise<Float64Array>;
-  accumulateSecondMomentsSync(M: Float64Array, X: Float32Array, channels: number, samples: number, spatial: number, threads: number): Float64Array;
+  accumulateCross(M: Float64Array, X: Float32Array[], cx: number, Y: Float32Array[], cy: number, samples: number, spatial: number, threads: number): Promise<Float64Array>;
+  accumulateCrossSync(M: Float64Array, X: Float32Array[], cx: number, Y: Float32Array[], cy: number, samples: number, spatial: number, threads: number): Float64Array;
+  accumulateSecondMoments(M: Float64Array, X: Float32Array[], channels: number, samples: number, spatial: number, threads: number): Promise<Float64Array>;
+  accumulateSecondMomentsSync(M: Float64Array, X: Float32Array[], channels: number, samples: number, spatial: number, threads: number): Float64Array;
   accumulateChannels(sums: Float64Array, squares: Float64Array, positives: Float64Array, X: Float32Array, samples: number, channels: number, spatial: number, threads: number): Promise<Float64Array>;
   accumulateChannelsSync(sums: Float64Array, squares: Float64Array, positives: Float64Array, X: Float32Array, samples: number, channels: number, spatial: number, threads: number): Float64Array;
   emd(a: Float64Array, b: Float64Array, M: Float64Array, options: { method?: string; maxIterations?: number; threads?: number }): Promise<{ plan: Float64Array; cost: number; iterations: number; optimal: boolean; method: string; u: Float64Array; v: Float64Array }>;

@@ -118,11 +118,13 @@ export class ChannelAccumulator {
 }
 
 /**
- * Cross second moments between the channels of a tap of model A (cx) and one of model B (cy) on the same samples.
- * `symmetric`: both are the same tap (cx = cy), whose second moments are symmetric and cost half (the same bits).
+ * Cross second moments between the channels of taps of model A (cx) and of model B (cy) on the same samples, summed
+ * over tap pairs (the taps of one map, one to one on both sides): M_ij = Σ_t Σ_{n,p} x_t[n,i,p] y_t[n,j,p].
+ * `symmetric`: both sides are the same taps (cx = cy), whose second moments are symmetric and cost half (the same
+ * bits).
  */
 export class CrossAccumulator {
-  /** M (cx x cy, row-major): Σ_{n,p} x_i y_j. */
+  /** M (cx x cy, row-major). */
   readonly moments: Float64Array;
 
   constructor(readonly cx: number, readonly cy: number, readonly spatial: number, private readonly threads?: number,
@@ -134,19 +136,28 @@ export class CrossAccumulator {
     this.moments = new Float64Array(cx * cy);
   }
 
-  /** Adds the same samples of both taps: x [samples, cx, spatial], y [samples, cy, spatial] (symmetric: y is x). */
-  async add(x: Float32Array, y: Float32Array): Promise<void> {
-    const samples = sampleCount(x, this.cx * this.spatial, 'cross moments X');
-    if (sampleCount(y, this.cy * this.spatial, 'cross moments Y') !== samples) {
-      throw new ClafusionError('E_SHAPE', 'cross moments need the same samples of both taps');
+  /**
+   * Adds the same samples of every tap pair: xs[t] [samples, cx, spatial] against ys[t] [samples, cy, spatial]
+   * (symmetric: ys is xs). A pair whose arrays repeat the pair before is added without recomputing its products.
+   */
+  async add(xs: Float32Array[], ys: Float32Array[]): Promise<void> {
+    if (xs.length === 0 || xs.length !== ys.length) {
+      throw new ClafusionError('E_ARG', `cross moments need one or more tap pairs, got ${xs.length} and ${ys.length} taps`);
     }
-    checkFloat32(x, x.length, 'cross moments X');
+    const samples = sampleCount(xs[0], this.cx * this.spatial, 'cross moments X');
+    const same = (list: Float32Array[], width: number, what: string) => list.forEach((t) => {
+      if (sampleCount(t, width * this.spatial, what) !== samples) {
+        throw new ClafusionError('E_SHAPE', 'cross moments need the same samples of every tap');
+      }
+      checkFloat32(t, t.length, what);
+    });
+    same(xs, this.cx, 'cross moments X');
     if (this.symmetric) {
-      if (y !== x) throw new ClafusionError('E_ARG', 'symmetric moments read one tap: y must be x');
-      await native().accumulateSecondMoments(this.moments, x, this.cx, samples, this.spatial, threadsOf(this.threads));
+      if (ys.some((y, t) => y !== xs[t])) throw new ClafusionError('E_ARG', 'symmetric moments read one side: ys must be xs');
+      await native().accumulateSecondMoments(this.moments, xs, this.cx, samples, this.spatial, threadsOf(this.threads));
       return;
     }
-    checkFloat32(y, y.length, 'cross moments Y');
-    await native().accumulateCross(this.moments, x, this.cx, y, this.cy, samples, this.spatial, threadsOf(this.threads));
+    same(ys, this.cy, 'cross moments Y');
+    await native().accumulateCross(this.moments, xs, this.cx, ys, this.cy, samples, this.spatial, threadsOf(this.threads));
   }
 }

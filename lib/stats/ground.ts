@@ -41,17 +41,3 @@ export function momentDistances(moments: PairMoments, metric: DistanceMetric): F
   }
   return distances;
 }
-
-/** The sum of several moments of the same shape (the taps of one map), added in the order given. */
-export function sumMoments(parts: PairMoments[]): PairMoments {
-  if (parts.length === 0) throw new ClafusionError('E_ARG', 'a map needs the moments of at least one tap pair');
-  const add = (arrays: Float64Array[]): Float64Array => {
-    const total = new Float64Array(arrays[0].length);
-    for (const a of arrays) {
-      if (a.length !== total.length) throw new ClafusionError('E_SHAPE', 'the taps of one map must have the same units');
-      for (let k = 0; k < a.length; k++) total[k] += a[k];
-    }
-    return total;
-  };
-  return { cross: add(parts.map((p) => p.cross)), rowSquares: add(parts.map((p) => p.rowSquares)), colSquares: add(parts.map((p) => p.colSquares)) };
-}

@@ -4,8 +4,10 @@
  *
  * - `grams`: the sample Gram of a tap of a model (the CKA layer cost);
  * - `channels`: the per-channel sums of a tap (repair targets, merge masks, the norms of the ground cost);
- * - `cross`: the cross moments between a tap of model a and a tap of model b (the activation ground cost; the
- *   channel sums of both taps are added to the request, so `moments` has the norms too).
+ * - `cross`: the cross moments between taps of model a and taps of model b, summed over tap pairs (one map's taps,
+ *   one to one on both sides: a residual stream reads its starter's and its blocks' outputs), for the activation
+ *   ground cost and the regression maps; the channel sums of every tap are added to the request, so `moments` has
+ *   the norms too. One matrix per map, however many taps it reads.
  *
  * With a cross request, `moments` and `channels` give everything a correlation needs: over the n = samples ·
  * positions values of each unit, corr_ij = (M_ij / n − μ_i μ_j) / (σ_i σ_j), μ = Σx / n, σ² = Σx² / n − μ².
@@ -26,11 +28,12 @@ export interface ModelTap {
   tap: Tap;
 }
 
+/** Σ_k (moments of model a's tapsA[k] against model b's tapsB[k]); both lists name taps of the same units. */
 export interface CrossRequest {
   a: number;
-  tapA: Tap;
+  tapsA: Tap[];
   b: number;
-  tapB: Tap;
+  tapsB: Tap[];
 }
 
 export interface StatisticsRequest {
@@ -57,9 +60,20 @@ function valuesKey(known: KnownTaps[], model: number, tap: Tap): string {
   return known[model]?.values.get(key) ?? key;
 }
 
-/** One key per pair of distinct values: requests with one key have the same moments. */
+function valuesKeys(known: KnownTaps[], model: number, taps: Tap[]): string {
+  return taps.map((tap) => valuesKey(known, model, tap)).join(',');
+}
+
+/** One key per sum of distinct values: requests with one key have the same moments. */
 function crossKey(r: CrossRequest, known: KnownTaps[]): string {
-  return `${r.a}|${valuesKey(known, r.a, r.tapA)}|${r.b}|${valuesKey(known, r.b, r.tapB)}`;
+  return `${r.a}|${valuesKeys(known, r.a, r.tapsA)}|${r.b}|${valuesKeys(known, r.b, r.tapsB)}`;
+}
+
+/** Element-wise sum of arrays of one length, in the order given. */
+function sumOf(arrays: Float64Array[]): Float64Array {
+  const total = Float64Array.from(arrays[0]);
+  for (const a of arrays.slice(1)) for (let k = 0; k < total.length; k++) total[k] += a[k];
+  return total;
 }
 
 /** The request's cross moments, one per pair of distinct values (first-seen order). */
@@ -91,10 +105,15 @@ export class Statistics {
     return this.sums[model]?.get(tapKey(tap)) ?? missing(`the channels of model ${model} at ${tapKey(tap)}`);
   }
 
-  /** Cross moments and squared norms between the channels of tap A of model a (rows) and tap B of model b. */
-  moments(a: number, tapA: Tap, b: number, tapB: Tap): PairMoments {
-    const cross = this.crosses.get(crossKey({ a, tapA, b, tapB }, this.known)) ?? missing(`the cross moments of ${a}:${tapKey(tapA)} and ${b}:${tapKey(tapB)}`);
-    return { cross: cross.moments, rowSquares: this.channels(a, tapA).squares, colSquares: this.channels(b, tapB).squares };
+  /**
+   * Cross moments between the channels of taps A of model a (rows) and taps B of model b, summed over the pairs,
+   * and each side's squared norms summed over its taps (a request's sum).
+   */
+  moments(a: number, tapsA: Tap[], b: number, tapsB: Tap[]): PairMoments {
+    const cross = this.crosses.get(crossKey({ a, tapsA, b, tapsB }, this.known))
+      ?? missing(`the cross moments of ${a}:${tapsA.map(tapKey).join(',')} and ${b}:${tapsB.map(tapKey).join(',')}`);
+    const squares = (model: number, taps: Tap[]) => sumOf(taps.map((tap) => this.channels(model, tap).squares));
+    return { cross: cross.moments, rowSquares: squares(a, tapsA), colSquares: squares(b, tapsB) };
   }
 }
 
@@ -103,9 +122,14 @@ function tapsOf(entries: ModelTap[], model: number): Tap[] {
   return [...new Map(entries.filter((e) => e.model === model).map((e) => [tapKey(e.tap), e.tap])).values()];
 }
 
+/** Every tap a cross request reads, of either model. */
+function crossTaps(r: CrossRequest): ModelTap[] {
+  return [...r.tapsA.map((tap) => ({ model: r.a, tap })), ...r.tapsB.map((tap) => ({ model: r.b, tap }))];
+}
+
 /** The request with the channel sums every cross request reads. */
 function completed(request: StatisticsRequest): StatisticsRequest {
-  const norms = request.cross.flatMap((r) => [{ model: r.a, tap: r.tapA }, { model: r.b, tap: r.tapB }]);
+  const norms = request.cross.flatMap(crossTaps);
   return { ...request, channels: [...request.channels, ...norms] };
 }
 
@@ -117,8 +141,7 @@ export interface PassTaps {
 
 export function passTaps(request: StatisticsRequest, models: number): PassTaps {
   const full = completed(request);
-  const crossTaps = full.cross.flatMap((r) => [{ model: r.a, tap: r.tapA }, { model: r.b, tap: r.tapB }]);
-  const all = [...full.grams, ...full.channels, ...crossTaps];
+  const all = [...full.grams, ...full.channels, ...full.cross.flatMap(crossTaps)];
   return {
     held: Array.from({ length: models }, (_, m) => tapsOf(all, m)),
     grams: Array.from({ length: models }, (_, m) => tapsOf(full.grams, m)),
@@ -161,12 +184,19 @@ export class StatisticsBuilder {
     })));
     this.crossRequests = [...uniqueCrosses(this.request, known).values()];
     for (const r of this.crossRequests) {
-      const a = channelsOf(shapeOf(r.a, r.tapA));
-      const b = channelsOf(shapeOf(r.b, r.tapB));
-      if (a.spatial !== b.spatial) {
-        throw new ClafusionError('E_SHAPE', `cannot compare the units of ${tapKey(r.tapA)} and ${tapKey(r.tapB)}: ${a.spatial} and ${b.spatial} positions per channel`);
+      if (r.tapsA.length === 0 || r.tapsA.length !== r.tapsB.length) {
+        throw new ClafusionError('E_ARG', `cross moments need one or more tap pairs, got ${r.tapsA.length} and ${r.tapsB.length} taps`);
       }
-      const symmetric = r.a === r.b && valuesKey(known, r.a, r.tapA) === valuesKey(known, r.b, r.tapB);
+      const a = channelsOf(shapeOf(r.a, r.tapsA[0]));
+      const b = channelsOf(shapeOf(r.b, r.tapsB[0]));
+      r.tapsA.forEach((tapA, k) => {
+        const [x, y] = [channelsOf(shapeOf(r.a, tapA)), channelsOf(shapeOf(r.b, r.tapsB[k]))];
+        if (x.channels !== a.channels || y.channels !== b.channels || x.spatial !== a.spatial || y.spatial !== a.spatial) {
+          throw new ClafusionError('E_SHAPE', `cannot compare the units of ${tapKey(tapA)} and ${tapKey(r.tapsB[k])}: ` +
+            `${x.channels} x ${x.spatial} and ${y.channels} x ${y.spatial} values, the sum's first pair has ${a.channels} x ${a.spatial} and ${b.channels} x ${b.spatial}`);
+        }
+      });
+      const symmetric = r.a === r.b && valuesKeys(known, r.a, r.tapsA) === valuesKeys(known, r.b, r.tapsB);
       this.crosses.set(crossKey(r, known), new CrossAccumulator(a.channels, b.channels, a.spatial, threads, symmetric));
     }
   }
@@ -178,7 +208,7 @@ export class StatisticsBuilder {
     const shapeOf = (m: number, tap: Tap) => shapes[m]?.get(tapKey(tap)) ?? [1];
     const grams = shapes.reduce((n, _, m) => n + tapsOf(full.grams, m).length, 0) * samples * samples * 2;
     const channels = shapes.reduce((n, _, m) => n + tapsOf(full.channels, m).reduce((k, tap) => k + 3 * shapeOf(m, tap)[0], 0), 0);
-    const cross = [...uniqueCrosses(full, known).values()].reduce((n, r) => n + shapeOf(r.a, r.tapA)[0] * shapeOf(r.b, r.tapB)[0], 0);
+    const cross = [...uniqueCrosses(full, known).values()].reduce((n, r) => n + shapeOf(r.a, r.tapsA[0])[0] * shapeOf(r.b, r.tapsB[0])[0], 0);
     return grams + channels + cross;
   }
 
@@ -197,10 +227,12 @@ export class StatisticsBuilder {
       }
     }
     for (const r of this.crossRequests) {
-      if (this.isZero(r.a, tapKey(r.tapA)) || this.isZero(r.b, tapKey(r.tapB))) continue; // every product is 0
+      // A pair with a zero side adds only zeros: M stays as it is, bit for bit.
+      const pairs = r.tapsA.flatMap((tapA, k) => (this.isZero(r.a, tapKey(tapA)) || this.isZero(r.b, tapKey(r.tapsB[k])) ? [] : [k]));
+      if (pairs.length === 0) continue;
       const acc = this.crosses.get(crossKey(r, this.known))!;
-      const x = output(outputs, r.a, r.tapA);
-      await acc.add(x, acc.symmetric ? x : output(outputs, r.b, r.tapB));
+      const xs = pairs.map((k) => output(outputs, r.a, r.tapsA[k]));
+      await acc.add(xs, acc.symmetric ? xs : pairs.map((k) => output(outputs, r.b, r.tapsB[k])));
     }
     for (const [m, grams] of this.grams.entries()) {
       for (const [key, acc] of grams) {

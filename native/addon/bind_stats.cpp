@@ -2,10 +2,11 @@
 // JS owns and passes in (they are modified in place and pinned until the job ends); the chunk's float32 tap outputs
 // are read in place. lib/stats/accumulators.ts checks every argument first.
 //   accumulateGram[Sync](K, n, A, rowsA, a0, B, rowsB, b0, d, shift, threads) -> K
-//   accumulateCross[Sync](M, X, cx, Y, cy, samples, spatial, threads) -> M
-//   accumulateSecondMoments[Sync](M, X, channels, samples, spatial, threads) -> M
+//   accumulateCross[Sync](M, Xs, cx, Ys, cy, samples, spatial, threads) -> M        (Xs, Ys: arrays of tap outputs)
+//   accumulateSecondMoments[Sync](M, Xs, channels, samples, spatial, threads) -> M
 //   accumulateChannels[Sync](sums, squares, positives, X, samples, channels, spatial, threads) -> sums
 #include <string>
+#include <vector>
 
 #include "addon/bindings.hpp"
 #include "addon/napi_job.hpp"
@@ -44,36 +45,53 @@ Napi::Value gramBinding(const Napi::CallbackInfo& info, bool async) {
                 returning(info[0]));
 }
 
+/**
+ * The tap outputs of one side of a cross sum: a JS array of Float32Arrays of samples x channels x spatial values
+ * each, pinned until the job ends.
+ */
+std::vector<const float*> tapOutputs(Napi::Env env, const Napi::Value& value, size_t samples, size_t channels,
+                                     size_t spatial, const char* what, Pins& pins) {
+  if (!value.IsArray()) throw codedError(env, "E_ARG", std::string(what) + " must be an array of Float32Arrays");
+  Napi::Array list = value.As<Napi::Array>();
+  size_t length = checkedProduct(env, checkedProduct(env, samples, channels, "samples x channels"), spatial, "x spatial");
+  std::vector<const float*> data;
+  for (uint32_t k = 0; k < list.Length(); ++k) {
+    Napi::Value tap = list.Get(k);
+    Span<float> span = typedSpan<float>(tap, what);
+    requireLength(env, span.length, length, what);
+    pins.add(tap);
+    data.push_back(span.data);
+  }
+  return data;
+}
+
 Napi::Value crossBinding(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Span<double> M = typedSpan<double>(info[0], "M");
-  Span<float> X = typedSpan<float>(info[1], "X");
   size_t cx = sizeArgument(info[2], "cx");
-  Span<float> Y = typedSpan<float>(info[3], "Y");
   size_t cy = sizeArgument(info[4], "cy");
   size_t samples = sizeArgument(info[5], "samples"), spatial = sizeArgument(info[6], "spatial");
   int threads = threadsArg(info[7]);
   requireLength(env, M.length, checkedProduct(env, cx, cy, "cx x cy"), "M");
-  requireLength(env, X.length, checkedProduct(env, checkedProduct(env, samples, cx, "samples x cx"), spatial, "x spatial"), "X");
-  requireLength(env, Y.length, checkedProduct(env, checkedProduct(env, samples, cy, "samples x cy"), spatial, "x spatial"), "Y");
   Pins pins;
-  for (size_t k : {0, 1, 3}) pins.add(info[k]);
-  return runJob(env, async, pins, [=] { accumulateCross(X.data, cx, Y.data, cy, samples, spatial, M.data, threads); },
+  pins.add(info[0]);
+  std::vector<const float*> X = tapOutputs(env, info[1], samples, cx, spatial, "X", pins);
+  std::vector<const float*> Y = tapOutputs(env, info[3], samples, cy, spatial, "Y", pins);
+  return runJob(env, async, pins, [=] { accumulateCross(X, cx, Y, cy, samples, spatial, M.data, threads); },
                 returning(info[0]));
 }
 
 Napi::Value secondMomentsBinding(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   Span<double> M = typedSpan<double>(info[0], "M");
-  Span<float> X = typedSpan<float>(info[1], "X");
   size_t channels = sizeArgument(info[2], "channels");
   size_t samples = sizeArgument(info[3], "samples"), spatial = sizeArgument(info[4], "spatial");
   int threads = threadsArg(info[5]);
   requireLength(env, M.length, checkedProduct(env, channels, channels, "channels x channels"), "M");
-  requireLength(env, X.length, checkedProduct(env, checkedProduct(env, samples, channels, "samples x channels"), spatial, "x spatial"), "X");
   Pins pins;
-  for (size_t k : {0, 1}) pins.add(info[k]);
-  return runJob(env, async, pins, [=] { accumulateSecondMoments(X.data, channels, samples, spatial, M.data, threads); },
+  pins.add(info[0]);
+  std::vector<const float*> X = tapOutputs(env, info[1], samples, channels, spatial, "X", pins);
+  return runJob(env, async, pins, [=] { accumulateSecondMoments(X, channels, samples, spatial, M.data, threads); },
                 returning(info[0]));
 }
 

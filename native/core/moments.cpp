@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
@@ -62,63 +63,83 @@ void gramStrip(const float* A, size_t a0, const float* B, size_t rowsB, size_t b
   }
 }
 
+/** The tap pairs of one sum, X[t] against Y[t] (t = 0 .. taps - 1), and the shape they share. */
+struct TapPairs {
+  const std::vector<const float*>& X;
+  const std::vector<const float*>& Y;
+  size_t cx, cy, samples, spatial;
+  /** Pair t reads the same arrays as pair t - 1 (an inserted block's output repeats its input). */
+  bool repeats(size_t t) const { return t > 0 && X[t] == X[t - 1] && Y[t] == Y[t - 1]; }
+};
+
 /**
- * M's block [i0, i1) x [j0, j1) over every sample, in sample order, in float32 dot products: the block of M and each
- * sample's partial products stay in cache while the samples stream past (M itself is read and written once per call,
- * not once per sample). With `lower` (Y = X), only the entries with j <= i are added.
+ * M's block [i0, i1) x [j0, j1) over every sample and tap pair, samples ascending, then pairs in order, in float32
+ * dot products: the block of M and one pair's partial products stay in cache while the samples stream past (M
+ * itself is read and written once per call, not once per sample). A pair that repeats the one before adds the same
+ * products again without computing them. With `lower` (Y = X), only the entries with j <= i are added.
  */
-void crossBlock(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
-                size_t i0, size_t i1, size_t j0, size_t j1, bool lower, std::vector<float>& partial) {
+void crossBlock(const TapPairs& p, double* M, size_t i0, size_t i1, size_t j0, size_t j1, bool lower,
+                std::vector<float>& partial) {
   size_t rows = i1 - i0, cols = j1 - j0;
   partial.resize(rows * cols);
-  for (size_t s = 0; s < samples; ++s) {
-    const float* x = X + (s * cx + i0) * spatial;
-    const float* y = Y + (s * cy + j0) * spatial;
-    sgemm(Transpose::No, Transpose::Yes, rows, cols, spatial, 1.0f, x, spatial, y, spatial, 0.0f, partial.data(), cols,
-          1);
-    for (size_t r = 0; r < rows; ++r) {
-      double* row = M + (i0 + r) * cy + j0;
-      const float* terms = partial.data() + r * cols;
-      size_t i = i0 + r;
-      size_t end = !lower ? cols : i < j0 ? 0 : std::min(cols, i + 1 - j0);
-      for (size_t j = 0; j < end; ++j) row[j] += terms[j];
+  for (size_t s = 0; s < p.samples; ++s) {
+    for (size_t t = 0; t < p.X.size(); ++t) {
+      if (!p.repeats(t)) {
+        const float* x = p.X[t] + (s * p.cx + i0) * p.spatial;
+        const float* y = p.Y[t] + (s * p.cy + j0) * p.spatial;
+        sgemm(Transpose::No, Transpose::Yes, rows, cols, p.spatial, 1.0f, x, p.spatial, y, p.spatial, 0.0f,
+              partial.data(), cols, 1);
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        double* row = M + (i0 + r) * p.cy + j0;
+        const float* terms = partial.data() + r * cols;
+        size_t i = i0 + r;
+        size_t end = !lower ? cols : i < j0 ? 0 : std::min(cols, i + 1 - j0);
+        for (size_t j = 0; j < end; ++j) row[j] += terms[j];
+      }
+    }
+  }
+}
+
+/** Rows [row0, row1) of M in exact float64 products (fewer than kCrossFloatMin positions), in crossBlock's order. */
+void crossRowsExact(const TapPairs& p, double* M, size_t row0, size_t row1, bool lower) {
+  for (size_t s = 0; s < p.samples; ++s) {
+    for (size_t t = 0; t < p.X.size(); ++t) {
+      for (size_t i = row0; i < row1; ++i) {
+        double* row = M + i * p.cy;
+        const float* x = p.X[t] + (s * p.cx + i) * p.spatial;
+        for (size_t q = 0; q < p.spatial; ++q) {
+          const double value = x[q];  // float x float is exact in float64
+          const float* y = p.Y[t] + s * p.cy * p.spatial + q;
+          for (size_t j = 0, end = lower ? i + 1 : p.cy; j < end; ++j) row[j] += value * y[j * p.spatial];
+        }
+      }
     }
   }
 }
 
 /**
- * Rows [row0, row1) of M over every sample, in sample order (accumulateCross); with `lower` (Y = X), only the entries
- * on or below the diagonal, and only the blocks that hold some (half the products). An entry's sum does not depend
- * on the blocks or on which other entries are computed with it.
+ * Rows [row0, row1) of M (accumulateCross); with `lower` (Y = X), only the entries on or below the diagonal, and
+ * only the blocks that hold some (half the products). An entry's sum does not depend on the blocks or on which
+ * other entries are computed with it.
  */
-void crossStrip(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
-                size_t row0, size_t row1, bool lower) {
+void crossStrip(const TapPairs& p, double* M, size_t row0, size_t row1, bool lower) {
   if (row1 <= row0) return;
-  if (spatial >= kCrossFloatMin) {
-    bool deep = spatial >= kCrossDeep;
-    size_t rowBlock = !deep ? kCrossRows : lower ? kTriangleRows : row1 - row0;
-    std::vector<float> partial;
-    for (size_t i0 = row0; i0 < row1; i0 += rowBlock) {
-      size_t i1 = std::min(row1, i0 + rowBlock);
-      size_t last = lower ? i1 : cy;  // columns [0, last) hold entries of these rows
-      size_t colBlock = deep ? last : kCrossCols;
-      for (size_t j0 = 0; j0 < last; j0 += colBlock)
-        crossBlock(X, cx, Y, cy, samples, spatial, M, i0, i1, j0, std::min(last, j0 + colBlock), lower, partial);
-    }
-    return;
+  if (p.spatial < kCrossFloatMin) return crossRowsExact(p, M, row0, row1, lower);
+  bool deep = p.spatial >= kCrossDeep;
+  size_t rowBlock = !deep ? kCrossRows : lower ? kTriangleRows : row1 - row0;
+  std::vector<float> partial;
+  for (size_t i0 = row0; i0 < row1; i0 += rowBlock) {
+    size_t i1 = std::min(row1, i0 + rowBlock);
+    size_t last = lower ? i1 : p.cy;  // columns [0, last) hold entries of these rows
+    size_t colBlock = deep ? last : kCrossCols;
+    for (size_t j0 = 0; j0 < last; j0 += colBlock) crossBlock(p, M, i0, i1, j0, std::min(last, j0 + colBlock), lower, partial);
   }
-  auto limit = [&](size_t i) { return lower ? i + 1 : cy; };
-  for (size_t s = 0; s < samples; ++s) {
-    for (size_t i = row0; i < row1; ++i) {
-      double* row = M + i * cy;
-      const float* x = X + (s * cx + i) * spatial;
-      for (size_t p = 0; p < spatial; ++p) {
-        const double value = x[p];  // float x float is exact in float64
-        const float* y = Y + s * cy * spatial + p;
-        for (size_t j = 0, end = limit(i); j < end; ++j) row[j] += value * y[j * spatial];
-      }
-    }
-  }
+}
+
+void checkTapPairs(const TapPairs& p, const char* what) {
+  if (p.cx == 0 || p.cy == 0 || p.spatial == 0) throw argError(std::string(what) + ": channels and positions must be positive");
+  if (p.X.empty() || p.X.size() != p.Y.size()) throw argError(std::string(what) + ": needs one or more taps, as many on each side");
 }
 
 }  // namespace
@@ -136,24 +157,27 @@ void accumulateGramBlock(const float* A, size_t rowsA, size_t a0, const float* B
   });
 }
 
-void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
-                     int threads) {
-  if (cx == 0 || cy == 0 || spatial == 0) throw argError("accumulateCross: channels and positions must be positive");
+void accumulateCross(const std::vector<const float*>& X, size_t cx, const std::vector<const float*>& Y, size_t cy,
+                     size_t samples, size_t spatial, double* M, int threads) {
+  TapPairs pairs{X, Y, cx, cy, samples, spatial};
+  checkTapPairs(pairs, "accumulateCross");
   if (samples == 0) return;
   size_t parts = std::min<size_t>(resolveThreads(threads), (cx + 7) / 8);
-  parallelFor(parts, static_cast<int>(parts), [&](size_t p) {
-    auto [row0, row1] = partRange(cx, parts, p, false);
-    crossStrip(X, cx, Y, cy, samples, spatial, M, row0, row1, false);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t part) {
+    auto [row0, row1] = partRange(cx, parts, part, false);
+    crossStrip(pairs, M, row0, row1, false);
   });
 }
 
-void accumulateSecondMoments(const float* X, size_t channels, size_t samples, size_t spatial, double* M, int threads) {
-  if (channels == 0 || spatial == 0) throw argError("accumulateSecondMoments: channels and positions must be positive");
+void accumulateSecondMoments(const std::vector<const float*>& X, size_t channels, size_t samples, size_t spatial,
+                             double* M, int threads) {
+  TapPairs pairs{X, X, channels, channels, samples, spatial};
+  checkTapPairs(pairs, "accumulateSecondMoments");
   if (samples == 0) return;
   size_t parts = std::min<size_t>(resolveThreads(threads), (channels + 7) / 8);
-  parallelFor(parts, static_cast<int>(parts), [&](size_t p) {
-    auto [row0, row1] = partRange(channels, parts, p, true);
-    crossStrip(X, channels, X, channels, samples, spatial, M, row0, row1, true);
+  parallelFor(parts, static_cast<int>(parts), [&](size_t part) {
+    auto [row0, row1] = partRange(channels, parts, part, true);
+    crossStrip(pairs, M, row0, row1, true);
   });
   for (size_t i = 0; i < channels; ++i)
     for (size_t j = i + 1; j < channels; ++j) M[i * channels + j] = M[j * channels + i];

@@ -7,6 +7,7 @@
 // for any chunk size and any thread count.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 namespace clf {
 
@@ -25,21 +26,25 @@ void accumulateGramBlock(const float* A, size_t rowsA, size_t a0, const float* B
                          const float* shift, size_t n, double* K, int threads);
 
 /**
- * Cross second moments between the channels of two taps recorded on the same samples (X: samples x cx x spatial,
- * Y: samples x cy x spatial, row-major float32):
- *   M[i cy + j] += sum_n sum_p X[n, i, p] Y[n, j, p]        (M: cx x cy, float64)
- * Per sample the sum over positions is one float32 sgemm dot product when spatial >= kCrossFloatMin (positions
- * ascending), else exact float64 products; the per-sample terms are added to M in ascending sample order.
+ * Cross second moments between the channels of two sides' taps recorded on the same samples, summed over tap pairs
+ * (the taps of one map: a residual stream's starter and blocks, one to one on both sides). For t = 0 .. T - 1, X[t]
+ * is samples x cx x spatial and Y[t] samples x cy x spatial, row-major float32:
+ *   M[i cy + j] += sum_n sum_t sum_p X[t][n, i, p] Y[t][n, j, p]        (M: cx x cy, float64)
+ * Per sample and pair the sum over positions is one float32 sgemm dot product when spatial >= kCrossFloatMin
+ * (positions ascending), else exact float64 products; the terms are added to M samples ascending, then pairs in
+ * order. A pair that repeats the one before it (the same X and Y arrays) adds the same terms again without computing
+ * them, so an inserted block's output, which is its input, costs only the additions.
  */
-void accumulateCross(const float* X, size_t cx, const float* Y, size_t cy, size_t samples, size_t spatial, double* M,
-                     int threads);
+void accumulateCross(const std::vector<const float*>& X, size_t cx, const std::vector<const float*>& Y, size_t cy,
+                     size_t samples, size_t spatial, double* M, int threads);
 
 /**
- * The second moments of one tap's channels, accumulateCross(X, c, X, c, ...): M (c x c, symmetric) gets the same
- * bits as there, at half the work: the entries on and below the diagonal are accumulated, the rest mirrored from them
+ * The second moments of one side's taps, accumulateCross(X, c, X, c, ...): M (c x c, symmetric) gets the same bits
+ * as there, at half the work: the entries on and below the diagonal are accumulated, the rest mirrored from them
  * (x_i x_j and x_j x_i are the same products in the same order).
  */
-void accumulateSecondMoments(const float* X, size_t channels, size_t samples, size_t spatial, double* M, int threads);
+void accumulateSecondMoments(const std::vector<const float*>& X, size_t channels, size_t samples, size_t spatial,
+                             double* M, int threads);
 
 /**
  * Per-channel sums over samples and positions of X (samples x channels x spatial, float32):

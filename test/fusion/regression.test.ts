@@ -111,7 +111,7 @@ describe('regression maps', () => {
     });
   });
 
-  it('are read from no moments at fixed maps, and from no second moments at inserted units', async () => {
+  it('are read from one sum per node, none at fixed maps, and no second moments at inserted units', async () => {
     const deep = buildBottleneckResnet([3, 3], [2, 3], [2, 8, 8], 4, { seed: 9, batchNorm: true });
     const shallow = buildBottleneckResnet([2, 1], [2, 3], [2, 8, 8], 4, { seed: 10, batchNorm: true });
     const balanced = balanceByAdding(deep, shallow, (await crossLayerAlignment(deep, shallow, { startLayer: 2, pinnedEnd: 1 })).groups);
@@ -125,13 +125,20 @@ describe('regression maps', () => {
     const plain = fusionRequest([balanced], deep, { sources: [0], target: 1 }, options).cross;
     const fitted = fusionRequest([balanced], deep, { sources: [0], target: 1 }, { ...options, regression: true }).cross;
     const at = (model: number, tap: Parameters<typeof tapKey>[0]) => node.get(`${model}|${tapKey(tap)}`)!;
-    for (const r of fitted) expect(fixed[at(r.a, r.tapA)], tapKey(r.tapA)).to.equal(false);
+    for (const r of fitted) {
+      const index = at(r.a, r.tapsA[0]);
+      expect(fixed[index], tapKey(r.tapsA[0])).to.equal(false);
+      // A sum reads all of its node's taps, on both sides.
+      expect(r.tapsA.map(tapKey)).to.deep.equal((r.a === 0 ? source : target).nodes[index].taps.map(tapKey));
+      expect(r.tapsB.map(tapKey)).to.deep.equal((r.b === 0 ? source : target).nodes[index].taps.map(tapKey));
+    }
     const seconds = fitted.filter((r) => r.a === r.b);
-    expect(seconds.every((r) => !inserted[at(r.a, r.tapA)])).to.equal(true);
-    // Every other node's taps: the cross moments, and both sides' second moments when fitted.
-    const fittedNodes = target.nodes.filter((_, index) => !fixed[index] && !inserted[index]);
-    expect(seconds.length).to.equal(2 * fittedNodes.reduce((n, t) => n + t.taps.length, 0));
-    expect(plain.length).to.equal(fitted.length - seconds.length);
+    expect(seconds.every((r) => !inserted[at(r.a, r.tapsA[0])])).to.equal(true);
+    // Every other node: its cross moments, and both sides' second moments when fitted.
+    const unfixed = fixed.filter((f) => !f).length;
+    expect(plain.length).to.equal(unfixed);
+    expect(seconds.length).to.equal(2 * fixed.filter((f, index) => !f && !inserted[index]).length);
+    expect(fitted.length).to.equal(plain.length + seconds.length);
   });
 
   it('keep every batch-norm of a BN ResNet pair of different depth', async () => {

@@ -66,7 +66,7 @@ describe('streaming statistics accumulators', () => {
         const acc = new CrossAccumulator(cx, cy, spatial, threads);
         for (let s = 0; s < n; s += chunk) {
           const end = Math.min(n, s + chunk);
-          await acc.add(x.subarray(s * cx * spatial, end * cx * spatial), y.subarray(s * cy * spatial, end * cy * spatial));
+          await acc.add([x.subarray(s * cx * spatial, end * cx * spatial)], [y.subarray(s * cy * spatial, end * cy * spatial)]);
         }
         return acc.moments;
       };
@@ -99,7 +99,7 @@ describe('streaming statistics accumulators', () => {
         const acc = new CrossAccumulator(channels, channels, spatial, threads, symmetric);
         for (let s = 0; s < n; s += chunk) {
           const rows = x.subarray(s * channels * spatial, Math.min(n, s + chunk) * channels * spatial);
-          await acc.add(rows, rows);
+          await acc.add([rows], [rows]);
         }
         return acc.moments;
       };
@@ -120,7 +120,7 @@ describe('streaming statistics accumulators', () => {
         for (let s = 0; s < samples; s += chunk) {
           const end = Math.min(samples, s + chunk);
           const part = data.subarray(s * c * spatial, end * c * spatial);
-          await acc.add(part, symmetric ? part : other.subarray(s * cy * spatial, end * cy * spatial));
+          await acc.add([part], [symmetric ? part : other.subarray(s * cy * spatial, end * cy * spatial)]);
         }
         return acc.moments;
       };
@@ -143,15 +143,50 @@ describe('streaming statistics accumulators', () => {
       }
       // The second moments are the cross moments of the tap with itself, bit for bit.
       const itself = new CrossAccumulator(cx, cx, spatial, 2);
-      await itself.add(x, x);
+      await itself.add([x], [x]);
       expect(own).to.equal(bits(itself.moments));
+    });
+  }
+
+  for (const spatial of [5, 40, 130]) {
+    it(`summed tap pairs (${spatial} positions): the sum of each pair's moments, the same bits for any chunk and thread count, and a repeated pair costs no products`, async () => {
+      const [samples, cx, cy] = [6, 150, 40];
+      const tap = (c: number, seed: number) => randomData(samples * c * spatial, seed, 0.5);
+      const [x1, x2, y1, y2] = [tap(cx, 11), tap(cx, 12), tap(cy, 13), tap(cy, 14)];
+      // Pair 2 repeats pair 1 (the same arrays): an inserted block's output is its input.
+      const xs = [x1, x1, x2];
+      const ys = [y1, y1, y2];
+      const slice = (t: Float32Array, c: number, s: number, end: number) => t.subarray(s * c * spatial, end * c * spatial);
+      const run = async (left: Float32Array[], right: Float32Array[], chunk: number, threads: number, symmetric = false) => {
+        const acc = new CrossAccumulator(cx, symmetric ? cx : cy, spatial, threads, symmetric);
+        for (let s = 0; s < samples; s += chunk) {
+          const end = Math.min(samples, s + chunk);
+          const a = left.map((t) => slice(t, cx, s, end));
+          await acc.add(a, symmetric ? a : right.map((t) => slice(t, cy, s, end)));
+        }
+        return acc.moments;
+      };
+      const summed = await run(xs, ys, samples, 1);
+      const singles = await Promise.all(xs.map((x, t) => run([x], [ys[t]], samples, 1)));
+      const total = singles[0].map((v, k) => v + singles[1][k] + singles[2][k]);
+      expect(maxRelativeDifference(summed, total)).to.be.below(1e-12);
+      // Copies of the repeated arrays are recomputed: the reuse gives the bits of recomputing.
+      expect(bits(await run([x1, x1.slice(), x2], [y1, y1.slice(), y2], samples, 2))).to.equal(bits(summed));
+      for (const [chunk, threads] of [[1, 1], [4, 2], [samples, 3]]) {
+        expect(bits(await run(xs, ys, chunk, threads)), `${chunk}/${threads}`).to.equal(bits(summed));
+      }
+      const own = await run(xs, xs, samples, 1, true);
+      const asCross = new CrossAccumulator(cx, cx, spatial, 2);
+      await asCross.add(xs, xs);
+      expect(bits(own)).to.equal(bits(asCross.moments));
+      for (const [chunk, threads] of [[1, 2], [5, 3]]) expect(bits(await run(xs, xs, chunk, threads, true))).to.equal(bits(own));
     });
   }
 
   it('second moments of one tap: another tap as y, or unequal widths, are coded errors', async () => {
     const x = randomData(4 * 3 * 2, 6);
     expect(() => new CrossAccumulator(3, 4, 2, 1, true)).to.throw().with.property('code', 'E_SHAPE');
-    await expectRejects(new CrossAccumulator(3, 3, 2, 1, true).add(x, x.slice()), 'E_ARG');
+    await expectRejects(new CrossAccumulator(3, 3, 2, 1, true).add([x], [x.slice()]), 'E_ARG');
   });
 
   it('channel sums: bit-identical over chunks and threads; mean and std as the two-pass loop', async () => {
@@ -187,7 +222,10 @@ describe('streaming statistics accumulators', () => {
     await expectRejects(gram.add(new Float32Array(6), 0, new Float32Array(6), 2), 'E_ARG'); // above the diagonal
     await expectRejects(gram.add(new Float32Array(7), 0, new Float32Array(6), 0), 'E_SHAPE');
     await expectRejects(gram.add(Float32Array.of(0, 0, NaN), 0, new Float32Array(3), 0), 'E_ARG');
-    await expectRejects(new CrossAccumulator(2, 3, 1).add(new Float32Array(4), new Float32Array(9)), 'E_SHAPE');
+    await expectRejects(new CrossAccumulator(2, 3, 1).add([new Float32Array(4)], [new Float32Array(9)]), 'E_SHAPE');
+    await expectRejects(new CrossAccumulator(2, 3, 1).add([], []), 'E_ARG');
+    await expectRejects(new CrossAccumulator(2, 3, 1).add([new Float32Array(4)], [new Float32Array(6), new Float32Array(6)]), 'E_ARG');
+    await expectRejects(new CrossAccumulator(2, 3, 1).add([new Float32Array(4), new Float32Array(2)], [new Float32Array(6), new Float32Array(6)]), 'E_SHAPE');
     expect(() => new ChannelAccumulator(0, 1)).to.throw().with.property('code', 'E_ARG');
     expect(() => new ChannelAccumulator(2, 1).moments()).to.throw().with.property('code', 'E_ARG');
   });

@@ -60,12 +60,20 @@ describe('taps of a balanced network from the original network', () => {
       return { layer: key.slice(0, at), point: key.slice(at + 1) as 'preact' | 'output' };
     });
     const outputs = taps.filter((tap) => tap.point === 'output');
+    // The outputs of the widest run of same-shaped units (a stream), summed in one request.
+    const shapeOf = (tap: { layer: string; point: 'preact' | 'output' }) => tapShapes(balanced).get(tapKey(tap))!.join('x');
+    const counts = new Map<string, number>();
+    for (const tap of outputs) counts.set(shapeOf(tap), (counts.get(shapeOf(tap)) ?? 0) + 1);
+    const widest = [...counts].reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
+    const stream = outputs.filter((tap) => shapeOf(tap) === widest);
     const logits = (network: Network) => ({ layer: network.classifier.name, point: 'preact' as const });
     const request = {
       grams: outputs.map((tap) => ({ model: 1, tap })),
       channels: taps.map((tap) => ({ model: 1, tap })),
       // Every tap's second moments too: the inserted blocks' zero branches are skipped, the rest take the symmetric path.
-      cross: [{ a: 0, tapA: logits(deep), b: 1, tapB: logits(balanced) }, ...taps.map((tap) => ({ a: 1, tapA: tap, b: 1, tapB: tap }))],
+      cross: [{ a: 0, tapsA: [logits(deep)], b: 1, tapsB: [logits(balanced)] }, ...taps.map((tap) => ({ a: 1, tapsA: [tap], b: 1, tapsB: [tap] })),
+        // and all of them in one sum, where the inserted blocks' outputs repeat the taps before them
+        { a: 1, tapsA: stream, b: 1, tapsB: stream }],
     };
     expect([...sources.values()].some((source) => 'zero' in source)).to.equal(true);
     const random = rng(4);
@@ -80,14 +88,17 @@ describe('taps of a balanced network from the original network', () => {
       expect(bits(derived.channels(1, tap).sums), tapKey(tap)).to.equal(bits(direct.channels(1, tap).sums));
     }
     for (const tap of outputs) expect(bits(derived.gram(1, tap)), tapKey(tap)).to.equal(bits(direct.gram(1, tap)));
-    const moments = (statistics: Statistics) => bits(statistics.moments(0, logits(deep), 1, logits(balanced)).cross);
+    const moments = (statistics: Statistics) => bits(statistics.moments(0, [logits(deep)], 1, [logits(balanced)]).cross);
     expect(moments(derived)).to.equal(moments(direct));
     for (const tap of taps) {
-      const own = (statistics: Statistics) => bits(statistics.moments(1, tap, 1, tap).cross);
+      const own = (statistics: Statistics) => bits(statistics.moments(1, [tap], 1, [tap]).cross);
       expect(own(derived), tapKey(tap)).to.equal(own(direct));
     }
     // Taps that hold the same values (an inserted block's output is its input) have their moments computed once.
     const known = knownTaps(sources);
+    const summed = (statistics: Statistics) => bits(statistics.moments(1, stream, 1, stream).cross);
+    expect(stream.some((tap) => known.values.get(tapKey(tap)) !== tapKey(tap))).to.equal(true);
+    expect(summed(derived)).to.equal(summed(direct));
     const shapes = [tapShapes(deep), tapShapes(balanced)];
     const width = (tap: { layer: string; point: 'preact' | 'output' }) => shapes[1].get(tapKey(tap))![0];
     const nonzero = taps.filter((tap) => !known.zeros.has(tapKey(tap)));

@@ -41,7 +41,7 @@ export async function wassersteinCost(deep: Tap[], shallow: Tap[], stats: ClaSta
   const cost = new Float64Array(deep.length * shallow.length);
   for (let i = 0; i < deep.length; i++) {
     for (let j = 0; j < shallow.length; j++) {
-      const moments = stats.statistics.moments(stats.deep, deep[i], stats.shallow, shallow[j]);
+      const moments = stats.statistics.moments(stats.deep, [deep[i]], stats.shallow, [shallow[j]]);
       const ground = momentDistances(moments, 'euclidean');
       cost[i * shallow.length + j] = (await emd(uniform(moments.rowSquares.length), uniform(moments.colSquares.length), ground)).cost;
     }

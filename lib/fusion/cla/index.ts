@@ -87,7 +87,7 @@ export function alignmentRequest(deepNetwork: Network, shallowNetwork: Network, 
     deepGroups.forEach((group, g) => {
       for (const d of unitsOf(deepNetwork, group)) {
         for (const s of unitsOf(shallowNetwork, shallowGroups[g])) {
-          request.cross.push({ a: deep, tapA: representationTap(d, reference), b: shallow, tapB: representationTap(s, reference) });
+          request.cross.push({ a: deep, tapsA: [representationTap(d, reference)], b: shallow, tapsB: [representationTap(s, reference)] });
         }
       }
     });

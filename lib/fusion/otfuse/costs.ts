@@ -39,14 +39,11 @@ function stackSide(sides: UnitMoments[]): UnitMoments {
 
 /**
  * The moments of units described by several taps at once (a residual stream's map reads the starter's and the
- * blocks' outputs): a unit's point is the concatenation, so every sum adds over the parts.
+ * blocks' outputs): a unit's point is the concatenation, so every sum adds over the parts; `cross` is the cross
+ * moments already summed over the tap pairs (a streamed request's sum).
  */
-export function stackMoments(parts: CrossMoments[]): CrossMoments {
-  return {
-    source: stackSide(parts.map((p) => p.source)),
-    target: stackSide(parts.map((p) => p.target)),
-    cross: addArrays(parts.map((p) => p.cross)),
-  };
+export function stackMoments(sources: UnitMoments[], targets: UnitMoments[], cross: Float64Array): CrossMoments {
+  return { source: stackSide(sources), target: stackSide(targets), cross };
 }
 
 /**
@@ -60,7 +57,7 @@ export async function pointMoments(source: Points, target: Points): Promise<Cros
     return channels;
   };
   const cross = new CrossAccumulator(source.rows, target.rows, source.dim);
-  await cross.add(source.data, target.data);
+  await cross.add([source.data], [target.data]);
   return { source: await moments(source), target: await moments(target), cross: cross.moments };
 }
 

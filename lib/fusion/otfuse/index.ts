@@ -28,7 +28,7 @@ import type { BatchNorm, Layer, Network } from '../../ir/network.js';
 import { cloneNetwork } from '../../ir/network.js';
 import { type DeviceOption } from '../../solvers/device.js';
 import { PREVIEW_MAPS, type PlanPreview, planPreview } from './preview.js';
-import { momentDistances, sumMoments } from '../../stats/ground.js';
+import { momentDistances } from '../../stats/ground.js';
 import { correlationCost, stackMoments } from './costs.js';
 import type { Statistics, StatisticsRequest } from '../../stats/statistics.js';
 import { preactTap } from '../activations.js';
@@ -248,15 +248,12 @@ class PairFusion {
     }
     const sourceTaps = this.source.topology.nodes[index].taps;
     const targetTaps = this.target.topology.nodes[index].taps;
-    const tapMoments = sourceTaps.map((tap, k) => statistics.moments(s, tap, t, targetTaps[k]));
-    const moments = sumMoments(tapMoments);
+    const moments = statistics.moments(s, sourceTaps, t, targetTaps);
     const [rows, cols] = [moments.rowSquares.length, moments.colSquares.length];
     if (this.options.metric !== 'correlation') return { cost: momentDistances(moments, this.options.metric), rows, cols };
     // The correlation also needs each unit's sums, which the cross requests keep beside the squares.
-    const parts = sourceTaps.map((tap, k) => ({
-      source: statistics.channels(s, tap), target: statistics.channels(t, targetTaps[k]), cross: tapMoments[k].cross,
-    }));
-    return { cost: correlationCost(stackMoments(parts)), rows, cols };
+    const units = (model: number, taps: typeof sourceTaps) => taps.map((tap) => statistics.channels(model, tap));
+    return { cost: correlationCost(stackMoments(units(s, sourceTaps), units(t, targetTaps), moments.cross)), rows, cols };
   }
 
   private async solve(index: number): Promise<UnitMap> {
@@ -322,12 +319,11 @@ class PairFusion {
     const [s, t] = [this.source.model!, this.target.model!];
     const sourceTaps = this.source.topology.nodes[index].taps;
     const targetTaps = this.target.topology.nodes[index].taps;
-    const sum = (parts: Float64Array[]) => parts.reduce((total, part) => total.map((v, k) => v + part[k]));
     const moments: NodeMoments = {
       count: sourceTaps.reduce((n, tap) => n + statistics.channels(s, tap).count, 0),
-      source: sum(sourceTaps.map((tap) => statistics.moments(s, tap, s, tap).cross)),
-      target: sum(targetTaps.map((tap) => statistics.moments(t, tap, t, tap).cross)),
-      cross: sum(sourceTaps.map((tap, k) => statistics.moments(s, tap, t, targetTaps[k]).cross)),
+      source: statistics.moments(s, sourceTaps, s, sourceTaps).cross,
+      target: statistics.moments(t, targetTaps, t, targetTaps).cross,
+      cross: statistics.moments(s, sourceTaps, t, targetTaps).cross,
     };
     const maps = regressionMaps(plan, moments, this.options.regression!);
     this.plans.set(index, plan);
@@ -509,15 +505,15 @@ export function fusionRequest(sources: Network[], target: Network, models: { sou
       targetTopology.nodes.forEach((node, index) => {
         // Fixed maps read no data; inserted units keep their plans (PairFusion.map).
         if (takesFixedMap(topology, targetTopology, index, options.alignClassifier)) return;
-        const fitted = options.regression && !atInsertedUnit(topology, targetTopology, index);
-        const sourceTaps = topology.nodes[index]?.taps ?? [];
-        node.taps.forEach((tap, k) => {
-          if (!sourceTaps[k]) return;
-          const [a, b] = [models.sources[s], models.target];
-          request.cross.push({ a, tapA: sourceTaps[k], b, tapB: tap });
-          // Regression maps also read each side's own second moments (regression.ts).
-          if (fitted) request.cross.push({ a, tapA: sourceTaps[k], b: a, tapB: sourceTaps[k] }, { a: b, tapA: tap, b, tapB: tap });
-        });
+        const [tapsA, tapsB] = [topology.nodes[index]?.taps ?? [], node.taps];
+        if (tapsA.length === 0) return;
+        const [a, b] = [models.sources[s], models.target];
+        // One sum per node: its taps, one to one on both sides after balancing (checkSameStructure).
+        request.cross.push({ a, tapsA, b, tapsB });
+        // Regression maps also read each side's own second moments (regression.ts).
+        if (options.regression && !atInsertedUnit(topology, targetTopology, index)) {
+          request.cross.push({ a, tapsA, b: a, tapsB: tapsA }, { a: b, tapsA: tapsB, b, tapsB });
+        }
       });
     }
     if (options.repair) request.channels.push(...topology.slots.slice(0, -1).map((slot) => ({ model: models.sources[s], tap: preactTap(slot.layer) })));
