@@ -124,8 +124,9 @@ export class ChannelAccumulator {
  * bits).
  */
 export class CrossAccumulator {
-  /** M (cx x cy, row-major). */
-  readonly moments: Float64Array;
+  private readonly values: Float64Array;
+  /** Symmetric moments: the entries above the diagonal are mirrored from those below when read, not on every add. */
+  private mirrored = true;
 
   constructor(readonly cx: number, readonly cy: number, readonly spatial: number, private readonly threads?: number,
     readonly symmetric = false) {
@@ -133,7 +134,17 @@ export class CrossAccumulator {
     checkDim(cy, 'cy');
     checkDim(spatial, 'spatial');
     if (symmetric && cx !== cy) throw new ClafusionError('E_SHAPE', `symmetric moments need cx = cy, got ${cx} and ${cy}`);
-    this.moments = new Float64Array(cx * cy);
+    this.values = new Float64Array(cx * cy);
+  }
+
+  /** M (cx x cy, row-major). */
+  get moments(): Float64Array {
+    if (!this.mirrored) {
+      const n = this.cx;
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) this.values[i * n + j] = this.values[j * n + i];
+      this.mirrored = true;
+    }
+    return this.values;
   }
 
   /**
@@ -154,10 +165,11 @@ export class CrossAccumulator {
     same(xs, this.cx, 'cross moments X');
     if (this.symmetric) {
       if (ys.some((y, t) => y !== xs[t])) throw new ClafusionError('E_ARG', 'symmetric moments read one side: ys must be xs');
-      await native().accumulateSecondMoments(this.moments, xs, this.cx, samples, this.spatial, threadsOf(this.threads));
+      this.mirrored = false;
+      await native().accumulateSecondMoments(this.values, xs, this.cx, samples, this.spatial, threadsOf(this.threads));
       return;
     }
     same(ys, this.cy, 'cross moments Y');
-    await native().accumulateCross(this.moments, xs, this.cx, ys, this.cy, samples, this.spatial, threadsOf(this.threads));
+    await native().accumulateCross(this.values, xs, this.cx, ys, this.cy, samples, this.spatial, threadsOf(this.threads));
   }
 }

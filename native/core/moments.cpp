@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ constexpr size_t kCrossCols = 256;
 constexpr size_t kTriangleRows = 128;
 // Independent running sums per sample in the channel sums.
 constexpr size_t kLanes = 8;
+// Values from which the channel sums split channels over threads: one thread sums about 4 values per ns, so a
+// smaller tap costs more in waking threads than it saves.
+constexpr size_t kChannelsParallelMin = size_t{1} << 22;
 
 /** [begin, end) of part p of `count` rows split into `parts`; `triangle` spaces them evenly by area of a lower triangle. */
 std::pair<size_t, size_t> partRange(size_t count, size_t parts, size_t p, bool triangle) {
@@ -179,39 +184,52 @@ void accumulateSecondMoments(const std::vector<const float*>& X, size_t channels
     auto [row0, row1] = partRange(channels, parts, part, true);
     crossStrip(pairs, M, row0, row1, true);
   });
-  for (size_t i = 0; i < channels; ++i)
-    for (size_t j = i + 1; j < channels; ++j) M[i * channels + j] = M[j * channels + i];
 }
+
+// The channel sums' lanes as GCC/Clang vectors (SIMD registers where the target has them, portable elsewhere): kLanes
+// floats and int32 counts, and the doubles in two halves (one 8-double vector spills on AVX2).
+constexpr size_t kHalf = kLanes / 2;
+typedef float FloatLanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef float FloatHalf __attribute__((vector_size(kHalf * sizeof(float))));
+typedef int32_t CountLanes __attribute__((vector_size(kLanes * sizeof(int32_t))));
+typedef double DoubleHalf __attribute__((vector_size(kHalf * sizeof(double))));
 
 void accumulateChannels(const float* X, size_t samples, size_t channels, size_t spatial, double* sums, double* squares,
                         double* positives, int threads) {
   if (channels == 0 || spatial == 0) throw argError("accumulateChannels: channels and positions must be positive");
   int nt = resolveThreads(threads);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && samples * channels * spatial > 65536)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && samples * channels * spatial > kChannelsParallelMin)
   for (size_t c = 0; c < channels; ++c) {
     for (size_t s = 0; s < samples; ++s) {
       const float* x = X + (s * channels + c) * spatial;
       // One sample's terms in kLanes independent running sums (position p into lane p mod kLanes), combined in lane
-      // order: the same order whatever the chunk, and no chain of dependent additions per element.
-      double sum[kLanes] = {}, square[kLanes] = {}, positive[kLanes] = {};
+      // order: the same order whatever the chunk, and no chain of dependent additions per element. The lanes are
+      // one vector, and the count of positives is a compare mask, not a branch (activations' signs are random, so a
+      // branch per value mispredicts half the time).
+      DoubleHalf sum[2] = {}, square[2] = {};  // lanes 0..3 and 4..7
+      CountLanes positive = {};                // exact integers, so the same values as counting in float64
       size_t p = 0;
       for (; p + kLanes <= spatial; p += kLanes) {
-        for (size_t l = 0; l < kLanes; ++l) {
-          const double value = x[p + l];
-          sum[l] += value;
-          square[l] += value * value;
-          positive[l] += value > 0 ? 1.0 : 0.0;
+        FloatLanes lanes;
+        std::memcpy(&lanes, x + p, sizeof lanes);
+        positive -= lanes > 0.0f;  // a vector compare gives -1 where true
+        for (size_t h = 0; h < 2; ++h) {
+          FloatHalf half;
+          std::memcpy(&half, x + p + h * kHalf, sizeof half);
+          const DoubleHalf value = __builtin_convertvector(half, DoubleHalf);
+          sum[h] += value;
+          square[h] += value * value;
         }
       }
       for (size_t l = 0; p < spatial; ++p, ++l) {
         const double value = x[p];
-        sum[l] += value;
-        square[l] += value * value;
-        positive[l] += value > 0 ? 1.0 : 0.0;
+        sum[l / kHalf][l % kHalf] += value;
+        square[l / kHalf][l % kHalf] += value * value;
+        positive[l] += value > 0 ? 1 : 0;
       }
       for (size_t l = 0; l < kLanes; ++l) {
-        sums[c] += sum[l];
-        squares[c] += square[l];
+        sums[c] += sum[l / kHalf][l % kHalf];
+        squares[c] += square[l / kHalf][l % kHalf];
         positives[c] += positive[l];
       }
     }

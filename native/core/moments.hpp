@@ -39,9 +39,10 @@ void accumulateCross(const std::vector<const float*>& X, size_t cx, const std::v
                      size_t samples, size_t spatial, double* M, int threads);
 
 /**
- * The second moments of one side's taps, accumulateCross(X, c, X, c, ...): M (c x c, symmetric) gets the same bits
- * as there, at half the work: the entries on and below the diagonal are accumulated, the rest mirrored from them
- * (x_i x_j and x_j x_i are the same products in the same order).
+ * The second moments of one side's taps, accumulateCross(X, c, X, c, ...), at half the work: only the entries on and
+ * below the diagonal of M (c x c, symmetric) are accumulated, with the same bits as there; the entries above are not
+ * touched (mirror them once, when M is read: x_i x_j and x_j x_i are the same products in the same order, and a
+ * mirror per call would cost a strided pass over M every chunk).
  */
 void accumulateSecondMoments(const std::vector<const float*>& X, size_t channels, size_t samples, size_t spatial,
                              double* M, int threads);

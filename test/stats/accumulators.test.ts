@@ -216,6 +216,33 @@ describe('streaming statistics accumulators', () => {
     }
   });
 
+  for (const spatial of [3, 13, 16, 49]) {
+    it(`channel sums (${spatial} positions, signs mixed, exact zeros): the positives counted exactly, sums and squares as a plain loop`, async () => {
+      const [samples, channels] = [5, 7];
+      const random = rng(spatial);
+      const x = Float32Array.from({ length: samples * channels * spatial }, () => {
+        const u = random();
+        return u < 0.2 ? 0 : u < 0.25 ? -0 : (random() - 0.5) * 10;
+      });
+      const acc = new ChannelAccumulator(channels, spatial, 1);
+      await acc.add(x);
+      for (let c = 0; c < channels; c++) {
+        let [sum, square, positive] = [0, 0, 0];
+        for (let t = 0; t < samples; t++) {
+          for (let p = 0; p < spatial; p++) {
+            const v = x[(t * channels + c) * spatial + p];
+            sum += v;
+            square += v * v;
+            positive += v > 0 ? 1 : 0;
+          }
+        }
+        expect(acc.positives[c]).to.equal(positive);
+        expect(acc.sums[c]).to.be.closeTo(sum, 1e-9);
+        expect(acc.squares[c]).to.be.closeTo(square, 1e-8);
+      }
+    });
+  }
+
   it('bad blocks and shapes are coded errors', async () => {
     const gram = new GramAccumulator(4, 3);
     await expectRejects(gram.add(new Float32Array(6), 2, new Float32Array(6), 0), 'E_ARG'); // shift block first
