@@ -41,3 +41,10 @@ export function momentDistances(moments: PairMoments, metric: DistanceMetric): F
   }
   return distances;
 }
+
+/** Element-wise sum of arrays of one length, in the order given (the taps of one map add up this way). */
+export function sumArrays(arrays: Float64Array[]): Float64Array {
+  const total = Float64Array.from(arrays[0]);
+  for (const a of arrays.slice(1)) for (let k = 0; k < total.length; k++) total[k] += a[k];
+  return total;
+}

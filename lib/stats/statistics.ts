@@ -19,7 +19,7 @@ import { ClafusionError } from '../errors.js';
 import type { SampleShape } from '../graph/shapes.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
 import { ChannelAccumulator, CrossAccumulator, GramAccumulator } from './accumulators.js';
-import type { PairMoments } from './ground.js';
+import { type PairMoments, sumArrays } from './ground.js';
 import type { KnownTaps } from './held.js';
 import type { RowTap } from './rows.js';
 
@@ -69,13 +69,6 @@ function crossKey(r: CrossRequest, known: KnownTaps[]): string {
   return `${r.a}|${valuesKeys(known, r.a, r.tapsA)}|${r.b}|${valuesKeys(known, r.b, r.tapsB)}`;
 }
 
-/** Element-wise sum of arrays of one length, in the order given. */
-function sumOf(arrays: Float64Array[]): Float64Array {
-  const total = Float64Array.from(arrays[0]);
-  for (const a of arrays.slice(1)) for (let k = 0; k < total.length; k++) total[k] += a[k];
-  return total;
-}
-
 /** The request's cross moments, one per pair of distinct values (first-seen order). */
 function uniqueCrosses(request: StatisticsRequest, known: KnownTaps[]): Map<string, CrossRequest> {
   return new Map(request.cross.map((r) => [crossKey(r, known), r]));
@@ -112,7 +105,7 @@ export class Statistics {
   moments(a: number, tapsA: Tap[], b: number, tapsB: Tap[]): PairMoments {
     const cross = this.crosses.get(crossKey({ a, tapsA, b, tapsB }, this.known))
       ?? missing(`the cross moments of ${a}:${tapsA.map(tapKey).join(',')} and ${b}:${tapsB.map(tapKey).join(',')}`);
-    const squares = (model: number, taps: Tap[]) => sumOf(taps.map((tap) => this.channels(model, tap).squares));
+    const squares = (model: number, taps: Tap[]) => sumArrays(taps.map((tap) => this.channels(model, tap).squares));
     return { cross: cross.moments, rowSquares: squares(a, tapsA), colSquares: squares(b, tapsB) };
   }
 }
@@ -165,7 +158,8 @@ export class StatisticsBuilder {
   private readonly grams: Map<string, GramAccumulator>[];
   private readonly sums: Map<string, ChannelAccumulator>[];
   private readonly crosses = new Map<string, CrossAccumulator>();
-  private readonly crossRequests: CrossRequest[];
+  /** Each distinct cross request with its accumulator and the pairs that are not all zeros (fixed for the pass). */
+  private readonly crossSums: { r: CrossRequest; acc: CrossAccumulator; pairs: number[] }[] = [];
   private added = 0;
 
   /**
@@ -182,8 +176,7 @@ export class StatisticsBuilder {
       const { channels, spatial } = channelsOf(shapeOf(m, tap));
       return [tapKey(tap), new ChannelAccumulator(channels, spatial, threads)];
     })));
-    this.crossRequests = [...uniqueCrosses(this.request, known).values()];
-    for (const r of this.crossRequests) {
+    for (const r of uniqueCrosses(this.request, known).values()) {
       if (r.tapsA.length === 0 || r.tapsA.length !== r.tapsB.length) {
         throw new ClafusionError('E_ARG', `cross moments need one or more tap pairs, got ${r.tapsA.length} and ${r.tapsB.length} taps`);
       }
@@ -197,7 +190,11 @@ export class StatisticsBuilder {
         }
       });
       const symmetric = r.a === r.b && valuesKeys(known, r.a, r.tapsA) === valuesKeys(known, r.b, r.tapsB);
-      this.crosses.set(crossKey(r, known), new CrossAccumulator(a.channels, b.channels, a.spatial, threads, symmetric));
+      const acc = new CrossAccumulator(a.channels, b.channels, a.spatial, threads, symmetric);
+      this.crosses.set(crossKey(r, known), acc);
+      // A pair with a zero side adds only zeros: M stays as it is, bit for bit.
+      const pairs = r.tapsA.flatMap((tapA, k) => (this.isZero(r.a, tapKey(tapA)) || this.isZero(r.b, tapKey(r.tapsB[k])) ? [] : [k]));
+      if (pairs.length > 0) this.crossSums.push({ r, acc, pairs });
     }
   }
 
@@ -226,11 +223,7 @@ export class StatisticsBuilder {
         else await acc.add(data);
       }
     }
-    for (const r of this.crossRequests) {
-      // A pair with a zero side adds only zeros: M stays as it is, bit for bit.
-      const pairs = r.tapsA.flatMap((tapA, k) => (this.isZero(r.a, tapKey(tapA)) || this.isZero(r.b, tapKey(r.tapsB[k])) ? [] : [k]));
-      if (pairs.length === 0) continue;
-      const acc = this.crosses.get(crossKey(r, this.known))!;
+    for (const { r, acc, pairs } of this.crossSums) {
       const xs = pairs.map((k) => output(outputs, r.a, r.tapsA[k]));
       await acc.add(xs, acc.symmetric ? xs : pairs.map((k) => output(outputs, r.b, r.tapsB[k])));
     }

@@ -29,7 +29,7 @@ constexpr size_t kCrossCols = 256;
 constexpr size_t kTriangleRows = 128;
 // Independent running sums per sample in the channel sums.
 constexpr size_t kLanes = 8;
-// Values from which the channel sums split channels over threads: one thread sums about 4 values per ns, so a
+// Values from which the channel sums split channels over threads: one thread sums about 3 values per ns, so a
 // smaller tap costs more in waking threads than it saves.
 constexpr size_t kChannelsParallelMin = size_t{1} << 22;
 
@@ -79,9 +79,9 @@ struct TapPairs {
 
 /**
  * M's block [i0, i1) x [j0, j1) over every sample and tap pair, samples ascending, then pairs in order, in float32
- * dot products: the block of M and one pair's partial products stay in cache while the samples stream past (M
- * itself is read and written once per call, not once per sample). A pair that repeats the one before adds the same
- * products again without computing them. With `lower` (Y = X), only the entries with j <= i are added.
+ * dot products, each added to M as soon as it is computed (a small block and its products stay in cache while the
+ * samples stream past; see crossStrip for the block sizes). A pair that repeats the one before adds the same products
+ * again without computing them. With `lower` (Y = X), only the entries with j <= i are added.
  */
 void crossBlock(const TapPairs& p, double* M, size_t i0, size_t i1, size_t j0, size_t j1, bool lower,
                 std::vector<float>& partial) {

@@ -13,6 +13,7 @@
  * dead unit, or the zero branch of an inserted block) is uncorrelated with every unit: cost 1.
  */
 import { ChannelAccumulator, CrossAccumulator } from '../../stats/accumulators.js';
+import { sumArrays } from '../../stats/ground.js';
 import type { Points } from './solve.js';
 
 /** Per-unit sums over the unit's values, as a ChannelAccumulator keeps them (count: values per unit). */
@@ -25,16 +26,9 @@ export interface CrossMoments {
   cross: Float64Array;
 }
 
-/** Element-wise sum of arrays of one length, in the order given. */
-function addArrays(arrays: Float64Array[]): Float64Array {
-  const total = Float64Array.from(arrays[0]);
-  for (const a of arrays.slice(1)) for (let k = 0; k < total.length; k++) total[k] += a[k];
-  return total;
-}
-
 function stackSide(sides: UnitMoments[]): UnitMoments {
   const count = sides.reduce((n, m) => n + m.count, 0);
-  return { count, sums: addArrays(sides.map((m) => m.sums)), squares: addArrays(sides.map((m) => m.squares)) };
+  return { count, sums: sumArrays(sides.map((m) => m.sums)), squares: sumArrays(sides.map((m) => m.squares)) };
 }
 
 /**
