@@ -19,8 +19,8 @@ import { emitModel } from '../graph/emit.js';
 import { readNetwork } from '../graph/recognise.js';
 import { type Network, allLayers } from '../ir/network.js';
 import { type DeviceOption, useGpu } from '../solvers/device.js';
-import { type HeldOutputs, balancedTapSources } from '../stats/held.js';
-import { type Statistics, type StatisticsRequest, type TapOutputs, emptyRequest, mergeRequests } from '../stats/statistics.js';
+import { balancedTapSources } from '../stats/derived.js';
+import { type Statistics, type StatisticsRequest, emptyRequest, mergeRequests } from '../stats/statistics.js';
 import { type DerivedModel, streamStatistics } from '../stats/stream.js';
 import { balanceByAdding } from './balance/add.js';
 import { type ReluApproximation, balanceByMerging, mergeTaps } from './balance/merge.js';
@@ -33,8 +33,6 @@ import { type UnitStatistics, repairStatistics } from './repair.js';
 import type { GroundMetric, Marginals, Solver } from './otfuse/solve.js';
 import { type MultiFusion, fuseMany } from './multi.js';
 import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOptions, withProvenance } from './provenance.js';
-import { activationTaps } from './otfuse/topology.js';
-import { type Tap, preactTap } from './activations.js';
 
 /** Ridge of the regression maps (README "One-shot quality": 0.1 beat 0.03 and 1 on the BN families). */
 const DEFAULT_RIDGE = 0.1;
@@ -172,8 +170,6 @@ export class FusionContext {
   normalization: Normalization | undefined;
   /** The file names (or `model i`) of the networks, for messages. */
   private readonly names = new WeakMap<Network, string>();
-  /** Outputs kept from the first pass of a pair for its second (see `statistics`). */
-  private readonly kept = new Map<Network, TapOutputs>();
   private readonly origins = new Map<Network, Network>();
   /** Some input model has batch-norm (set by `adoptModels`). */
   private batchNormInputs = false;
@@ -344,23 +340,17 @@ export class FusionContext {
 
   /**
    * One streaming pass of `networks` over the samples (model m of `request` is networks[m]); undefined without data
-   * or when nothing is requested. With `keep`, the pass also keeps, when they fit the memory budget, every sample's
-   * outputs at the taps the OT fusion of these networks (or of networks balanced from them) reads, and that pass
-   * then reads them instead of running the models again.
+   * or when nothing is requested. A network balanced from another runs as that one (stats/derived.ts).
    */
-  async statistics(networks: Network[], request: StatisticsRequest, keep = false): Promise<Statistics | undefined> {
+  async statistics(networks: Network[], request: StatisticsRequest): Promise<Statistics | undefined> {
     const samples = this.samples;
     if (!samples || request.grams.length + request.channels.length + request.cross.length === 0) return undefined;
     const { memoryBytes, chunkSize, signal } = this.options;
-    const held = networks.map((network) => this.heldOutputs(network));
-    const derived = networks.map((network, m) => (held[m] ? undefined : this.derivedModel(network)));
-    const keepTaps = keep ? networks.map((network) => this.fusionTaps(network)) : undefined;
-    const result = await this.timed('activations', () => streamStatistics(networks, request, samples, {
-      memoryBytes, chunkSize, signal, held, derived, keep: keepTaps,
+    return this.timed('activations', () => streamStatistics(networks, request, samples, {
+      memoryBytes, chunkSize, signal,
+      derived: networks.map((network) => this.derivedModel(network)),
       names: networks.map((network) => this.nameOf(network)),
     }));
-    result.kept?.forEach((outputs, m) => { if (outputs) this.kept.set(networks[m], outputs); });
-    return result.statistics;
   }
 
   /** Records that `balanced` is `original` with identity units added (its taps can be read from `original`'s). */
@@ -368,34 +358,11 @@ export class FusionContext {
     this.origins.set(balanced, original);
   }
 
-  /** Kept outputs of `network`, or of the network it was balanced from (read through its tap sources). */
-  private heldOutputs(network: Network): HeldOutputs | undefined {
-    const own = this.kept.get(network);
-    if (own) return { outputs: own };
-    const derived = this.derivedModel(network);
-    const theirs = derived && this.kept.get(derived.original);
-    return theirs ? { outputs: theirs, sources: derived!.sources } : undefined;
-  }
-
   /** The network `network` was balanced from, with where its taps come from there (a pass runs that one instead). */
   private derivedModel(network: Network): DerivedModel | undefined {
     const original = this.origins.get(network);
     const sources = original && balancedTapSources(original, network);
     return sources ? { original: original!, sources } : undefined;
-  }
-
-  /**
-   * The taps of `network` that the OT fusion reads, of it or of a network balanced from it: its maps' taps
-   * (activation mode) and every layer's pre-activation (repair), and every unit's output and pooled unit's
-   * pre-activation (what inserted units pass on; see lib/stats/held.ts).
-   */
-  private fusionTaps(network: Network): Tap[] {
-    const units = network.segments.flatMap((s) => s.units);
-    return [
-      ...(this.mode === 'activations' ? activationTaps(network, this.reference, this.alignClassifier) : []),
-      ...(this.repair ? allLayers(network).slice(0, -1).map(preactTap) : []),
-      ...units.flatMap((unit): Tap[] => [...(unit.pool ? [{ layer: unit.name, point: 'preact' as const }] : []), { layer: unit.name, point: 'output' }]),
-    ];
   }
 
   /** The statistics the OT fusion of `sources` into `target` reads (activation mode, repair), from one pass. */
@@ -407,8 +374,6 @@ export class FusionContext {
       regression: this.maps === 'regression',
     });
     const statistics = await this.statistics([...sources, target], request);
-    // Nothing reads the kept outputs after this pass.
-    this.kept.clear();
     this.origins.clear();
     return statistics ? { statistics, ...models } : undefined;
   }
@@ -529,7 +494,7 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
   let alignment: PairAlignment | undefined;
   if (!equalDepth) {
     // Pass 1: both input models at once, for what the alignment (and a merge) reads.
-    const pass = await context.statistics(pair, alignmentPassRequest(pair, deep, shallow, context), context.otNeedsActivations);
+    const pass = await context.statistics(pair, alignmentPassRequest(pair, deep, shallow, context));
     const cla = await alignPair(pair[deep], pair[shallow], context, pass && context.claNeedsActivations ? { statistics: pass, deep, shallow } : undefined);
     alignment = { deep, shallow, alignment: cla };
     if ((context.options.balance ?? 'add') === 'add') {

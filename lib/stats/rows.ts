@@ -3,7 +3,7 @@
  * reads samples i and j together, so each tap's Gram is computed after the pass, one tap at a time, from its rows
  * (no model runs twice).
  *
- * - {@link MemoryRows}: one [samples, features] float32 array per tap (also what a pass keeps for the next one);
+ * - {@link MemoryRows}: one [samples, features] float32 array per tap;
  * - {@link SpillRows}: one file per model and tap in a temp folder (`spillDir`, else CLAFUSION_SPILL_DIR, else
  *   os.tmpdir()), rows appended run by run as the models produce them. A tap's Gram reads its file back in row
  *   panels that fit the memory left: one panel of all rows when it fits, else a panel of p rows is held while the
@@ -72,11 +72,6 @@ export class MemoryRows implements GramRows {
   async accumulate(tap: RowTap, acc: GramAccumulator): Promise<void> {
     const all = this.rows[tap.model].get(tap.key)!;
     await acc.add(all, 0, all, 0);
-  }
-
-  /** Every sample's rows, per model (what a pass keeps for the next one). */
-  outputs(): TapOutputs[] {
-    return this.rows;
   }
 
   async close(): Promise<void> {}

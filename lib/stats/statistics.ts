@@ -20,7 +20,7 @@ import type { SampleShape } from '../graph/shapes.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
 import { ChannelAccumulator, CrossAccumulator, GramAccumulator } from './accumulators.js';
 import { type PairMoments, sumArrays } from './ground.js';
-import type { KnownTaps } from './held.js';
+import type { KnownTaps } from './derived.js';
 import type { RowTap } from './rows.js';
 
 export interface ModelTap {
@@ -128,7 +128,7 @@ function completed(request: StatisticsRequest): StatisticsRequest {
 
 /** Per model: the taps read for each sample once (channels, cross, and the Gram's diagonal blocks) and the Gram taps. */
 export interface PassTaps {
-  held: Tap[][];
+  run: Tap[][];
   grams: Tap[][];
 }
 
@@ -136,7 +136,7 @@ export function passTaps(request: StatisticsRequest, models: number): PassTaps {
   const full = completed(request);
   const all = [...full.grams, ...full.channels, ...full.cross.flatMap(crossTaps)];
   return {
-    held: Array.from({ length: models }, (_, m) => tapsOf(all, m)),
+    run: Array.from({ length: models }, (_, m) => tapsOf(all, m)),
     grams: Array.from({ length: models }, (_, m) => tapsOf(full.grams, m)),
   };
 }

@@ -2,23 +2,24 @@
  * The streaming pass: every model of the pass runs over the same samples, all models at once (one ONNX Runtime
  * session each, in its own worker, with its share of the cores), in runs of a few samples, and each run's tap outputs
  * go straight into the accumulators (statistics.ts) and are dropped; the Gram taps' rows are kept (rows.ts), and
- * each tap's Gram is computed from them after the pass. Every sample is read once; no model runs twice.
+ * each tap's Gram is computed from them after the pass. Every sample is read once; no model runs twice in a pass.
  *
  * Run size: ONNX Runtime is slow to hand back many large outputs (allocation, page faults, copies: the bundled ResNet
  * with its 41 taps as outputs takes 913 ms for one run of 200 samples, 117 ms in runs of 10 or 25), so a run returns
  * at most RUN_BYTES of tap outputs (at least one sample), whatever the budget.
  *
  * Memory budget (`memoryBytes`, default a quarter of the available memory up to 2 GiB, or what the pass needs at
- * least when a quarter holds that; less outputs kept from an earlier pass
- * that this one reads): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held
+ * least when a quarter holds that): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held
  * throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram rows are held in
  * memory when they fit beside those, else spilled to temp files and read back tap by tap within what the
  * accumulators leave of the budget (rows.ts); when the disk has no room for them either, the pass fails before it
  * starts (E_RESOURCE), as it does when the budget is too small for the accumulators and one sample's run. The
  * sessions themselves (about 1.3 GiB for two ResNet-34-sized models) come on top.
  *
- * A pass may keep tap outputs of all samples for a later pass (`keep`), when they fit the budget together with
- * what the pass holds anyway; a later pass reads them (`held`, see held.ts) instead of running those models again.
+ * A later pass (a fusion's second, after the alignment) runs the models again rather than reading outputs kept from
+ * this one: keeping every sample's outputs at every tap it reads took as long warm and was slower in a fresh process
+ * (the bundled ResNet pair: 1.9-3.0 s against 1.3-1.4 s; ResNet34-like + ResNet18-like at 3x32x32: 17.5 against
+ * 14.9 s), and raised the peak by about a GiB (2.8-3.1 against 1.7-2.1 GiB).
  */
 import type { Dataset } from '../data/dataset.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
@@ -30,7 +31,7 @@ import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShap
 import type { Network } from '../ir/network.js';
 import { availableMemoryBytes, formatBytes } from '../resources.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
-import { type HeldOutputs, type TapSource, heldChunk, knownTaps } from './held.js';
+import { type TapSource, derivedChunk, knownTaps } from './derived.js';
 import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from './rows.js';
 import { type Statistics, StatisticsBuilder, type StatisticsRequest, type TapOutputs, passTaps } from './statistics.js';
 
@@ -44,20 +45,10 @@ export interface StreamOptions {
   /** Folder of the spilled Gram rows; default CLAFUSION_SPILL_DIR, else the system's temp folder. */
   spillDir?: string;
   signal?: AbortSignal;
-  /** Per model: outputs kept from an earlier pass, read instead of running the model. */
-  held?: (HeldOutputs | undefined)[];
   /** Per model: the network it was balanced from, run instead of it (its inserted units cost nothing then). */
   derived?: (DerivedModel | undefined)[];
-  /** Per model: taps whose outputs over all samples the pass should keep for a later one, if they fit the budget. */
-  keep?: Tap[][];
   /** Per model: its name in messages. */
   names?: string[];
-}
-
-export interface PassResult {
-  statistics: Statistics;
-  /** Per model run here: every sample's outputs at its pass taps and `keep` taps, when they fitted the budget. */
-  kept?: (TapOutputs | undefined)[];
 }
 
 /** Per-sample shape of every tap point of `network` (Layers' pre-activations, units' outputs), by tapKey. */
@@ -136,20 +127,13 @@ export interface PassSizes {
   run: number;
   /** One sample's rows at the Gram taps (0: no Grams). */
   gram: number;
-  /**
-   * One sample's outputs at the run taps and the taps kept for a later pass, which include the Gram taps (0: nothing
-   * to keep).
-   */
-  keep: number;
 }
 
 export interface PassPlan {
   /** Samples per model run. */
   run: number;
-  /** Keep every sample's outputs at the keep taps (they hold the Gram rows too). */
-  keep: boolean;
-  /** Where the Gram rows wait: with the kept outputs, in memory of their own, on disk, or nowhere (no Grams). */
-  grams: 'kept' | 'memory' | 'disk' | 'none';
+  /** Where the Gram rows wait: in memory, on disk, or nowhere (no Grams). */
+  grams: 'memory' | 'disk' | 'none';
   /** Bytes of the budget left for reading spilled rows back (what the accumulators leave). */
   gramRoom: number;
 }
@@ -163,26 +147,23 @@ function tooSmall(budget: number, fixed: number, run: number): never {
 }
 
 /**
- * The plan of a pass over `samples` samples within `budget` bytes: outputs kept, or Gram rows held in memory, when
- * they fit beside the accumulators and one run, else Gram rows spilled ('auto'); runs of at most RUN_BYTES (or
- * `chunkSize`) that fit what is left. E_RESOURCE when not even the accumulators and one sample's run fit.
+ * The plan of a pass over `samples` samples within `budget` bytes: Gram rows held in memory when they fit beside the
+ * accumulators and one run, else spilled ('auto'); runs of at most RUN_BYTES (or `chunkSize`) that fit what is left.
+ * E_RESOURCE when not even the accumulators and one sample's run fit.
  */
 export function planPass(samples: number, sizes: PassSizes, budget: number, options: PlanOptions = {}): PassPlan {
   const choice = options.gramRows ?? 'auto';
-  const fits = (rows: number, run: number) => sizes.fixed + samples * rows + RUN_COPIES * run <= budget;
-  const keep = sizes.keep > 0 && choice !== 'disk' && fits(sizes.keep, sizes.keep);
-  const runBytes = keep ? sizes.keep : sizes.run;
-  if (!fits(0, runBytes)) tooSmall(budget, sizes.fixed, runBytes);
+  const fits = (rows: number) => sizes.fixed + samples * rows + RUN_COPIES * sizes.run <= budget;
+  if (!fits(0)) tooSmall(budget, sizes.fixed, sizes.run);
   let grams: PassPlan['grams'];
   if (sizes.gram === 0) grams = 'none';
-  else if (keep) grams = 'kept';
-  else grams = choice === 'memory' || (choice === 'auto' && fits(sizes.gram, sizes.run)) ? 'memory' : 'disk';
-  const rows = keep ? sizes.keep : grams === 'memory' ? sizes.gram : 0;
-  const byBytes = Math.max(1, Math.floor(RUN_BYTES / Math.max(1, runBytes)));
-  const byBudget = Math.floor((budget - sizes.fixed - samples * rows) / Math.max(1, RUN_COPIES * runBytes));
-  if (byBudget < 1) tooSmall(budget, sizes.fixed + samples * rows, runBytes);
+  else grams = choice === 'memory' || (choice === 'auto' && fits(sizes.gram)) ? 'memory' : 'disk';
+  const rows = grams === 'memory' ? sizes.gram : 0;
+  const byBytes = Math.max(1, Math.floor(RUN_BYTES / Math.max(1, sizes.run)));
+  const byBudget = Math.floor((budget - sizes.fixed - samples * rows) / Math.max(1, RUN_COPIES * sizes.run));
+  if (byBudget < 1) tooSmall(budget, sizes.fixed + samples * rows, sizes.run);
   const run = Math.min(samples, options.chunkSize ?? byBytes, byBudget);
-  return { run, keep, grams, gramRoom: budget - sizes.fixed };
+  return { run, grams, gramRoom: budget - sizes.fixed };
 }
 
 /** Where a pass reads a model's tap outputs, chunk by chunk. */
@@ -191,21 +172,8 @@ interface ChunkSource {
   close(): Promise<void>;
 }
 
-/** A model read from kept outputs. */
-class HeldSource implements ChunkSource {
-  private readonly zeros = new Map<number, Float32Array>();
-
-  constructor(private readonly held: HeldOutputs, private readonly shapes: Map<string, SampleShape>) {}
-
-  async run(start: number, end: number, taps: Tap[]): Promise<TapOutputs> {
-    return heldChunk(this.held, start, end, taps, (tap) => valuesOf(this.shapes, tap), this.zeros);
-  }
-
-  async close(): Promise<void> {}
-}
-
 /**
- * A network balanced by adding identity units (held.ts), read from a run of the network it was balanced from: each of
+ * A network balanced by adding identity units (derived.ts), read from a run of the network it was balanced from: each of
  * its taps is a tap of the original (or zeros), so its inserted units need not run.
  */
 export interface DerivedModel {
@@ -241,8 +209,7 @@ class DerivedStream implements ChunkSource {
 
   async run(start: number, end: number, taps: Tap[], signal?: AbortSignal): Promise<TapOutputs> {
     const outputs = await this.original.run(start, end, sourceTaps(taps, this.sources), signal);
-    return heldChunk({ outputs, sources: this.sources }, 0, end - start, taps, (tap) => valuesOf(this.shapes, tap),
-      this.zeros);
+    return derivedChunk(outputs, this.sources, end - start, taps, (tap) => valuesOf(this.shapes, tap), this.zeros);
   }
 
   close(): Promise<void> {
@@ -285,15 +252,17 @@ class ModelStream implements ChunkSource {
   }
 }
 
-async function runAll(sources: ChunkSource[], start: number, end: number, taps: Tap[][], signal?: AbortSignal): Promise<TapOutputs[]> {
-  return Promise.all(sources.map((s, m) => (taps[m].length > 0 ? s.run(start, end, taps[m], signal) : Promise.resolve(new Map()))));
+/** Outputs of samples start .. end − 1 of every model (no source: a model with no taps in this pass, nothing). */
+async function runAll(sources: (ChunkSource | undefined)[], start: number, end: number, taps: Tap[][],
+  signal?: AbortSignal): Promise<TapOutputs[]> {
+  return Promise.all(sources.map((s, m) => s?.run(start, end, taps[m], signal) ?? Promise.resolve(new Map())));
 }
 
 /**
  * Every sample once, in runs of `run` samples: each run's outputs go to the accumulators and the rows store while the
  * models compute the next run.
  */
-async function sweep(sources: ChunkSource[], builder: StatisticsBuilder, rows: GramRows | undefined, taps: Tap[][],
+async function sweep(sources: (ChunkSource | undefined)[], builder: StatisticsBuilder, rows: GramRows | undefined, taps: Tap[][],
   run: number, signal?: AbortSignal): Promise<void> {
   const n = builder.samples;
   const start = (r0: number) => {
@@ -314,12 +283,6 @@ function unique(taps: Tap[]): Tap[] {
   return [...new Map(taps.map((tap) => [tapKey(tap), tap])).values()];
 }
 
-/** Bytes of the distinct arrays of `held` (outputs already in memory). */
-function heldBytes(held: (HeldOutputs | undefined)[]): number {
-  const arrays = new Set(held.flatMap((h) => [...(h?.outputs.values() ?? [])]));
-  return [...arrays].reduce((n, a) => n + a.byteLength, 0);
-}
-
 /** The rows store of `plan` for `taps` (RowTaps of every model). */
 async function openRows(plan: PassPlan, n: number, taps: RowTap[], models: number, spillDir?: string):
   Promise<GramRows | undefined> {
@@ -330,51 +293,36 @@ async function openRows(plan: PassPlan, n: number, taps: RowTap[], models: numbe
 /**
  * The statistics of `request` for `networks` (model m of the request is networks[m]) on every sample of `samples`.
  */
-export async function streamStatistics(networks: Network[], request: StatisticsRequest, samples: Dataset, options: StreamOptions = {}): Promise<PassResult> {
+export async function streamStatistics(networks: Network[], request: StatisticsRequest, samples: Dataset, options: StreamOptions = {}): Promise<Statistics> {
   const shapes = networks.map(tapShapes);
   const taps = passTaps(request, networks.length);
   const n = samples.count;
-  const held = networks.map((_, m) => options.held?.[m]);
-  const run = networks.map((_, m) => held[m] === undefined && taps.held[m].length > 0);
-  // Runs of the models that run count against the budget; kept outputs are already there, and count too.
-  const ran = (list: Tap[][]) => list.map((t, m) => (run[m] ? t : []));
-  const keepTaps = ran(taps.held.map((t, m) => unique([...t, ...(options.keep?.[m] ?? [])])));
-  // Kept outputs hold the Gram rows of the models that run; a held model's Grams need rows of their own.
-  const keepable = options.keep !== undefined && taps.grams.every((t, m) => run[m] || t.length === 0);
-  const known = networks.map((_, m) => knownTaps(held[m]?.sources ?? options.derived?.[m]?.sources));
+  const known = networks.map((_, m) => knownTaps(options.derived?.[m]?.sources));
   const sizes: PassSizes = {
     fixed: 8 * StatisticsBuilder.heldValues(request, n, shapes, known),
-    run: sampleBytes(ran(taps.held), shapes),
+    run: sampleBytes(taps.run, shapes),
     gram: sampleBytes(taps.grams, shapes),
-    keep: keepable ? sampleBytes(keepTaps, shapes) : 0,
   };
-  const alreadyHeld = heldBytes(held);
-  const budget = passBudget(options.memoryBytes, alreadyHeld + sizes.fixed + RUN_COPIES * sizes.run) - alreadyHeld;
+  const budget = passBudget(options.memoryBytes, sizes.fixed + RUN_COPIES * sizes.run);
   const plan = planPass(n, sizes, budget, options);
-  const runTaps = plan.keep ? keepTaps.map((t, m) => (run[m] ? t : taps.held[m])) : taps.held;
   const builder = new StatisticsBuilder(request, n, shapes, undefined, known);
-  const rowTap = (model: number, tap: Tap): RowTap => (
-    { model, key: tapKey(tap), features: valuesOf(shapes[model], tap) });
-  const stored = plan.keep ? keepTaps.flatMap((t, m) => t.map((tap) => rowTap(m, tap))) : builder.gramTaps();
-  const threads = sharedThreads(run.filter(Boolean).length);
-  const rows = await openRows(plan, n, stored, networks.length, options.spillDir);
+  const threads = sharedThreads(taps.run.filter((t) => t.length > 0).length);
+  const rows = await openRows(plan, n, builder.gramTaps(), networks.length, options.spillDir);
   try {
-    const sources = await Promise.all(networks.map(async (network, m): Promise<ChunkSource> => {
-      if (held[m]) return new HeldSource(held[m]!, shapes[m]);
-      if (!run[m]) return new HeldSource({ outputs: new Map() }, shapes[m]);
+    const sources = await Promise.all(networks.map(async (network, m): Promise<ChunkSource | undefined> => {
+      if (taps.run[m].length === 0) return undefined;
       const open = (model: Network, modelTaps: Tap[]) =>
         ModelStream.open(model, modelTaps, samples, threads, options.names?.[m]);
       const derived = options.derived?.[m];
-      return derived ? DerivedStream.open(derived, runTaps[m], shapes[m], open) : open(network, runTaps[m]);
+      return derived ? DerivedStream.open(derived, taps.run[m], shapes[m], open) : open(network, taps.run[m]);
     }));
     try {
-      await sweep(sources, builder, rows, runTaps, plan.run, options.signal);
+      await sweep(sources, builder, rows, taps.run, plan.run, options.signal);
     } finally {
-      await Promise.all(sources.map((s) => s.close()));
+      await Promise.all(sources.map((s) => s?.close()));
     }
     await builder.addGrams((tap, acc) => rows!.accumulate(tap, acc, plan.gramRoom, options.signal));
-    const kept = plan.keep ? (rows as MemoryRows).outputs() : undefined;
-    return { statistics: builder.finish(), ...(kept ? { kept: kept.map((k, m) => (run[m] ? k : undefined)) } : {}) };
+    return builder.finish();
   } finally {
     await rows?.close();
   }

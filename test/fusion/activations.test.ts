@@ -1,7 +1,7 @@
 /**
  * Fusion with elementwise activations other than ReLU (LeakyReLU, GELU, SiLU, sigmoid, tanh): balancing keeps the
  * shallower network's outputs through ONNX Runtime (inserted units carry no activation where act(h) ≠ h), balanced
- * taps read from the original's kept outputs equal recorded ones, fuse(P(A), A) = A (a permutation commutes with any elementwise map), and
+ * taps read from a run of the original equal recorded ones, fuse(P(A), A) = A (a permutation commutes with any elementwise map), and
  * merging, which replaces ReLUs by masks, refuses them by name.
  */
 import { expect } from 'chai';
@@ -10,8 +10,7 @@ import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { balanceByMerging } from '../../lib/fusion/balance/merge.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { fuse } from '../../lib/fusion/index.js';
-import { activationTaps } from '../../lib/fusion/otfuse/topology.js';
-import { balancedTapSources, heldChunk } from '../../lib/stats/held.js';
+import { balancedTapSources, derivedChunk } from '../../lib/stats/derived.js';
 import { tapShapes } from '../../lib/stats/stream.js';
 import { tapKey } from '../../lib/fusion/activations.js';
 import { emitModel } from '../../lib/graph/emit.js';
@@ -19,7 +18,7 @@ import { readNetwork } from '../../lib/graph/recognise.js';
 import { activationName } from '../../lib/ir/activation.js';
 import { type Activation, type Network, allLayers, hiddenUnits } from '../../lib/ir/network.js';
 import { isClafusionError } from '../../lib/errors.js';
-import { buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset, recordedTaps, withActivation } from './helpers.js';
+import { allTaps, buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset, recordedTaps, withActivation } from './helpers.js';
 
 const ACTIVATIONS: Activation[] = [{ kind: 'leaky_relu', alpha: 0.1 }, 'gelu', 'silu', 'sigmoid', 'tanh'];
 
@@ -53,8 +52,8 @@ describe('fusion with elementwise activations', () => {
           const sources = balancedTapSources(shallow, balanced);
           if (!sources) return; // a pool moved past an activation other than ReLU: the balanced network runs itself
           const shapes = tapShapes(balanced);
-          const taps = activationTaps(balanced, false, false);
-          const derived = heldChunk({ outputs: recordedTaps(shallow), sources }, 0, 24, taps, (tap) => shapes.get(tapKey(tap))!.reduce((x, y) => x * y, 1));
+          const taps = allTaps(balanced);
+          const derived = derivedChunk(recordedTaps(shallow), sources, 24, taps, (tap) => shapes.get(tapKey(tap))!.reduce((x, y) => x * y, 1));
           const direct = recordedTaps(balanced);
           for (const key of taps.map(tapKey)) expect(maxAbsDiff(derived.get(key)!, direct.get(key)!), key).to.be.below(1e-5);
         });

@@ -11,6 +11,7 @@ import type {
   Activation, BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit,
 } from '../../lib/ir/network.js';
 import { allLayers, cloneNetwork, hiddenUnits } from '../../lib/ir/network.js';
+import type { Tap } from '../../lib/fusion/activations.js';
 import { type OtStatistics, fusionRequest } from '../../lib/fusion/otfuse/index.js';
 import { type Statistics, type StatisticsRequest, StatisticsBuilder } from '../../lib/stats/statistics.js';
 import { tapShapes } from '../../lib/stats/stream.js';
@@ -488,6 +489,14 @@ export function withActivation(network: Network, activation: Activation): Networ
     for (const layer of unit.branch) if (layer.activation === 'relu') layer.activation = activation;
   }
   return network;
+}
+
+/** Every tap point of `network` (tapShapes' keys as Taps). */
+export function allTaps(network: Network): Tap[] {
+  return [...tapShapes(network).keys()].map((key) => {
+    const at = key.lastIndexOf(':');
+    return { layer: key.slice(0, at), point: key.slice(at + 1) as Tap['point'] };
+  });
 }
 
 /** Every tap the forward pass records on `samples` random inputs, as float32 [samples, ...] arrays by tapKey. */

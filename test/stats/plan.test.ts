@@ -20,11 +20,11 @@ describe('streaming pass plan', () => {
   });
 
   const MiB = 2 ** 20;
-  const sizes = { fixed: 1000, run: MiB, gram: MiB / 2, keep: 0 };
+  const sizes = { fixed: 1000, run: MiB, gram: MiB / 2 };
 
   it('runs of RUN_BYTES of tap outputs whatever the budget (chunkSize caps them); Gram rows in memory if they fit', () => {
     const plan = planPass(200, sizes, 1e12);
-    expect(plan).to.deep.equal({ run: RUN_BYTES / MiB, keep: false, grams: 'memory', gramRoom: 1e12 - 1000 });
+    expect(plan).to.deep.equal({ run: RUN_BYTES / MiB, grams: 'memory', gramRoom: 1e12 - 1000 });
     expect(planPass(200, sizes, 1e12, { chunkSize: 7 }).run).to.equal(7);
     expect(planPass(5, sizes, 1e12).run).to.equal(5);
     expect(planPass(200, { ...sizes, run: 4 * RUN_BYTES }, 1e12).run).to.equal(1);
@@ -34,17 +34,10 @@ describe('streaming pass plan', () => {
     const budget = 1000 + 100 * (MiB / 2) + RUN_COPIES * 4 * MiB;
     // On disk the rows leave the budget to the runs: (100 / 2 + 12) MiB / 3 MiB, capped by RUN_BYTES.
     const gramRoom = budget - 1000;
-    expect(planPass(200, sizes, budget)).to.deep.equal({ run: 20, keep: false, grams: 'disk', gramRoom });
-    expect(planPass(100, sizes, budget)).to.deep.equal({ run: 4, keep: false, grams: 'memory', gramRoom });
+    expect(planPass(200, sizes, budget)).to.deep.equal({ run: 20, grams: 'disk', gramRoom });
+    expect(planPass(100, sizes, budget)).to.deep.equal({ run: 4, grams: 'memory', gramRoom });
     expect(planPass(100, sizes, budget, { gramRows: 'disk' }).grams).to.equal('disk');
     expect(planPass(200, { ...sizes, gram: 0 }, budget).grams).to.equal('none');
-  });
-
-  it('outputs are kept for a later pass when they fit with one run of them, and then hold the Gram rows', () => {
-    const keep = { ...sizes, keep: 2 * MiB };
-    expect(planPass(200, keep, 1e12)).to.include({ keep: true, grams: 'kept', run: RUN_BYTES / (2 * MiB) });
-    expect(planPass(200, keep, 1000 + 200 * 2 * MiB)).to.include({ keep: false, grams: 'memory' });
-    expect(planPass(200, keep, 1e12, { gramRows: 'disk' })).to.include({ keep: false, grams: 'disk' });
   });
 
   it('a budget below the accumulators and one sample\'s run is E_RESOURCE, naming what it needs', () => {

@@ -73,7 +73,7 @@ describe('spilled Gram rows', function () {
     streamStatistics(networks, request, samplesOf(source), { spillDir: dir, ...options });
 
   it('give the Grams of rows held in memory, bit for bit, for runs of 1, 7 and all samples; no file left', async () => {
-    const expected = grams((await pass({ gramRows: 'memory' })).statistics, networks);
+    const expected = grams(await pass({ gramRows: 'memory' }), networks);
     for (const chunkSize of [1, 7, SAMPLES]) {
       const seen: string[][] = [];
       // While the models run, the spill folder holds one file per Gram tap.
@@ -81,17 +81,17 @@ describe('spilled Gram rows', function () {
         if (reads === 2) seen.push(readdirSync(dir).flatMap((d) => readdirSync(join(dir, d))));
       });
       const spilled = await pass({ gramRows: 'disk', chunkSize }, source);
-      expect(grams(spilled.statistics, networks), `runs of ${chunkSize}`).to.deep.equal(expected);
+      expect(grams(spilled, networks), `runs of ${chunkSize}`).to.deep.equal(expected);
       if (chunkSize < SAMPLES) expect(seen[0]).to.have.length(expected.length);
       expect(readdirSync(dir), `runs of ${chunkSize}`).to.deep.equal([]);
     }
   });
 
   it('a budget that does not hold every sample\'s Gram rows spills them (the same Grams)', async () => {
-    const expected = grams((await pass({ gramRows: 'memory' })).statistics, networks);
+    const expected = grams(await pass({ gramRows: 'memory' }), networks);
     let spilled = 0;
     const source = new WatchedSource((reads) => { if (reads === 2) spilled = readdirSync(dir).length; });
-    const statistics = (await pass({ memoryBytes: 2 * 2 ** 20 }, source)).statistics;
+    const statistics = await pass({ memoryBytes: 2 * 2 ** 20 }, source);
     expect(spilled).to.equal(1);
     expect(grams(statistics, networks)).to.deep.equal(expected);
     expect(readdirSync(dir)).to.deep.equal([]);

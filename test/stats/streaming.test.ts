@@ -102,7 +102,7 @@ describe('streaming statistics: the fusion of the bundled pairs', function () {
     await expectRejects(fuse(modelsOf('resnet'), { data: TRAIN, chunkSize: 0 }), 'E_ARG', /chunkSize/);
   });
 
-  // Too small to keep outputs for the second pass, which then runs the shallow model in place of its balanced copy.
+  // Runs of a few samples, the Gram rows on disk: the same bits as one run of all samples in memory.
   for (const [name, budget] of [['vgg', 2.5], ['resnet', 16]] as const) {
     it(`${name}: a budget that holds a few samples at a time gives the fusion of one that holds them all`, async () => {
       const options: FuseOptions = { data: TRAIN, samples: 24 };

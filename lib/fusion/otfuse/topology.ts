@@ -159,13 +159,6 @@ export function buildTopology(network: Network, reference: boolean): Topology {
   return { slots: builder.slots, nodes: builder.nodes };
 }
 
-/** The taps whose activations the OT fusion of `network` reads (activation mode). */
-export function activationTaps(network: Network, reference: boolean, alignClassifier: boolean): Tap[] {
-  return buildTopology(network, reference).nodes
-    .filter((node) => node.kind === 'layer' || node.kind === 'stream' || (node.kind === 'classifier' && alignClassifier))
-    .flatMap((node) => node.taps);
-}
-
 /**
  * True when node `index` of a pair takes a fixed map, read from no data: the network input, the pinned classifier,
  * or a node degenerate on either side (the zero branch of an inserted block) with the same widths, whose identity

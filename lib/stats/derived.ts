@@ -1,10 +1,7 @@
 /**
- * Tap outputs kept from one streaming pass for the next, when every sample of them fits the memory budget: the
- * second pass of a fusion (after the alignment) then reads them instead of running the models again.
- *
- * A network balanced by adding identity units (balanceByAdding) needs no pass of its own: every inserted unit
- * computes the identity on its input and the original units keep their function, so each of its taps is a tap of
- * the original network (`balancedTapSources`):
+ * The taps of a network balanced by adding identity units (balanceByAdding), read from a run of the network it came
+ * from: every inserted unit computes the identity on its input and the original units keep their function, so each
+ * of its taps is a tap of the original network (`balancedTapSources`), and a pass runs the original in its place:
  * - an original unit's taps are its own (its output without its pool, when balancing moved the pool on to a later
  *   inserted unit, is act(preact));
  * - an inserted Layer's pre-activation and output are what enters it (the output of the unit before);
@@ -65,12 +62,6 @@ export function balancedTapSources(original: Network, balanced: Network): Map<st
   return sources;
 }
 
-/** The kept outputs of a network (all samples), seen through `sources` when they belong to the network it came from. */
-export interface HeldOutputs {
-  outputs: TapOutputs;
-  sources?: Map<string, TapSource>;
-}
-
 /**
  * What balancing makes known about the taps of a derived network (by tapKey): `zeros`, the taps that are all zeros
  * (their sums are exactly 0 and need no work), and `values`, the key of the values behind each other tap (its
@@ -91,27 +82,26 @@ export function knownTaps(sources: Map<string, TapSource> | undefined): KnownTap
 }
 
 /**
- * Samples start .. end − 1 of `taps` from `held`: views of the kept arrays, a ReLU'd copy, or zeros (arrays of
- * `zeros`, by length, shared and never written, so a pass allocates each size once).
- * `valuesOf(tap)` gives a tap's values per sample in the network being read.
+ * The outputs of a balanced network's `taps` for `samples` samples, from `original`, the outputs of a run of the
+ * network it came from at the source taps: views of them, a ReLU'd copy, or zeros (arrays of `zeros`, by length,
+ * shared and never written, so a pass allocates each size once). `valuesOf(tap)` gives a tap's values per sample in
+ * the balanced network.
  */
-export function heldChunk(held: HeldOutputs, start: number, end: number, taps: Tap[], valuesOf: (tap: Tap) => number,
-  zeros = new Map<number, Float32Array>()): TapOutputs {
+export function derivedChunk(original: TapOutputs, sources: Map<string, TapSource>, samples: number, taps: Tap[],
+  valuesOf: (tap: Tap) => number, zeros = new Map<number, Float32Array>()): TapOutputs {
   const chunk: TapOutputs = new Map();
   for (const tap of taps) {
     const key = tapKey(tap);
-    const source: TapSource = held.sources?.get(key) ?? { tap, relu: false };
-    const size = valuesOf(tap);
+    const source: TapSource = sources.get(key) ?? { tap, relu: false };
     if ('zero' in source) {
-      const length = (end - start) * size;
+      const length = samples * valuesOf(tap);
       if (!zeros.has(length)) zeros.set(length, new Float32Array(length));
       chunk.set(key, zeros.get(length)!);
       continue;
     }
-    const data = held.outputs.get(tapKey(source.tap));
-    if (!data) throw new ClafusionError('E_ARG', `no kept outputs at ${tapKey(source.tap)} for ${key}`);
-    const view = data.subarray(start * size, end * size);
-    chunk.set(key, source.relu ? view.map((v) => (v > 0 ? v : 0)) : view);
+    const data = original.get(tapKey(source.tap));
+    if (!data) throw new ClafusionError('E_ARG', `no outputs at ${tapKey(source.tap)} for ${key}`);
+    chunk.set(key, source.relu ? data.map((v) => (v > 0 ? v : 0)) : data);
   }
   return chunk;
 }

@@ -1,19 +1,19 @@
 /**
- * A balanced network's taps read from the original network's kept outputs (lib/stats/held.ts) equal a forward
- * pass of the balanced network itself.
+ * A balanced network's taps read from a run of the original network (lib/stats/derived.ts) equal a forward pass of
+ * the balanced network itself.
  */
 import { expect } from 'chai';
 import { tapKey } from '../../lib/fusion/activations.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import type { Network } from '../../lib/ir/network.js';
-import { type KnownTaps, balancedTapSources, heldChunk, knownTaps } from '../../lib/stats/held.js';
+import { type KnownTaps, balancedTapSources, derivedChunk, knownTaps } from '../../lib/stats/derived.js';
 import { type Statistics, StatisticsBuilder } from '../../lib/stats/statistics.js';
 import { type StreamOptions, streamStatistics, tapShapes } from '../../lib/stats/stream.js';
 import { Dataset } from '../../lib/data/dataset.js';
 import { MemorySource } from '../../lib/data/source.js';
 import {
-  buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, recordedTaps, rng,
+  allTaps, buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, recordedTaps, rng,
 } from '../fusion/helpers.js';
 
 describe('taps of a balanced network from the original network', () => {
@@ -26,19 +26,23 @@ describe('taps of a balanced network from the original network', () => {
       () => buildBottleneckResnet([2, 1], [2, 3], [2, 8, 8], 4, { seed: 10, batchNorm: true }), 2, 1],
   ];
   for (const [name, deepOf, shallowOf, s, f] of pairs) {
-    it(`${name}: every tap equals a forward pass of the balanced network (chunks of the kept samples)`, async () => {
+    it(`${name}: every tap equals a forward pass of the balanced network (chunks of samples)`, async () => {
       const [deep, shallow] = [deepOf(), shallowOf()];
       const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
       const balanced = balanceByAdding(deep, shallow, alignment.groups);
       const sources = balancedTapSources(shallow, balanced)!;
       const shapes = tapShapes(balanced);
       const direct = recordedTaps(balanced, 6);
-      const kept = { outputs: recordedTaps(shallow, 6), sources };
+      const original = recordedTaps(shallow, 6);
       expect(sources.size).to.equal(shapes.size);
-      const taps = [...shapes.keys()].map((key) => ({ layer: key.slice(0, key.lastIndexOf(':')), point: key.slice(key.lastIndexOf(':') + 1) as 'preact' | 'output' }));
+      const taps = allTaps(balanced);
       const size = (tap: { layer: string; point: 'preact' | 'output' }) => shapes.get(tapKey(tap))!.reduce((a, b) => a * b, 1);
       for (const [start, end] of [[0, 6], [2, 5]]) {
-        const chunk = heldChunk(kept, start, end, taps, size);
+        const run = new Map([...original].map(([key, data]) => {
+          const values = data.length / 6;
+          return [key, data.subarray(start * values, end * values)];
+        }));
+        const chunk = derivedChunk(run, sources, end - start, taps, size);
         for (const tap of taps) {
           const key = tapKey(tap);
           const expected = direct.get(key)!.subarray(start * size(tap), end * size(tap));
@@ -55,10 +59,7 @@ describe('taps of a balanced network from the original network', () => {
     const alignment = await crossLayerAlignment(deep, shallow, { startLayer: s, pinnedEnd: f });
     const balanced = balanceByAdding(deep, shallow, alignment.groups);
     const sources = balancedTapSources(shallow, balanced)!;
-    const taps = [...tapShapes(balanced).keys()].map((key) => {
-      const at = key.lastIndexOf(':');
-      return { layer: key.slice(0, at), point: key.slice(at + 1) as 'preact' | 'output' };
-    });
+    const taps = allTaps(balanced);
     const outputs = taps.filter((tap) => tap.point === 'output');
     // The outputs of the widest run of same-shaped units (a stream), summed in one request.
     const shapeOf = (tap: { layer: string; point: 'preact' | 'output' }) => tapShapes(balanced).get(tapKey(tap))!.join('x');
@@ -80,8 +81,8 @@ describe('taps of a balanced network from the original network', () => {
     const pixels = Uint8Array.from({ length: 10 * 128 }, () => Math.floor(random() * 256));
     const samples = Dataset.fromSource(new MemorySource(pixels, 128), [2, 8, 8], null, 'random');
     const pass = (options: StreamOptions) => streamStatistics([deep, balanced], request, samples, options);
-    const direct = (await pass({ chunkSize: 3 })).statistics;
-    const derived = (await pass({ chunkSize: 4, derived: [undefined, { original: shallow, sources }] })).statistics;
+    const direct = await pass({ chunkSize: 3 });
+    const derived = await pass({ chunkSize: 4, derived: [undefined, { original: shallow, sources }] });
     const bits = (values: Float64Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength)
       .toString('hex');
     for (const tap of taps) {
