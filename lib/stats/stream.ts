@@ -9,8 +9,8 @@
  * at most RUN_BYTES of tap outputs (at least one sample), whatever the budget.
  *
  * Memory budget (`memoryBytes`, default a quarter of the available memory up to 2 GiB, or what the pass needs at
- * least when a quarter holds that): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel sums) are held
- * throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram rows are held in
+ * least when a quarter holds that): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel
+ * sums) are held throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram rows are held in
  * memory when they fit beside those, else spilled to temp files and read back tap by tap within what the
  * accumulators leave of the budget (rows.ts); when the disk has no room for them either, the pass fails before it
  * starts (E_RESOURCE), as it does when the budget is too small for the accumulators and one sample's run. The
@@ -173,8 +173,8 @@ interface ChunkSource {
 }
 
 /**
- * A network balanced by adding identity units (derived.ts), read from a run of the network it was balanced from: each of
- * its taps is a tap of the original (or zeros), so its inserted units need not run.
+ * A network balanced by adding identity units (derived.ts), read from a run of the network it was balanced from:
+ * each of its taps is a tap of the original (or zeros), so its inserted units need not run.
  */
 export interface DerivedModel {
   original: Network;
