@@ -163,7 +163,7 @@ export class StatisticsBuilder {
   private added = 0;
 
   /**
-   * `known[m]`: what balancing makes known about model m's taps (held.ts): the taps that are all zeros need no work,
+   * `known[m]`: what balancing makes known about model m's taps (derived.ts): the taps that are all zeros need no work,
    * and the moments of taps with the same values are computed once.
    */
   constructor(request: StatisticsRequest, readonly samples: number, shapes: Map<string, SampleShape>[], threads?: number,
