@@ -10,9 +10,9 @@
  *
  * Memory budget (`memoryBytes`, default a quarter of the available memory up to 2 GiB, or what the pass needs at
  * least when a quarter holds that): the accumulators (Grams: 2·N² float64 each; cross moments: C_a·C_b; channel
- * sums) are held throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram rows are held in
- * memory when they fit beside those, else spilled to temp files and read back tap by tap within what the
- * accumulators leave of the budget (rows.ts); when the disk has no room for them either, the pass fails before it
+ * sums) are held throughout, and one run of tap outputs at a time, counted RUN_COPIES times. Every sample's Gram
+ * rows are held in memory when they fit beside those, else spilled to temp files and read back tap by tap within
+ * what the accumulators leave of the budget (rows.ts); when the disk has no room for them either, the pass fails before it
  * starts (E_RESOURCE), as it does when the budget is too small for the accumulators and one sample's run. The
  * sessions themselves (about 1.3 GiB for two ResNet-34-sized models) come on top.
  *
