@@ -22,6 +22,8 @@ export interface BuildInfo {
 /** The raw addon. Arguments are validated by lib/solvers before they get here. */
 export interface NativeAddon {
   buildInfo(): BuildInfo;
+  /** glibc's M_MMAP_THRESHOLD (bytes, 0 .. 32 MiB); false where the C library is not glibc. */
+  setMmapThreshold(bytes: number): boolean;
   claAlignSync(cost: Float64Array, m: number, n: number, s: number, f: number): { mapping: Int32Array; totalCost: number };
   /** Index of the first NaN or ±Infinity, or -1. */
   firstNonFiniteF32(values: Float32Array): number;

@@ -29,7 +29,7 @@ import { ModelRunner } from '../eval/runner.js';
 import { convOutputSize, poolOutputSize } from '../graph/shapes.js';
 import { floatValueInfo } from '../onnx/build.js';
 import { type Attribute, type ModelProto, type NodeProto, type TensorProto, encodeModel } from '../onnx/proto.js';
-import { checkAllocation, formatBytes } from '../resources.js';
+import { boundHeapGrowth, checkAllocation, formatBytes } from '../resources.js';
 import { ChannelAccumulator } from '../stats/accumulators.js';
 import { freeDiskBytes, spillFolder } from '../stats/rows.js';
 import { passBudget } from '../stats/stream.js';
@@ -523,6 +523,7 @@ function openStage(model: ModelProto, plan: LayerwisePlan, k: number): Promise<M
  */
 export async function layerwiseStatistics(model: ModelProto, view: Dataset, plan: LayerwisePlan,
   options: BatchStatisticsOptions): Promise<BatchStatistics[]> {
+  boundHeapGrowth();
   const folder = spillFolder(options.spillDirectory);
   const held = new HeldTensors(view, model.graph.input[0].name, plan.shapes, plan, folder);
   const statistics: BatchStatistics[] = [];

@@ -29,7 +29,7 @@ import { ModelRunner, sharedThreads } from '../eval/runner.js';
 import { emitModel } from '../graph/emit.js';
 import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShapes } from '../graph/shapes.js';
 import type { Network } from '../ir/network.js';
-import { availableMemoryBytes, formatBytes } from '../resources.js';
+import { availableMemoryBytes, boundHeapGrowth, formatBytes } from '../resources.js';
 import { type Tap, tapKey } from '../fusion/activations.js';
 import { type TapSource, derivedChunk, knownTaps } from './derived.js';
 import { type GramRows, MemoryRows, type RowTap, SpillRows, spillFolder } from './rows.js';
@@ -294,6 +294,7 @@ async function openRows(plan: PassPlan, n: number, taps: RowTap[], models: numbe
  * The statistics of `request` for `networks` (model m of the request is networks[m]) on every sample of `samples`.
  */
 export async function streamStatistics(networks: Network[], request: StatisticsRequest, samples: Dataset, options: StreamOptions = {}): Promise<Statistics> {
+  boundHeapGrowth();
   const shapes = networks.map(tapShapes);
   const taps = passTaps(request, networks.length);
   const n = samples.count;

@@ -14,6 +14,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   clf::addon::registerStats(env, exports);
   clf::addon::registerCuda(env, exports);
   clf::addon::registerTrain(env, exports);
+  clf::addon::registerMemory(env, exports);
   return exports;
 }
 

@@ -13,5 +13,6 @@ void registerCla(Napi::Env env, Napi::Object exports);       // bind_cla.cpp: th
 void registerStats(Napi::Env env, Napi::Object exports);     // bind_stats.cpp: streaming statistics accumulators
 void registerCuda(Napi::Env env, Napi::Object exports);      // bind_cuda.cpp: GPU kernels (CUDA builds only)
 void registerTrain(Napi::Env env, Napi::Object exports);     // bind_train.cpp: finetuning / distillation steps
+void registerMemory(Napi::Env env, Napi::Object exports);    // bind_memory.cpp: the allocator's mmap threshold
 
 }  // namespace clf::addon

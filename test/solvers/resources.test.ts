@@ -2,7 +2,8 @@ import { totalmem } from 'node:os';
 import { expect } from 'chai';
 import { isClafusionError } from '../../lib/errors.js';
 import {
-  availableMemoryBytes, checkAllocation, formatBytes, MAX_TYPED_ARRAY_LENGTH, UNCHECKED_BYTES,
+  availableMemoryBytes, checkAllocation, formatBytes, MAX_TYPED_ARRAY_LENGTH, MMAP_THRESHOLD_BYTES, mmapThresholdSetting,
+  UNCHECKED_BYTES,
 } from '../../lib/resources.js';
 import {
   centeredGramSync, gemm, gemmSync, gram, gramSync, linearCka, linearCkaSync, pairwiseDistances, pairwiseDistancesSync,
@@ -43,6 +44,29 @@ describe('resources: memory checks', () => {
     const asked = 2 * availableMemoryBytes();
     expectCode(() => checkAllocation(asked, 'the test buffer'), 'E_RESOURCE',
       /^the test buffer needs [\d.]+ [KMGTP]iB of memory, but only [\d.]+ [KMGTP]iB is available/);
+  });
+});
+
+describe('resources: the C heap\'s mmap threshold', () => {
+  it('is 1 MiB unless CLAFUSION_MMAP_THRESHOLD or GLIBC_TUNABLES says otherwise', () => {
+    expect(mmapThresholdSetting({})).to.equal(MMAP_THRESHOLD_BYTES).and.equal(2 ** 20);
+    expect(mmapThresholdSetting({ CLAFUSION_MMAP_THRESHOLD: '0' })).to.equal(0);
+    expect(mmapThresholdSetting({ CLAFUSION_MMAP_THRESHOLD: '4194304' })).to.equal(4194304);
+    expect(mmapThresholdSetting({ CLAFUSION_MMAP_THRESHOLD: 'glibc' })).to.equal(undefined);
+    expect(mmapThresholdSetting({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' })).to.equal(undefined);
+    expect(mmapThresholdSetting({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).to.equal(MMAP_THRESHOLD_BYTES);
+  });
+
+  it('refuses a CLAFUSION_MMAP_THRESHOLD that is not whole bytes up to 32 MiB with E_ARG naming it', () => {
+    for (const bad of ['', '-1', '1.5', '1e6', 'big', String(32 * 2 ** 20 + 1)]) {
+      expectCode(() => mmapThresholdSetting({ CLAFUSION_MMAP_THRESHOLD: bad }), 'E_ARG', /CLAFUSION_MMAP_THRESHOLD/);
+    }
+  });
+
+  it('the addon sets it on glibc and refuses what glibc would not take with E_ARG', () => {
+    const header = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header;
+    expect(native().setMmapThreshold(MMAP_THRESHOLD_BYTES)).to.equal(header.glibcVersionRuntime !== undefined);
+    for (const bad of [-1, 0.5, 32 * 2 ** 20 + 1, NaN]) expectCode(() => native().setMmapThreshold(bad), 'E_ARG', /0 \.\. 32 MiB/);
   });
 });
 
