@@ -28,6 +28,11 @@ export const METHODS: readonly QualityMethod[] = [
     description: 'regression maps around the OT plans (the default for models with BN), for every model',
     options: { maps: 'regression' },
   },
+  {
+    name: 'unmatched-weights',
+    description: "the models' weights at unmatched blocks (the default before; the default now gives the real block 0.1 under regression maps)",
+    options: { unmatchedBlockWeight: 'weights' },
+  },
   { name: 'sqeuclidean', description: 'squared euclidean ground cost, with the repair', options: { metric: 'sqeuclidean' } },
 ];
 

@@ -44,6 +44,7 @@ interface FuseFlags extends AlignFlags {
   repair: boolean;
   maps?: 'plans' | 'regression';
   ridge?: number;
+  unmatchedBlockWeight?: number | 'weights';
   device: 'auto' | 'cpu' | 'cuda';
 }
 
@@ -51,6 +52,13 @@ function weightList(text: string): number[] {
   const values = text.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
   if (values.some((v) => !Number.isFinite(v) || v < 0)) throw new InvalidArgumentError(`expected comma-separated non-negative numbers, got '${text}'`);
   return values;
+}
+
+function blockWeight(text: string): number | 'weights' {
+  if (text === 'weights') return text;
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!(value >= 0 && value <= 1)) throw new InvalidArgumentError(`expected a number in [0, 1] or 'weights', got '${text}'`);
+  return value;
 }
 
 function targetChoice(text: string): 'shallow' | 'deep' | number {
@@ -79,6 +87,7 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     ...(flags.repair ? {} : { repair: false }),
     maps: flags.maps,
     ridge: flags.ridge,
+    unmatchedBlockWeight: flags.unmatchedBlockWeight,
   };
 }
 
@@ -193,6 +202,9 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
       + 'fitted around them (default: regression for models with BN under the repair, plans otherwise)')
       .choices(['plans', 'regression']))
     .option('--ridge <r>', 'ridge of the regression maps towards the plans, relative (default 0.1)', positiveNumber)
+    .option('--unmatched-block-weight <w>', "where balancing inserted a block into one model, the averaging weight of the "
+      + "other model's real block, in [0, 1], or 'weights' for the models' weights (default: 0.1 with regression maps, "
+      + "'weights' otherwise)", blockWeight)
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')
     .option('--json', 'print the result as JSON on stdout')

@@ -37,6 +37,9 @@ import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOp
 /** Ridge of the regression maps (README "One-shot quality": 0.1 beat 0.03 and 1 on the BN families). */
 const DEFAULT_RIDGE = 0.1;
 
+/** An unmatched block's weight under regression maps (README "One-shot quality": 0.1 beat 0, 0.25, 0.5 and 1). */
+const DEFAULT_UNMATCHED_BLOCK_WEIGHT = 0.1;
+
 export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'repair' | 'emit';
 
 export interface AlignOptions {
@@ -119,6 +122,13 @@ export interface FuseOptions extends AlignOptions {
   maps?: FusionMaps;
   /** Ridge of the regression maps towards the plans, relative to the moments' mean diagonal (default 0.1). */
   ridge?: number;
+  /**
+   * Where balancing inserted a zero-branch block into one model, the averaging weight of the model whose block is
+   * real there (in [0, 1]; otfuse/weights.ts), or 'weights' for the models' weights as everywhere else (the
+   * published average). Default: 0.1 with regression maps (+1 to +7.5 points one-shot on the heterogeneous BN
+   * fixture pairs, README "One-shot quality"), 'weights' otherwise (with OT plans 0.1 costs 6-23 points).
+   */
+  unmatchedBlockWeight?: number | 'weights';
 }
 
 export type FusionMaps = 'plans' | 'regression';
@@ -299,6 +309,15 @@ export class FusionContext {
     return ridge;
   }
 
+  /** 0.1 under regression maps, the models' weights otherwise (see `unmatchedBlockWeight`). */
+  get unmatchedBlockWeight(): number | 'weights' {
+    const weight = this.options.unmatchedBlockWeight ?? (this.maps === 'regression' ? DEFAULT_UNMATCHED_BLOCK_WEIGHT : 'weights');
+    if (weight !== 'weights' && !(typeof weight === 'number' && weight >= 0 && weight <= 1)) {
+      throw new ClafusionError('E_ARG', `unmatchedBlockWeight must be a number in [0, 1] or 'weights', got ${String(weight)}`);
+    }
+    return weight;
+  }
+
   /** True when the OT stage reads activations: to compare units, or for the repair's statistics. */
   get otNeedsActivations(): boolean {
     return this.mode === 'activations' || this.repair;
@@ -317,6 +336,7 @@ export class FusionContext {
       alignClassifier: this.alignClassifier,
       device: o.device,
       regression: this.maps === 'regression' ? this.ridge : undefined,
+      unmatchedBlockWeight: this.unmatchedBlockWeight,
       statistics: this.repair,
       signal: o.signal,
       onProgress: (done, total) => o.onProgress?.('fusion', done, total),

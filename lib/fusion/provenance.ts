@@ -51,7 +51,7 @@ export interface Provenance {
 export type EffectiveFuseOptions = Omit<FuseOptions, HowToRun> & Required<Pick<FuseOptions,
   'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
   'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' |
-  'repair' | 'maps' | 'ridge'>>;
+  'repair' | 'maps' | 'ridge' | 'unmatchedBlockWeight'>>;
 
 /**
  * Options that say how to run, not what to compute (progress, cancellation, the memory budget and the streaming
@@ -81,6 +81,7 @@ export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
     alignClassifier: context.alignClassifier,
     maps: context.maps,
     ridge: context.ridge,
+    unmatchedBlockWeight: context.unmatchedBlockWeight,
   };
 }
 

@@ -162,7 +162,7 @@ describe('regression maps', () => {
     const [plans, regression] = [await accuracy('plans'), await accuracy('regression')];
     const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
     console.log(`      resnet pair one-shot (test-2k): plans ${percent(plans)}, regression ${percent(regression)}`);
-    // Measured: 70.10 % and 81.20 %.
+    // Measured: 70.10 % and 83.05 % (81.20 % with the models' weights at the unmatched blocks).
     expect(regression).to.be.above(plans + 0.05);
     expect(regression).to.be.above(0.78);
   });

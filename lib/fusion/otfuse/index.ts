@@ -37,6 +37,7 @@ import { type UnitMap, accumulateMappedOutputs, identityMap, mapInputs, mapOutpu
 import { type Ground, type GroundMetric, type Marginals, type PlanDiagnostics, type PlanOptions, type Points, type Solver, transportMap, weightGround } from './solve.js';
 import { type NodeMoments, regressionMaps } from './regression.js';
 import { type MapNode, type Slot, type Topology, atInsertedUnit, buildTopology, takesFixedMap } from './topology.js';
+import { slotWeights } from './weights.js';
 
 export interface OtFuseOptions {
   /** Ground cost from activation statistics (needs `stats`) or from incoming-aligned weights. */
@@ -57,6 +58,11 @@ export interface OtFuseOptions {
    * towards the plan (regression.ts); undefined keeps the plans.
    */
   regression?: number;
+  /**
+   * The weight the models with a real block share where balancing inserted a zero-branch block into the others
+   * (weights.ts); 'weights' (default) keeps the averaging weights there too.
+   */
+  unmatchedBlockWeight?: number | 'weights';
   /** Also return each hidden layer's target statistics for the repair (activation mode; see repair.ts). */
   statistics?: boolean;
   signal?: AbortSignal;
@@ -381,6 +387,12 @@ function accumulateThroughBatchNorm(total: Float64Array, aligned: Float64Array, 
   }
 }
 
+/** The averaging weights at `slot` (weights.ts): the sources', then the target's. */
+function weightsAt(slot: number, sources: Side[], target: Side, weights: number[], unmatched: number | 'weights'): number[] {
+  const zeroBranch = [...sources, target].map((side) => side.topology.slots[slot].zeroBranch);
+  return slotWeights(weights, zeroBranch, unmatched);
+}
+
 async function fuseSlot(slot: number, pairs: PairFusion[], sources: Side[], target: Side, weights: number[]): Promise<FusedParameters> {
   const t = target.topology.slots[slot];
   const withBias = [t, ...sources.map((s) => s.topology.slots[slot])].some((s) => s.layer.op.bias !== undefined);
@@ -435,6 +447,7 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
     alignClassifier: options.alignClassifier ?? reference,
     device: options.device ?? 'auto',
     regression: options.mode === 'activations' && !reference ? options.regression : undefined,
+    unmatchedBlockWeight: options.unmatchedBlockWeight ?? 'weights',
   } satisfies Resolved;
   if (weights.length !== sources.length + 1) throw new ClafusionError('E_ARG', `need ${sources.length + 1} averaging weights, got ${weights.length}`);
   const targetSide: Side = { network: target, topology: buildTopology(target, reference), model: stats?.target };
@@ -444,29 +457,31 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
     return { network, topology, model: stats?.sources[s] };
   });
   const pairs = sourceSides.map((side, s) => new PairFusion(side, targetSide, s, resolved, stats?.statistics));
+  const slotWeightsOf = (slot: number) => weightsAt(slot, sourceSides, targetSide, weights, resolved.unmatchedBlockWeight);
   const fused: FusedParameters[] = [];
   const total = targetSide.topology.slots.length;
   for (let slot = 0; slot < total; slot++) {
     throwIfAborted(options.signal);
-    fused.push(await fuseSlot(slot, pairs, sourceSides, targetSide, weights));
+    fused.push(await fuseSlot(slot, pairs, sourceSides, targetSide, slotWeightsOf(slot)));
     options.onProgress?.(slot + 1, total);
   }
   const network = cloneNetwork(target);
   const layers = buildTopology(network, reference).slots.map((s) => s.layer);
   layers.forEach((layer, k) => assign(layer, fused[k]));
   const statistics = options.statistics && stats
-    ? await targetStatistics(pairs, sourceSides, targetSide, weights, stats.statistics)
+    ? await targetStatistics(pairs, sourceSides, targetSide, slotWeightsOf, stats.statistics)
     : undefined;
   return { network, diagnostics: pairs.flatMap((p) => p.diagnostics), ...(statistics ? { statistics } : {}) };
 }
 
 /** μ* and σ* of every hidden layer (see repair.ts): the models' pre-activation statistics, aligned and averaged. */
-async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weights: number[],
+async function targetStatistics(pairs: PairFusion[], sources: Side[], target: Side, weightsOf: (slot: number) => number[],
   recorded: Statistics): Promise<Map<string, UnitStatistics>> {
   const statistics = new Map<string, UnitStatistics>();
   const slots = target.topology.slots;
   for (let slot = 0; slot < slots.length - 1; slot++) {
     const layer = slots[slot].layer;
+    const weights = weightsOf(slot);
     const own = recorded.channels(target.model!, preactTap(layer)).moments();
     const mean = own.mean.map((v) => v * weights[weights.length - 1]);
     const std = own.std.map((v) => v * weights[weights.length - 1]);

@@ -23,6 +23,8 @@ export interface Slot {
   /** Nodes whose maps align this slot's inputs (one, or two averaged in reference mode). */
   inputs: number[];
   output: number;
+  /** A layer of the zero branch of a block inserted by balancing (otfuse/weights.ts). */
+  zeroBranch: boolean;
 }
 
 export type NodeKind = 'input' | 'layer' | 'stream' | 'classifier';
@@ -68,17 +70,17 @@ class Builder {
     return this.nodes.length - 1;
   }
 
-  slot(layer: Layer, inputs: number[], output: number, costSlot: boolean): number {
-    this.slots.push({ layer, inputs, output });
+  slot(layer: Layer, inputs: number[], output: number, costSlot: boolean, zeroBranch = false): number {
+    this.slots.push({ layer, inputs, output, zeroBranch });
     const index = this.slots.length - 1;
     if (costSlot) this.nodes[output].costSlots.push(index);
     return index;
   }
 
   /** A layer with a map of its own, described by its pre-activation. */
-  plainLayer(layer: Layer, inputs: number[], degenerate: boolean): number {
+  plainLayer(layer: Layer, inputs: number[], degenerate: boolean, zeroBranch = false): number {
     const node = this.node('layer', layer.op.weight.shape[0], [preactTap(layer)], degenerate);
-    this.slot(layer, inputs, node, true);
+    this.slot(layer, inputs, node, true, zeroBranch);
     return node;
   }
 }
@@ -102,14 +104,14 @@ function streamTopology(network: Network, builder: Builder, input: number): numb
     const blockInput = current;
     let inner = blockInput;
     const last = unit.branch[unit.branch.length - 1];
-    for (const layer of unit.branch.slice(0, -1)) inner = builder.plainLayer(layer, [inner], zeroBranch);
+    for (const layer of unit.branch.slice(0, -1)) inner = builder.plainLayer(layer, [inner], zeroBranch, zeroBranch);
     if (!unit.shortcut) {
       // An identity block continues the stream it reads: its branch output is summed into that same space.
-      builder.slot(last, [inner], blockInput, false);
+      builder.slot(last, [inner], blockInput, false, zeroBranch);
       return;
     }
     const stream = builder.node('stream', last.op.weight.shape[0], [outputTap(unit), ...continuation]);
-    builder.slot(last, [inner], stream, true);
+    builder.slot(last, [inner], stream, true, zeroBranch);
     builder.slot(unit.shortcut, [blockInput], stream, true);
     current = stream;
   });
@@ -125,7 +127,7 @@ function referenceTopology(network: Network, builder: Builder, input: number): n
       continue;
     }
     let inner = current;
-    for (const layer of unit.branch) inner = [builder.plainLayer(layer, inner, false)];
+    for (const layer of unit.branch) inner = [builder.plainLayer(layer, inner, false, unit.inserted === true)];
     if (!unit.shortcut) {
       current = inner;
       continue;
