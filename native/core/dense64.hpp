@@ -1,6 +1,7 @@
 // Float64 dense algebra for the fitted (regression) maps of the fusion: a product and a symmetric positive definite
 // solve, on row-major matrices. Threads split the rows (product) or the right-hand-side columns (solve) only, and
-// every element sums its terms in one fixed order (k ascending), so results are bit-identical for any thread count.
+// every element sums its terms in one fixed order (k ascending; the solve's back substitution k descending), so
+// results are bit-identical for any thread count. Both run 4 x 8 register tiles over packed panels (dense64.cpp).
 #pragma once
 #include <cstddef>
 
@@ -14,7 +15,8 @@ void dgemm(bool transA, const double* A, const double* B, size_t M, size_t K, si
 
 /**
  * Solves A X = B for X (n x m) in place of B, A (n x n) symmetric positive definite, by Cholesky A = L Lᵀ (L in
- * place of A's lower triangle) and two triangular solves. Throws E_SOLVER when A is not positive definite.
+ * place of A's lower triangle) and two triangular solves (L Y = B with each row's terms k ascending, then Lᵀ X = Y
+ * with k descending). Throws E_SOLVER when A is not positive definite.
  */
 void solveSpd(double* A, double* B, size_t n, size_t m, int threads);
 

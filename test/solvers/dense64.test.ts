@@ -39,7 +39,8 @@ const bits = (x: Float64Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLeng
 describe('float64 dense algebra (regression maps)', () => {
   it('product: a known answer, and random shapes against the triple loop', () => {
     expect([...productF64(Float64Array.from([1, 2, 3, 4, 5, 6]), Float64Array.from([7, 8, 9, 10, 11, 12]), 2, 3, 2)]).to.deep.equal([58, 64, 139, 154]);
-    for (const [m, k, n] of [[1, 1, 1], [17, 300, 5], [40, 33, 290]]) {
+    // Shapes around the 4 x 8 register tiles, the 64-row blocks and the 256-column passes: full tiles and ragged edges.
+    for (const [m, k, n] of [[1, 1, 1], [17, 300, 5], [40, 33, 290], [67, 129, 263], [131, 8, 16]]) {
       const a = randomMatrix(m, k, m + k);
       const b = randomMatrix(k, n, n);
       expect(maxDiff(productF64(a, b, m, k, n), naiveProduct(a, b, m, k, n)), `${m}x${k}x${n}`).to.be.below(1e-12);
@@ -51,7 +52,7 @@ describe('float64 dense algebra (regression maps)', () => {
   it('solve: a known answer, and A X = B to rounding for random systems', () => {
     // [[4, 2], [2, 3]] x = [[2, 8], [1, 7]]  ->  x = [[0.5, 1.25], [0, 1.5]]
     expect(maxDiff(solveSpd(Float64Array.from([4, 2, 2, 3]), Float64Array.from([2, 8, 1, 7]), 2, 2), [0.5, 1.25, 0, 1.5])).to.be.below(1e-12);
-    for (const [n, m] of [[1, 3], [70, 1], [300, 130]]) {
+    for (const [n, m] of [[1, 3], [70, 1], [300, 130], [133, 77], [6, 9]]) {
       const a = randomSpd(n, n);
       const b = randomMatrix(n, m, m);
       const x = solveSpd(a, b, n, m);
