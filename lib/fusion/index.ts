@@ -126,7 +126,7 @@ export interface FuseOptions extends AlignOptions {
    * Where balancing inserted a zero-branch block into one model, the averaging weight of the model whose block is
    * real there (in [0, 1]; otfuse/weights.ts), or 'weights' for the models' weights as everywhere else (the
    * published average). Default: 0.1 with regression maps (+1 to +7.5 points one-shot on the heterogeneous BN
-   * fixture pairs, README "One-shot quality"), 'weights' otherwise (with OT plans 0.1 costs 6-23 points).
+   * fixture pairs, README "One-shot quality"), 'weights' otherwise (with OT plans 0.1 cost 2-13 points there).
    */
   unmatchedBlockWeight?: number | 'weights';
 }
