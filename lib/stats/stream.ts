@@ -184,10 +184,11 @@ export interface DerivedModel {
 
 /** The taps of the original network that `taps` of the balanced one read. */
 function sourceTaps(taps: Tap[], sources: Map<string, TapSource>): Tap[] {
-  return unique(taps.flatMap((tap) => {
+  const read = taps.flatMap((tap) => {
     const source = sources.get(tapKey(tap)) ?? { tap, relu: false };
     return 'zero' in source ? [] : [source.tap];
-  }));
+  });
+  return [...new Map(read.map((tap) => [tapKey(tap), tap])).values()];
 }
 
 /** A balanced model whose outputs come from runs of its original (see DerivedModel). */
@@ -277,10 +278,6 @@ async function sweep(sources: (ChunkSource | undefined)[], builder: StatisticsBu
     if (r0 + run < n) next = start(r0 + run);
     await Promise.all([builder.addSamples(r0, outputs), rows?.append(r0, outputs)]);
   }
-}
-
-function unique(taps: Tap[]): Tap[] {
-  return [...new Map(taps.map((tap) => [tapKey(tap), tap])).values()];
 }
 
 /** The rows store of `plan` for `taps` (RowTaps of every model). */

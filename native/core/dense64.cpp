@@ -134,39 +134,37 @@ void solveRow(const Operand& l, double pivot, size_t i, Ks ks, double* B, size_t
 }
 
 /**
- * Columns [c0, c1) of B: L Y = B (each row's terms k ascending), then Lᵀ X = Y (k descending, from the last row
- * back), each divided by the pivot last. Rows go kTileRows at a time: the terms of rows already solved go through
+ * B (n x m) in place: L Y = B (each row's terms k ascending), then Lᵀ X = Y (k descending, from the last row back),
+ * each divided by the pivot last. Rows go kTileRows at a time: the terms of rows already solved go through
  * the register tile, the few within the group one by one after them, so every element keeps its one order.
  */
-void triangularSolves(const double* L, double* B, size_t n, size_t m, size_t c0, size_t c1) {
+void triangularSolves(const double* L, double* B, size_t n, size_t m) {
   const Operand lower{L, n, 1};
   const Operand upper{L, 1, n};  // Lᵀ: element (i, k) is L[k, i]
   const auto ascending = [](size_t from, size_t to) { return [=](auto add) { for (size_t k = from; k < to; ++k) add(k); }; };
   const auto descending = [](size_t from, size_t to) { return [=](auto add) { for (size_t k = to; k-- > from;) add(k); }; };
-  const size_t tiled = c0 + (c1 - c0) / kTileCols * kTileCols;
+  const size_t tiled = m / kTileCols * kTileCols;
   for (size_t i0 = 0; i0 < n; i0 += kTileRows) {
     const bool full = n - i0 >= kTileRows;
-    for (size_t c = c0; full && c < tiled; c += kTileCols) accumulateTile<-1>(lower, i0, 0, i0, B, m, c, B + i0 * m + c, m);
+    for (size_t c = 0; full && c < tiled; c += kTileCols) accumulateTile<-1>(lower, i0, 0, i0, B, m, c, B + i0 * m + c, m);
     for (size_t i = i0; i < std::min(n, i0 + kTileRows); ++i) {
-      solveRow(lower, L[i * n + i], i, ascending(full ? i0 : 0, i), B, m, c0, tiled);
-      solveRow(lower, L[i * n + i], i, ascending(0, i), B, m, tiled, c1);
+      solveRow(lower, L[i * n + i], i, ascending(full ? i0 : 0, i), B, m, 0, tiled);
+      solveRow(lower, L[i * n + i], i, ascending(0, i), B, m, tiled, m);
     }
   }
   for (size_t end = n; end > 0;) {
     const bool full = end >= kTileRows;
     const size_t i0 = full ? end - kTileRows : 0;
-    for (size_t c = c0; full && c < tiled; c += kTileCols) {
+    for (size_t c = 0; full && c < tiled; c += kTileCols) {
       accumulateTile<-1, true>(upper, i0, end, n, B, m, c, B + i0 * m + c, m);
     }
     for (size_t i = end; i-- > i0;) {
-      solveRow(upper, L[i * n + i], i, descending(i + 1, full ? end : n), B, m, c0, tiled);
-      solveRow(upper, L[i * n + i], i, descending(i + 1, n), B, m, tiled, c1);
+      solveRow(upper, L[i * n + i], i, descending(i + 1, full ? end : n), B, m, 0, tiled);
+      solveRow(upper, L[i * n + i], i, descending(i + 1, n), B, m, tiled, m);
     }
     end = i0;
   }
 }
-
-}  // namespace
 
 /**
  * Columns [j0, j0 + panels · kTileCols) of B (K rows, row stride ldb) as `panels` contiguous K x kTileCols panels:
@@ -183,6 +181,8 @@ void packRows(const Operand& a, size_t i0, size_t K, double* packed) {
   for (size_t k = 0; k < K; ++k)
     for (size_t r = 0; r < kTileRows; ++r) packed[k * kTileRows + r] = a.at(i0 + r, k);
 }
+
+}  // namespace
 
 void dgemm(bool transA, const double* A, const double* B, size_t M, size_t K, size_t N, double* C, int threads) {
   std::fill(C, C + M * N, 0.0);
@@ -223,7 +223,7 @@ void solveSpd(double* A, double* B, size_t n, size_t m, int threads) {
     const size_t c0 = block * kSolveBlock, width = std::min(m, c0 + kSolveBlock) - c0;
     std::vector<double> columns(n * width);
     for (size_t i = 0; i < n; ++i) std::copy_n(B + i * m + c0, width, columns.data() + i * width);
-    triangularSolves(A, columns.data(), n, width, 0, width);
+    triangularSolves(A, columns.data(), n, width);
     for (size_t i = 0; i < n; ++i) std::copy_n(columns.data() + i * width, width, B + i * m + c0);
   });
 }

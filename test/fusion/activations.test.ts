@@ -13,16 +13,14 @@ import { fuse } from '../../lib/fusion/index.js';
 import { balancedTapSources, derivedChunk } from '../../lib/stats/derived.js';
 import { tapShapes } from '../../lib/stats/stream.js';
 import { tapKey } from '../../lib/fusion/activations.js';
-import { emitModel } from '../../lib/graph/emit.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
 import { activationName } from '../../lib/ir/activation.js';
 import { type Activation, type Network, allLayers, hiddenUnits } from '../../lib/ir/network.js';
 import { isClafusionError } from '../../lib/errors.js';
-import { allTaps, buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset, recordedTaps, withActivation } from './helpers.js';
+import { allTaps, buildMlp, bytesOf, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset, recordedTaps, withActivation } from './helpers.js';
 
 const ACTIVATIONS: Activation[] = [{ kind: 'leaky_relu', alpha: 0.1 }, 'gelu', 'silu', 'sigmoid', 'tanh'];
 
-const bytesOf = (network: Network): Uint8Array => emitModel(network).bytes;
 
 const pairs: [string, (a: Activation) => Network, (a: Activation) => Network][] = [
   ['MLP', (a) => withActivation(buildMlp([12, 10, 9, 8, 7, 6], 4, { bias: true, seed: 1 }), a),

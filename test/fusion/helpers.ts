@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { Dataset } from '../../lib/data/dataset.js';
 import { MemorySource } from '../../lib/data/source.js';
+import { emitModel } from '../../lib/graph/emit.js';
 import { activationFunction } from '../../lib/ir/activation.js';
 import type {
   Activation, BatchNorm, ConvOp, DenseOp, Layer, Network, Pool, Residual, Segment, Unit,
@@ -538,3 +539,8 @@ export const fusionCases: [string, () => Network][] = [
   ['ResNet with BN', () => buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 7, batchNorm: true })],
   ['Bottleneck ResNet with BN', () => buildBottleneckResnet([2, 2], [2, 3], [2, 8, 8], 4, { seed: 8, batchNorm: true })],
 ];
+
+/** The ONNX bytes of `network` (what `fuse` and the CLI take). */
+export function bytesOf(network: Network): Uint8Array {
+  return emitModel(network).bytes;
+}

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { predictLogits } from '../../lib/eval/evaluate.js';
-import { buildModel, emitModel } from '../../lib/graph/emit.js';
+import { buildModel } from '../../lib/graph/emit.js';
 import { readNetwork } from '../../lib/graph/recognise.js';
 import type { Network } from '../../lib/ir/network.js';
 import { allLayers } from '../../lib/ir/network.js';
@@ -17,11 +17,7 @@ import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { fuse } from '../../lib/fusion/index.js';
 import { fuseCommand } from '../../lib/cli/fuse.js';
 import { alignCommand } from '../../lib/cli/align.js';
-import { buildBottleneckResnet, buildMlp, buildResnet, buildVgg, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
-
-function bytesOf(network: Network): Uint8Array {
-  return emitModel(network).bytes;
-}
+import { buildBottleneckResnet, buildMlp, buildResnet, buildVgg, bytesOf, maxAbsDiff, permuteNetwork, randomDataset } from './helpers.js';
 
 function expectCode(err: unknown, code: string): void {
   expect(err, 'expected a rejection').to.be.instanceOf(Error);

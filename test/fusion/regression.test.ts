@@ -9,14 +9,13 @@ import { fuse } from '../../lib/fusion/index.js';
 import { regressionMaps } from '../../lib/fusion/otfuse/regression.js';
 import { validateFusion } from '../../lib/fusion/validate.js';
 import { allLayers } from '../../lib/ir/network.js';
-import { emitModel } from '../../lib/graph/emit.js';
 import { type UnitMap, identityMap, unitMap } from '../../lib/fusion/transport.js';
 import { balanceByAdding } from '../../lib/fusion/balance/add.js';
 import { crossLayerAlignment } from '../../lib/fusion/cla/index.js';
 import { tapKey } from '../../lib/fusion/activations.js';
 import { fusionRequest } from '../../lib/fusion/otfuse/index.js';
 import { atInsertedUnit, buildTopology, takesFixedMap } from '../../lib/fusion/otfuse/topology.js';
-import { buildBottleneckResnet, buildMlp, buildResnet, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
+import { buildBottleneckResnet, buildMlp, buildResnet, bytesOf, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
 
 /** Σ aᵢ bⱼ over the rows of two N x n matrices (row-major), as the streamed cross moments hold them. */
 function crossOf(a: number[][], b: number[][]): Float64Array {
@@ -40,7 +39,6 @@ function permutation(order: number[]): UnitMap {
   return unitMap(data, n, n);
 }
 
-const bytesOf = (network: Parameters<typeof emitModel>[0]) => emitModel(network).bytes;
 
 describe('regression maps', () => {
   it('give the plan itself for a permuted copy (so fuse(A, P(A)) stays exact)', () => {

@@ -6,10 +6,9 @@ import { expect } from 'chai';
 import { fuse } from '../../lib/fusion/index.js';
 import { slotWeights } from '../../lib/fusion/otfuse/weights.js';
 import { buildTopology } from '../../lib/fusion/otfuse/topology.js';
-import { emitModel } from '../../lib/graph/emit.js';
 import type { Network } from '../../lib/ir/network.js';
 import { expectRejects } from '../support/errors.js';
-import { buildResnet, randomDataset } from './helpers.js';
+import { buildResnet, bytesOf, randomDataset } from './helpers.js';
 
 const close = (actual: number[], expected: number[]) => actual.forEach((v, k) => expect(v).to.be.closeTo(expected[k], 1e-15));
 
@@ -42,20 +41,19 @@ function zeroBranchWeights(fused: Network, balancedLike: Network): Float32Array[
 describe('fusion: unmatched blocks in fuse', () => {
   const deep = buildResnet([3, 2], [4, 6], [2, 8, 8], 4, { seed: 21, batchNorm: true });
   const shallow = buildResnet([2, 1], [4, 6], [2, 8, 8], 4, { seed: 22, batchNorm: true });
-  const bytes = (n: Network) => emitModel(n).bytes;
   const data = randomDataset(deep, 32);
 
   it('default to 0.1 under regression maps and to the models\' weights with OT plans, as recorded', async () => {
-    const regression = await fuse([bytes(deep), bytes(shallow)], { data, samples: 32 });
+    const regression = await fuse([bytesOf(deep), bytesOf(shallow)], { data, samples: 32 });
     expect(regression.options.maps).to.equal('regression');
     expect(regression.options.unmatchedBlockWeight).to.equal(0.1);
-    const plans = await fuse([bytes(deep), bytes(shallow)], { data, samples: 32, maps: 'plans' });
+    const plans = await fuse([bytesOf(deep), bytesOf(shallow)], { data, samples: 32, maps: 'plans' });
     expect(plans.options.unmatchedBlockWeight).to.equal('weights');
   });
 
   it('set how much of the deep model\'s extra blocks the fused model keeps: 0 keeps none, 1 all of it', async () => {
     const run = (unmatchedBlockWeight: number) =>
-      fuse([bytes(deep), bytes(shallow)], { data, samples: 32, unmatchedBlockWeight, repair: false });
+      fuse([bytesOf(deep), bytesOf(shallow)], { data, samples: 32, unmatchedBlockWeight, repair: false });
     const [none, all] = [await run(0), await run(1)];
     const balanced = none.models[1];
     const [zero, kept] = [zeroBranchWeights(none.network, balanced), zeroBranchWeights(all.network, balanced)];
@@ -66,6 +64,6 @@ describe('fusion: unmatched blocks in fuse', () => {
   });
 
   it('refuses a weight outside [0, 1] with E_ARG', async () => {
-    await expectRejects(fuse([bytes(deep), bytes(shallow)], { data, samples: 32, unmatchedBlockWeight: 1.5 }), 'E_ARG', /unmatchedBlockWeight/);
+    await expectRejects(fuse([bytesOf(deep), bytesOf(shallow)], { data, samples: 32, unmatchedBlockWeight: 1.5 }), 'E_ARG', /unmatchedBlockWeight/);
   });
 });
