@@ -40,11 +40,13 @@ interface FuseFlags extends AlignFlags {
   multi: 'many-to-one' | 'iterative';
   alignClassifier?: boolean;
   batchNorm?: 'average' | 'recalibrate' | 'fold';
-  /** false with --no-repair. */
-  repair: boolean;
+  /** true with --repair, false with --no-repair, undefined: the default. */
+  repair?: boolean;
   maps?: 'plans' | 'regression';
   ridge?: number;
   unmatchedBlockWeight?: number | 'weights';
+  /** true with --refit, false with --no-refit, undefined: the default. */
+  refit?: boolean;
   device: 'auto' | 'cpu' | 'cuda';
 }
 
@@ -84,10 +86,11 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     multi: flags.multi,
     alignClassifier: flags.alignClassifier,
     batchNorm: flags.batchNorm,
-    ...(flags.repair ? {} : { repair: false }),
+    repair: flags.repair,
     maps: flags.maps,
     ridge: flags.ridge,
     unmatchedBlockWeight: flags.unmatchedBlockWeight,
+    refit: flags.refit,
   };
 }
 
@@ -205,6 +208,11 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .option('--unmatched-block-weight <w>', "where balancing inserted a block into one model, the averaging weight of the "
       + "other model's real block, in [0, 1], or 'weights' for the models' weights (default: 0.1 with regression maps, "
       + "'weights' otherwise)", blockWeight)
+    .option('--refit', 'refit every fused layer by least squares to the models\' aligned, averaged outputs on the fused '
+      + 'model\'s own inputs (default: on with --data when it is cheap, at most 1e12 estimated multiply-adds; it runs '
+      + 'the fused model once per layer); the repair then runs only with --repair')
+    .option('--no-refit', 'skip the refit (the statistics repair runs instead)')
+    .option('--repair', 'run the statistics repair after the refit too')
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')
     .option('--json', 'print the result as JSON on stdout')

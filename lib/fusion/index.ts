@@ -30,6 +30,7 @@ import { type Alignment, type ClaStatistics, type LayerCost, alignmentRequest, c
 import { activationSamples } from './collect.js';
 import { type LayerDiagnostics, type OtFuseOptions, type OtFuseResult, type OtStatistics, fusionRequest, otFuse } from './otfuse/index.js';
 import { type UnitStatistics, repairStatistics } from './repair.js';
+import { type RefitTarget, refitLayers, refitWork } from './refit.js';
 import type { GroundMetric, Marginals, Solver } from './otfuse/solve.js';
 import { type MultiFusion, fuseMany } from './multi.js';
 import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOptions, withProvenance } from './provenance.js';
@@ -37,10 +38,22 @@ import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOp
 /** Ridge of the regression maps (README "One-shot quality": 0.1 beat 0.03 and 1 on the BN families). */
 const DEFAULT_RIDGE = 0.1;
 
+/**
+ * The refit runs by default up to this many estimated multiply-adds (refit.ts refitWork): the fixture families
+ * take 1e9-4e10; a ResNet-18 pair at 224x224 with 200 samples about 2e13 (README "One-shot quality").
+ */
+const REFIT_AUTO_MACS = 1e12;
+
+/** What the refit of a fusion reads: the models its targets' sides index, and the targets. */
+export interface RefitInputs {
+  models: Network[];
+  targets: RefitTarget[];
+}
+
 /** An unmatched block's weight under regression maps (README "One-shot quality": 0.1 beat 0, 0.25, 0.5 and 1). */
 const DEFAULT_UNMATCHED_BLOCK_WEIGHT = 0.1;
 
-export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'repair' | 'emit';
+export type FuseStage = 'load' | 'activations' | 'alignment' | 'balancing' | 'fusion' | 'refit' | 'repair' | 'emit';
 
 export interface AlignOptions {
   /** Activation samples: a `--data` spec or an open Dataset. Without data, only weight-based costs work. */
@@ -129,6 +142,13 @@ export interface FuseOptions extends AlignOptions {
    * fixture pairs, README "One-shot quality"), 'weights' otherwise (with OT plans 0.1 cost 2-13 points there).
    */
   unmatchedBlockWeight?: number | 'weights';
+  /**
+   * Refit every fused layer, in forward order, to the models' aligned, averaged pre-activations, on the fused
+   * network's own inputs (least squares; refit.ts). Default: on with data (not in reference mode) when its estimated
+   * work is at most 1e12 multiply-adds (it runs the fused network once per layer); then the statistics repair runs only
+   * when asked for (`repair: true`). One-shot +1 to +14 points on the fixture families (README "One-shot quality").
+   */
+  refit?: boolean;
 }
 
 export type FusionMaps = 'plans' | 'regression';
@@ -173,7 +193,7 @@ export interface AlignResult {
 
 /** Shared state of one run: the activation samples, the timers, progress and cancellation. */
 export class FusionContext {
-  readonly timings: Record<FuseStage, number> = { load: 0, activations: 0, alignment: 0, balancing: 0, fusion: 0, repair: 0, emit: 0 };
+  readonly timings: Record<FuseStage, number> = { load: 0, activations: 0, alignment: 0, balancing: 0, fusion: 0, refit: 0, repair: 0, emit: 0 };
   private readonly running = new Map<FuseStage, { count: number; since: number }>();
   readonly warnings: string[] = [];
   /** The one input normalisation of every model (set by `adoptModels`). */
@@ -183,6 +203,8 @@ export class FusionContext {
   private readonly origins = new Map<Network, Network>();
   /** Some input model has batch-norm (set by `adoptModels`). */
   private batchNormInputs = false;
+  /** The refit ran (set by `finish`), for the record of the options as they ran. */
+  refitRan = false;
 
   private constructor(readonly options: FuseOptions, private samplesView: Dataset | undefined) {}
 
@@ -318,6 +340,19 @@ export class FusionContext {
     return weight;
   }
 
+  /** The refit is asked for, or may run by default (data, not reference mode); `runsRefit` decides by its cost. */
+  get refitWanted(): boolean {
+    const refit = this.options.refit;
+    if (refit && !this.samples) throw new ClafusionError('E_ARG', 'the refit needs data (the activation samples)');
+    return refit ?? (this.samples !== undefined && !this.reference);
+  }
+
+  /** Given `refit: true`, or by default when its estimated work is at most REFIT_AUTO_MACS. */
+  private runsRefit(network: Network, models: Network[], samples: Dataset): boolean {
+    if (!this.refitWanted) return false;
+    return this.options.refit === true || refitWork(network, models, samples.count) <= REFIT_AUTO_MACS;
+  }
+
   /** True when the OT stage reads activations: to compare units, or for the repair's statistics. */
   get otNeedsActivations(): boolean {
     return this.mode === 'activations' || this.repair;
@@ -338,6 +373,7 @@ export class FusionContext {
       regression: this.maps === 'regression' ? this.ridge : undefined,
       unmatchedBlockWeight: this.unmatchedBlockWeight,
       statistics: this.repair,
+      refit: this.refitWanted,
       signal: o.signal,
       onProgress: (done, total) => o.onProgress?.('fusion', done, total),
     };
@@ -347,8 +383,18 @@ export class FusionContext {
    * The fused network after the statistics repair (with `statistics`, see repair.ts), or with only its BN running
    * statistics recomputed on the samples (batchNorm 'recalibrate'), or as it is.
    */
-  async finish(network: Network, statistics?: Map<string, UnitStatistics>): Promise<Network> {
+  async finish(network: Network, statistics?: Map<string, UnitStatistics>, refit?: RefitInputs): Promise<Network> {
     const samples = this.samples;
+    if (refit && samples && this.runsRefit(network, refit.models, samples)) {
+      const { signal, onProgress, memoryBytes } = this.options;
+      const fitted = await this.timed('refit', () => refitLayers(network, refit.models, refit.targets, samples, {
+        memoryBytes, signal, onProgress: (done, total) => onProgress?.('refit', done, total),
+      }));
+      this.refitRan = true;
+      // The refit sets every layer's outputs itself; the repair after it cost 2-13 points (README "One-shot quality").
+      if (this.options.repair !== true) return fitted;
+      network = fitted;
+    }
     if (this.options.batchNorm === 'recalibrate' && !samples) throw new ClafusionError('E_ARG', "batchNorm 'recalibrate' needs data (the activation samples)");
     if (!samples) return network;
     const { memoryBytes, chunkSize, signal } = this.options;
@@ -530,7 +576,8 @@ export async function fusePair(pair: [Network, Network], context: FusionContext,
   const t = targetIndex(target ?? context.options.target, deep, shallow, equalDepth);
   const s = 1 - t;
   const fused = await fuseBalanced(models, s, t, context, weights);
-  return { network: await context.finish(fused.network, fused.statistics), models, alignment, layers: fused.diagnostics, target: t };
+  const refit = fused.refitTargets && { models: [models[s], models[t]], targets: fused.refitTargets };
+  return { network: await context.finish(fused.network, fused.statistics, refit), models, alignment, layers: fused.diagnostics, target: t };
 }
 
 /**

@@ -54,7 +54,8 @@ async function manyToOne(networks: Network[], context: FusionContext): Promise<M
   const stats = await context.fusionStatistics(sources.map((i) => models[i]), models[anchor]);
   const fused = await context.timed('fusion', () =>
     otFuse(sources.map((i) => models[i]), models[anchor], [...sources.map((i) => weights[i]), weights[anchor]], context.otFuseOptions(), stats));
-  return { network: await context.finish(fused.network, fused.statistics), models, alignments, layers: fused.diagnostics, target: anchor };
+  const refit = fused.refitTargets && { models: [...sources.map((i) => models[i]), models[anchor]], targets: fused.refitTargets };
+  return { network: await context.finish(fused.network, fused.statistics, refit), models, alignments, layers: fused.diagnostics, target: anchor };
 }
 
 async function iterative(networks: Network[], context: FusionContext): Promise<MultiFusion> {

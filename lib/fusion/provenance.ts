@@ -51,7 +51,7 @@ export interface Provenance {
 export type EffectiveFuseOptions = Omit<FuseOptions, HowToRun> & Required<Pick<FuseOptions,
   'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
   'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' |
-  'repair' | 'maps' | 'ridge' | 'unmatchedBlockWeight'>>;
+  'repair' | 'maps' | 'ridge' | 'unmatchedBlockWeight' | 'refit'>>;
 
 /**
  * Options that say how to run, not what to compute (progress, cancellation, the memory budget and the streaming
@@ -77,7 +77,9 @@ export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
     layerCost: given.layerCost ?? (given.data === undefined ? 'neuron' : 'cka'),
     mode: context.mode,
     metric: context.metric,
-    repair: context.repair,
+    // As they ran: after the refit, the repair only when asked for.
+    refit: context.refitRan,
+    repair: context.repair && (!context.refitRan || given.repair === true),
     alignClassifier: context.alignClassifier,
     maps: context.maps,
     ridge: context.ridge,

@@ -219,7 +219,7 @@ class DerivedStream implements ChunkSource {
 }
 
 /** One model of a pass: its session (emitted with the taps it gives) and its view of the samples. */
-class ModelStream implements ChunkSource {
+export class ModelStream implements ChunkSource {
   private constructor(
     private readonly runner: ModelRunner,
     private readonly plan: InputPlan,

@@ -38,6 +38,7 @@ import { type Ground, type GroundMetric, type Marginals, type PlanDiagnostics, t
 import { type NodeMoments, regressionMaps } from './regression.js';
 import { type MapNode, type Slot, type Topology, atInsertedUnit, buildTopology, takesFixedMap } from './topology.js';
 import { slotWeights } from './weights.js';
+import type { RefitSide, RefitTarget } from '../refit.js';
 
 export interface OtFuseOptions {
   /** Ground cost from activation statistics (needs `stats`) or from incoming-aligned weights. */
@@ -65,6 +66,8 @@ export interface OtFuseOptions {
   unmatchedBlockWeight?: number | 'weights';
   /** Also return each hidden layer's target statistics for the repair (activation mode; see repair.ts). */
   statistics?: boolean;
+  /** Also return every layer's refit target (refit.ts). */
+  refit?: boolean;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -91,9 +94,11 @@ export interface OtFuseResult {
   diagnostics: LayerDiagnostics[];
   /** Per hidden layer of the fused network: the weighted mean of the models' aligned pre-activation statistics. */
   statistics?: Map<string, UnitStatistics>;
+  /** Per layer of the fused network, in forward order: what the refit fits it to (sides: the sources, then the target). */
+  refitTargets?: RefitTarget[];
 }
 
-type Resolved = Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics' | 'regression'>> &
+type Resolved = Required<Omit<OtFuseOptions, 'signal' | 'onProgress' | 'statistics' | 'regression' | 'refit'>> &
   Pick<OtFuseOptions, 'regression'>;
 
 interface Side {
@@ -471,7 +476,25 @@ export async function otFuse(sources: Network[], target: Network, weights: numbe
   const statistics = options.statistics && stats
     ? await targetStatistics(pairs, sourceSides, targetSide, slotWeightsOf, stats.statistics)
     : undefined;
-  return { network, diagnostics: pairs.flatMap((p) => p.diagnostics), ...(statistics ? { statistics } : {}) };
+  const refitTargets = options.refit ? await layerTargets(pairs, sourceSides, targetSide, slotWeightsOf) : undefined;
+  return { network, diagnostics: pairs.flatMap((p) => p.diagnostics), ...(statistics ? { statistics } : {}), ...(refitTargets ? { refitTargets } : {}) };
+}
+
+/** Every slot's refit target: the sources' layers with their output maps, then the target's layer, with the slot's weights. */
+async function layerTargets(pairs: PairFusion[], sources: Side[], target: Side, weightsOf: (slot: number) => number[]): Promise<RefitTarget[]> {
+  const targets: RefitTarget[] = [];
+  for (let slot = 0; slot < target.topology.slots.length; slot++) {
+    const weights = weightsOf(slot);
+    const sides: RefitSide[] = [];
+    for (let s = 0; s < pairs.length; s++) {
+      const slotS = sources[s].topology.slots[slot];
+      sides.push({ model: s, layer: slotS.layer.name, map: await pairs[s].map(slotS.output), weight: weights[s] });
+    }
+    const layer = target.topology.slots[slot].layer.name;
+    sides.push({ model: pairs.length, layer, weight: weights[weights.length - 1] });
+    targets.push({ layer, sides });
+  }
+  return targets;
 }
 
 /** μ* and σ* of every hidden layer (see repair.ts): the models' pre-activation statistics, aligned and averaged. */
