@@ -173,7 +173,8 @@ async function run(command: Command, cliModels: string[], io: CliStreams): Promi
   printWarnings(io.stderr, [...result.warnings, ...(validation?.warnings ?? [])]);
   // Written last: a failure anywhere above leaves no file behind.
   writeModelBytes(flags.output, result.bytes);
-  writeRecipe(recipeFile, effectiveRecipe(command, models, recipeFile, RECIPE_PATHS));
+  const { refit, repair } = result.options;
+  writeRecipe(recipeFile, effectiveRecipe(command, models, recipeFile, RECIPE_PATHS, { refit, repair }));
   if (flags.report) {
     writeTextFile(flags.report, fusionReport(result, { validation, totalMs, output: basename(flags.output) }));
   }

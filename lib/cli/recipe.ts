@@ -146,15 +146,18 @@ export function applyRecipe(command: Command, recipe: Recipe, models: string[]):
   return models.length > 0 ? models : recipe.models ?? [];
 }
 
-/** The recipe of a run: its models and every flag's effective value, paths relative to the recipe's folder. */
+/**
+ * The recipe of a run: its models and every flag's effective value, paths relative to the recipe's folder; `resolved`
+ * gives the values the run chose for flags left unset (a default decided by the run, such as the refit's).
+ */
 export function effectiveRecipe(command: Command, models: string[], file: string,
-  paths: PathKeys): Record<string, unknown> {
+  paths: PathKeys, resolved: Record<string, unknown> = {}): Record<string, unknown> {
   const folder = dirname(resolve(file));
   const relativePath = (path: string): string => relative(folder, resolve(path)) || '.';
   const values = command.opts();
   const recipe: Record<string, unknown> = { clafusion: VERSION, models: models.map(relativePath) };
   for (const key of recipeOptions(command).keys()) {
-    let value = values[key];
+    let value = values[key] ?? resolved[key];
     if (value === undefined) continue;
     if (paths.files.includes(key)) value = relativePath(value as string);
     if (paths.specs.includes(key)) value = mapDataSpecPaths(value as string, relativePath);

@@ -71,7 +71,7 @@ export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
   const given = context.options;
   const howToRun: readonly string[] = HOW_TO_RUN;
   const recorded = Object.entries(given).filter(([key, value]) => value !== undefined && !howToRun.includes(key));
-  return {
+  const options: EffectiveFuseOptions = {
     ...FIXED_DEFAULTS,
     ...Object.fromEntries(recorded),
     layerCost: given.layerCost ?? (given.data === undefined ? 'neuron' : 'cka'),
@@ -85,6 +85,8 @@ export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {
     ridge: context.ridge,
     unmatchedBlockWeight: context.unmatchedBlockWeight,
   };
+  // One key order whichever options were given (the record is part of the model's bytes).
+  return Object.fromEntries(Object.entries(options).sort(([a], [b]) => (a < b ? -1 : 1))) as unknown as EffectiveFuseOptions;
 }
 
 function fileRecord(name: string, bytes: Uint8Array): FileRecord {

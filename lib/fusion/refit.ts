@@ -356,7 +356,7 @@ function assignFit(layer: Layer, fit: Float64Array, dim: number): void {
     return;
   }
   const epsilon = layer.batchNorm.epsilon;
-  delete layer.op.bias;
+  if (layer.op.bias) layer.op.bias = new Float32Array(width);
   const ones = new Float32Array(width).fill(1);
   layer.batchNorm = { scale: ones, bias, mean: new Float32Array(width), variance: ones.map(() => 1 - epsilon), epsilon };
 }

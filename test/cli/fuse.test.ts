@@ -34,7 +34,7 @@ describe('clafusion fuse: recipes', () => {
     const recipeFile = join(dir, 'fused.recipe.json');
     const recipe = JSON.parse(readFileSync(recipeFile, 'utf8')) as Record<string, unknown>;
     expect(recipe).to.include({
-      clafusion: VERSION, output: 'fused.onnx', samples: 48, seed: 3, solver: 'sinkhorn', reg: 0.05, repair: true,
+      clafusion: VERSION, output: 'fused.onnx', samples: 48, seed: 3, solver: 'sinkhorn', reg: 0.05, refit: true, repair: false,
     });
     // Paths are relative to the recipe's folder.
     expect((recipe.models as string[]).map((m) => resolve(dir, m))).to.deep.equal(VGG.map((m) => resolve(m)));

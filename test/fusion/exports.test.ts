@@ -61,7 +61,7 @@ describe('plain torch.onnx.export models (fixed batch 1, no metadata)', () => {
     const summary = JSON.parse(stdout) as Summary;
     expect(summary.warnings).to.deep.equal([]);
     expect(stderr).to.not.match(/warning/);
-    expect(summary.timings.repair).to.be.above(0); // the repair stage ran on the fixed-batch models
+    expect(summary.timings.refit).to.be.above(0); // the refit ran on the fixed-batch models
     const inputs = await evalJson([DEEP, SHALLOW], ['--normalize', 'fashion-mnist']);
     expect(summary.validation.models).to.deep.equal(inputs.models.map((m) => m.accuracy));
     expect(inputs.models.map((m) => m.accuracy).every((a) => a > 0.75)).to.equal(true);

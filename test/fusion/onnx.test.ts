@@ -141,7 +141,8 @@ describe('fuse() errors', () => {
     const stages = new Set<string>();
     const deeper = buildMlp([20, 16, 14, 12], 5, { seed: 3 });
     await fuse([bytesOf(mlp), bytesOf(deeper)], { data: randomDataset(mlp, 16), samples: 16, onProgress: (stage) => stages.add(stage) });
-    expect([...stages].sort()).to.deep.equal(['activations', 'alignment', 'balancing', 'emit', 'fusion', 'load', 'repair']);
+    // The refit replaces the repair (it runs by default on a pair this small).
+    expect([...stages].sort()).to.deep.equal(['activations', 'alignment', 'balancing', 'emit', 'fusion', 'load', 'refit']);
   });
 
   it('data that does not match the model input: E_DATA', async () => {

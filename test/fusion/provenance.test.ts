@@ -49,7 +49,7 @@ describe('provenance of a fused model', () => {
     expect(JSON.parse(metadata['clafusion.options'])).to.deep.equal(result.options);
     expect(result.options).to.include({
       samples: 64, seed: 5, solver: 'sinkhorn', reg: 0.01, metric: 'correlation', layerCost: 'cka', mode: 'activations',
-      repair: true, alignClassifier: false, startLayer: 2, pinnedEnd: 1, balance: 'add', batchNorm: 'average',
+      refit: true, repair: false, alignClassifier: false, startLayer: 2, pinnedEnd: 1, balance: 'add', batchNorm: 'average',
     });
     expect(result.options).not.to.have.property('data');
     expect(metadata['clafusion.seed']).to.equal('5');
@@ -76,12 +76,12 @@ describe('provenance of a fused model', () => {
   it('defaults are resolved to what the run used: fusing with them changes nothing', async () => {
     const defaults = await fuse(MODELS, { data: TRAIN, samples: 32 });
     expect(defaults.options).to.include({
-      solver: 'emd', seed: 21, mode: 'activations', repair: true, reference: false, multi: 'many-to-one',
+      solver: 'emd', seed: 21, mode: 'activations', refit: true, repair: false, reference: false, multi: 'many-to-one',
     });
     const explicit = await fuse(MODELS, { ...defaults.options, data: TRAIN });
     expect(Buffer.from(explicit.bytes).equals(Buffer.from(defaults.bytes))).to.equal(true);
     const weights = await fuse([readFileSync(MODELS[0]), readFileSync(MODELS[1])], {});
-    expect(weights.options).to.include({ mode: 'weights', layerCost: 'neuron', repair: false });
+    expect(weights.options).to.include({ mode: 'weights', layerCost: 'neuron', refit: false, repair: false });
     expect(weights.provenance.inputs.map((i) => i.name)).to.deep.equal(['model 0', 'model 1']);
     expect(weights.provenance).not.to.have.property('data');
   });

@@ -67,7 +67,8 @@ describe('streaming statistics: the fusion of the bundled pairs', function () {
   for (const [key, expected] of Object.entries(reference)) {
     const [name] = key.split('/');
     it(`${key}: the alignment, the transport costs and the fused weights of the stored-activation path`, async () => {
-      const result = await fuse(modelsOf(name), { ...expected.options, data: TRAIN });
+      // The stored-activation path ran without the refit (it came later).
+      const result = await fuse(modelsOf(name), { ...expected.options, data: TRAIN, refit: false });
       expect(result.alignments.map((a) => a.alignment.mapping)).to.deep.equal(expected.mapping);
       result.alignments.forEach((a, i) => a.alignment.groups.forEach((g, k) => g.cost.forEach((row, r) => {
         row.forEach((v, c) => expect(v).to.be.closeTo(expected.claCost[i][k][r][c], 1e-6 * Math.max(1, Math.abs(v))));

@@ -27,7 +27,8 @@ const percent = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed
 describe('train: finetune and distill on Fashion-MNIST', () => {
   it('finetuning the fused VGG pair on 1000 training images raises its test accuracy', async function () {
     this.timeout(120_000);
-    const fused = await fuse([`${models}vgg_deep.onnx`, `${models}vgg_shallow.onnx`], { data: TRAIN_1K });
+    // Without the refit: its one-shot model (about 87 % here) is already above what 3 epochs on 1000 images reach.
+    const fused = await fuse([`${models}vgg_deep.onnx`, `${models}vgg_shallow.onnx`], { data: TRAIN_1K, refit: false });
     const result = await finetune(fused.network, { data: TRAIN_1K, evalData: TEST_2K, epochs: 3, lr: 0.003, batchSize: 64 });
     const final = result.history.at(-1)!.evalAccuracy!;
     console.log(`      fused VGG on test-2k: ${percent(result.initialAccuracy)} before, ` +
