@@ -16,7 +16,7 @@ import { parameterCount } from '../ir/network.js';
 import { ClafusionError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { checkOutputPath } from './output.js';
-import { type CliStreams, NORMALIZATION_HELP, percent, positiveNumber, printWarnings } from './args.js';
+import { type CliStreams, NORMALIZATION_HELP, percent, positiveInteger, positiveNumber, printWarnings } from './args.js';
 import {
   type PathKeys, applyRecipe, effectiveRecipe, readRecipe, recipePathFor, writeRecipe, writeTextFile,
 } from './recipe.js';
@@ -47,6 +47,7 @@ interface FuseFlags extends AlignFlags {
   unmatchedBlockWeight?: number | 'weights';
   /** true with --refit, false with --no-refit, undefined: the default. */
   refit?: boolean;
+  refitSamples: number;
   device: 'auto' | 'cpu' | 'cuda';
 }
 
@@ -91,6 +92,7 @@ function fuseOptionsOf(flags: FuseFlags): FuseOptions {
     ridge: flags.ridge,
     unmatchedBlockWeight: flags.unmatchedBlockWeight,
     refit: flags.refit,
+    refitSamples: flags.refitSamples,
   };
 }
 
@@ -213,6 +215,7 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
       + 'model\'s own inputs (default: on with --data when it is cheap, at most 1e12 estimated multiply-adds; it runs '
       + 'the fused model once per layer); the repair then runs only with --repair')
     .option('--no-refit', 'skip the refit (the statistics repair runs instead)')
+    .option('--refit-samples <n>', 'samples the refit fits on, drawn from --data with --seed (at most all of it)', positiveInteger, 600)
     .option('--repair', 'run the statistics repair after the refit too')
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')

@@ -38,6 +38,9 @@ import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOp
 /** Ridge of the regression maps (README "One-shot quality": 0.1 beat 0.03 and 1 on the BN families). */
 const DEFAULT_RIDGE = 0.1;
 
+/** Samples of the refit (README "One-shot quality": 600 gained 0.3-0.5 points over 200; 2000 no more than 600). */
+const DEFAULT_REFIT_SAMPLES = 600;
+
 /**
  * The refit runs by default up to this many estimated multiply-adds (refit.ts refitWork): the fixture families
  * take 1e9-4e10; a ResNet-18 pair at 224x224 with 200 samples about 2e13 (README "One-shot quality").
@@ -149,6 +152,12 @@ export interface FuseOptions extends AlignOptions {
    * when asked for (`repair: true`). One-shot +1 to +14 points on the fixture families (README "One-shot quality").
    */
   refit?: boolean;
+  /**
+   * Samples the refit fits on, drawn from the data with the same seed (default 600, or all the data has): a least-squares
+   * fit gains from more than the 200 of the OT stage (+0.3 to +0.5 points on the narrow BN ResNets, README "One-shot
+   * quality"), and its cost grows with them.
+   */
+  refitSamples?: number;
 }
 
 export type FusionMaps = 'plans' | 'regression';
@@ -206,10 +215,16 @@ export class FusionContext {
   /** The refit ran (set by `finish`), for the record of the options as they ran. */
   refitRan = false;
 
-  private constructor(readonly options: FuseOptions, private samplesView: Dataset | undefined) {}
+  private constructor(readonly options: FuseOptions, private samplesView: Dataset | undefined,
+    private refitView: Dataset | undefined) {}
 
   get samples(): Dataset | undefined {
     return this.samplesView;
+  }
+
+  /** The refit's samples (see `refitSamples`), seen with the models' normalisation. */
+  get refitSamples(): Dataset | undefined {
+    return this.refitView;
   }
 
   /**
@@ -226,6 +241,7 @@ export class FusionContext {
     this.normalization = shared.normalization;
     if (shared.normalization && this.samplesView) {
       this.samplesView = this.samplesView.withNormalization(shared.normalization);
+      this.refitView = this.refitView?.withNormalization(shared.normalization);
     }
   }
 
@@ -244,11 +260,14 @@ export class FusionContext {
     checkStreamOptions(options);
     useGpu(options.device, 0); // E_ARG for an unknown device, or for 'cuda' without one
     let samples: Dataset | undefined;
+    let refitSamples: Dataset | undefined;
     if (options.data !== undefined) {
       const dataset = typeof options.data === 'string' ? await openDataset(options.data) : options.data;
       samples = activationSamples(dataset, options.samples ?? 200, options.seed ?? 21);
+      const count = Math.min(dataset.count, options.refitSamples ?? DEFAULT_REFIT_SAMPLES);
+      refitSamples = count === samples.count ? samples : activationSamples(dataset, count, options.seed ?? 21);
     }
-    const context = new FusionContext(options, samples);
+    const context = new FusionContext(options, samples, refitSamples);
     // A run that streams activations runs two models at once: start their workers while the models load.
     if (samples && (context.claNeedsActivations || context.otNeedsActivations)) workerPool.prestart(2);
     context.timings.load += performance.now() - start;
@@ -385,9 +404,10 @@ export class FusionContext {
    */
   async finish(network: Network, statistics?: Map<string, UnitStatistics>, refit?: RefitInputs): Promise<Network> {
     const samples = this.samples;
-    if (refit && samples && this.runsRefit(network, refit.models, samples)) {
+    const refitSamples = this.refitSamples;
+    if (refit && refitSamples && this.runsRefit(network, refit.models, refitSamples)) {
       const { signal, onProgress, memoryBytes } = this.options;
-      const fitted = await this.timed('refit', () => refitLayers(network, refit.models, refit.targets, samples, {
+      const fitted = await this.timed('refit', () => refitLayers(network, refit.models, refit.targets, refitSamples, {
         memoryBytes, signal, onProgress: (done, total) => onProgress?.('refit', done, total),
       }));
       this.refitRan = true;
@@ -452,7 +472,10 @@ export class FusionContext {
 
 /** memoryBytes and chunkSize, when given, are positive (E_ARG before anything runs). */
 function checkStreamOptions(options: FuseOptions): void {
-  const { memoryBytes, chunkSize } = options;
+  const { memoryBytes, chunkSize, refitSamples } = options;
+  if (refitSamples !== undefined && !(Number.isSafeInteger(refitSamples) && refitSamples >= 2)) {
+    throw new ClafusionError('E_ARG', `refitSamples must be an integer >= 2, got ${String(refitSamples)}`);
+  }
   if (memoryBytes !== undefined && !(typeof memoryBytes === 'number' && memoryBytes > 0 && Number.isFinite(memoryBytes))) {
     throw new ClafusionError('E_ARG', `memoryBytes must be a positive number of bytes, got ${String(memoryBytes)}`);
   }

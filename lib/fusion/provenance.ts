@@ -51,7 +51,7 @@ export interface Provenance {
 export type EffectiveFuseOptions = Omit<FuseOptions, HowToRun> & Required<Pick<FuseOptions,
   'samples' | 'seed' | 'layerCost' | 'startLayer' | 'pinnedEnd' | 'reference' | 'mode' | 'balance' |
   'reluApproximation' | 'metric' | 'marginals' | 'solver' | 'reg' | 'multi' | 'alignClassifier' | 'batchNorm' |
-  'repair' | 'maps' | 'ridge' | 'unmatchedBlockWeight' | 'refit'>>;
+  'repair' | 'maps' | 'ridge' | 'unmatchedBlockWeight' | 'refit' | 'refitSamples'>>;
 
 /**
  * Options that say how to run, not what to compute (progress, cancellation, the memory budget and the streaming
@@ -64,7 +64,7 @@ type HowToRun = (typeof HOW_TO_RUN)[number];
 /** The defaults that do not depend on the data (those are resolved by the run's FusionContext). */
 const FIXED_DEFAULTS = {
   samples: 200, seed: 21, startLayer: 2, pinnedEnd: 1, reference: false, balance: 'add', reluApproximation: 'sum',
-  marginals: 'uniform', solver: 'emd', reg: 0.01, multi: 'many-to-one', batchNorm: 'average',
+  marginals: 'uniform', solver: 'emd', reg: 0.01, multi: 'many-to-one', batchNorm: 'average', refitSamples: 600,
 } as const;
 
 export function effectiveOptions(context: FusionContext): EffectiveFuseOptions {

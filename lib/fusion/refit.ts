@@ -28,7 +28,7 @@ import { ClafusionError, throwIfAborted } from '../errors.js';
 import { sharedThreads } from '../eval/runner.js';
 import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShapes } from '../graph/shapes.js';
 import type { FlattenStep, Layer, Network } from '../ir/network.js';
-import { allLayers, cloneNetwork } from '../ir/network.js';
+import { allLayers, cloneNetwork, unitWidth } from '../ir/network.js';
 import { checkAllocation } from '../resources.js';
 import { productF64, solveSpd } from '../solvers/dense64.js';
 import { gemmSync } from '../solvers/linalg.js';
@@ -470,6 +470,36 @@ class TargetStreams {
   }
 }
 
+/** The unit that holds `layer` (itself, or the block whose branch or shortcut it is in): segment and unit index. */
+function unitOf(network: Network, layer: string): [number, number] | undefined {
+  for (let si = 0; si < network.segments.length; si++) {
+    const ui = network.segments[si].units.findIndex((u) => u.name === layer
+      || (u.type === 'residual' && (u.branch.some((l) => l.name === layer) || u.shortcut?.name === layer)));
+    if (ui >= 0) return [si, ui];
+  }
+  return undefined;
+}
+
+/**
+ * `network` up to the unit that holds `layer`, with a one-output head of zeros (ONNX Runtime runs every node of a
+ * graph whatever outputs are fetched, so a fit runs only the layers before it); the classifier's own fit: all of it.
+ */
+function prefixNetwork(network: Network, layer: string): Network {
+  const at = unitOf(network, layer);
+  if (!at) return network;
+  const [si, ui] = at;
+  const segments = network.segments.slice(0, si + 1).map((segment, k) => (k === si ? { ...segment, units: segment.units.slice(0, ui + 1) } : segment));
+  const last = segments[si];
+  const width = unitWidth(last.units[ui]);
+  const flatten = last.kind === 'spatial' ? { globalPool: 'avg' as const } : undefined;
+  const head: Network['classifier'] = {
+    type: 'layer', name: `${network.classifier.name}/refit_head`, activation: 'none',
+    op: { kind: 'dense', weight: { data: new Float32Array(width), shape: [1, width] } },
+  };
+  const output = { ...network.output, shape: [network.output.shape[0], 1], transform: 'none' as const };
+  return { ...network, segments, classifier: head, classifierFlatten: flatten, output };
+}
+
 /** Accumulates one layer's FitSums over the samples: the fused network (as it is now) and the models, run by run. */
 async function fitSums(network: Network, layer: Layer, input: LayerInput & { tap: Tap }, target: RefitTarget,
   streams: TargetStreams, samples: Dataset, signal?: AbortSignal): Promise<FitSums> {
@@ -485,7 +515,7 @@ async function fitSums(network: Network, layer: Layer, input: LayerInput & { tap
   let currentError = 0;
   const ownTaps = [input.tap, preact(layer.name), ...(input.block ? [input.block.shortcut] : [])];
   // Alone while the models' outputs are held (TargetStreams.prepare): all cores.
-  const own = await ModelStream.open(network, ownTaps, samples, sharedThreads(1));
+  const own = await ModelStream.open(prefixNetwork(network, layer.name), ownTaps, samples, sharedThreads(1));
   try {
     const chunk = Math.max(1, Math.min(samples.count, Math.floor(PATCH_BYTES / (4 * used * dim))));
     for (let start = 0; start < samples.count; start += chunk) {
