@@ -12,16 +12,20 @@
  *
  *   [A | c] = argmin Σ ‖A·x + c − y*‖² + λ ‖A‖²  =  (G + λI)⁻¹ C,    G = Σ x̃ x̃ᵀ,  C = Σ x̃ y*ᵀ,  x̃ = [x | 1]
  *
- * with x the layer's input patch (a conv's C_in·k_h·k_w window, a dense layer's features), summed in float64 over
- * samples and positions, and λ = ridge · tr(G) / dim; a layer with neither a bias nor a BN is fitted without c. The last layer of a residual branch is fitted to the block's
- * sum instead, less the fused shortcut's value (y* of the blocks' pre-activation sums − shortcut(x)), so it also
- * corrects what the stream brings in; a projection shortcut is fitted before its branch. A layer already at its
- * target (its squared error within rounding of zero: the fusion of a network with a permuted copy of itself) keeps
- * its weights, so fuse(A, P(A)) = P(A) stays exact. A fitted layer computes A·x + c (its BN, if any, becomes the
- * identity with shift c, so the architecture does not change).
+ * with x the layer's input patch (a conv's C_in·k_h·k_w window, a dense layer's features), and λ = ridge · tr(G) / dim;
+ * a layer with neither a bias nor a BN is fitted without c. G and C sum float32 products per sample in float64
+ * (stats/accumulators.ts CrossAccumulator: the same bits for any chunk size and thread count) over the samples and at
+ * most ROWS_PER_INPUT rows per column's worth of positions. The last layer of a residual branch is fitted to the
+ * block's sum instead, less the fused shortcut's value (y* of the blocks' pre-activation sums − shortcut(x)), so it
+ * also corrects what the stream brings in; a projection shortcut is fitted before its branch. A layer that reads the
+ * network input gets its exact fit, the average of the models' folded layers. A layer already at its target (its
+ * squared error within rounding of zero: the fusion of a network with a permuted copy of itself) keeps its weights,
+ * so fuse(A, P(A)) = P(A) stays exact. A fitted layer computes A·x + c (its BN, if any, becomes the identity with
+ * shift c, so the architecture does not change).
  *
- * Cost: the models run once over the samples with their taps; the fused network runs once per fitted layer (its
- * earlier layers change), so the work grows with depth times the forward pass (`refitWork`).
+ * Cost: the models run once over the samples with their taps (held for the next layers within the budget); the fused
+ * network runs once per fitted layer, up to that layer (its earlier layers change), so the work grows with depth
+ * times the forward pass (`refitWork`).
  */
 import type { Dataset } from '../data/dataset.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
@@ -88,8 +92,8 @@ interface LayerInput {
   tap?: Tap;
   shape: SampleShape;
   flatten?: FlattenStep;
-  /** The last layer of a residual branch: its block, and where the fused block's shortcut value is. */
-  block?: { name: string; shortcut: Tap };
+  /** The last layer of a residual branch: where the fused block's shortcut value is. */
+  block?: { shortcut: Tap };
 }
 
 const preact = (layer: string): Tap => ({ layer, point: 'preact' });
@@ -107,12 +111,13 @@ function layerInputs(network: Network): Map<string, LayerInput> {
         inputs.set(unit.name, current);
       } else {
         if (unit.shortcut) inputs.set(unit.shortcut.name, current);
-        const shortcut = unit.shortcut ? preact(unit.shortcut.name) : current.tap;
+        // An identity shortcut across a flatten has no tap of the sum's shape: that branch is fitted on its own.
+        const shortcut = unit.shortcut ? preact(unit.shortcut.name) : current.flatten ? undefined : current.tap;
         let inner = current;
         let innerShape = shape;
         unit.branch.forEach((layer, k) => {
           const last = k === unit.branch.length - 1 && shortcut !== undefined;
-          inputs.set(layer.name, last ? { ...inner, block: { name: unit.name, shortcut } } : inner);
+          inputs.set(layer.name, last ? { ...inner, block: { shortcut } } : inner);
           innerShape = layerShapes(layer, innerShape).output;
           inner = { tap: output(layer.name), shape: innerShape };
         });

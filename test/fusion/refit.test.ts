@@ -84,6 +84,19 @@ describe('layer-wise refit', () => {
   it('needs data: E_ARG for refit without samples', async () => {
     const a = buildMlp([12, 10, 8], 4, { seed: 1 });
     await expectRejects(fuse([bytesOf(a), bytesOf(a)], { refit: true }), 'E_ARG', /refit needs data/);
+    await expectRejects(fuse([bytesOf(a), bytesOf(a)], { data: randomDataset(a, 8), refitSamples: 1 }), 'E_ARG', /refitSamples/);
+  });
+
+  it('fits on its own samples (refitSamples, recorded; at most what the data has)', async () => {
+    const deep = buildMlp([12, 10, 8, 6], 4, { bias: true, seed: 6 });
+    const shallow = buildMlp([12, 10, 6], 4, { bias: true, seed: 7 });
+    const data = randomDataset(deep, 60);
+    const run = (refitSamples?: number) => fuse([bytesOf(deep), bytesOf(shallow)], { data, samples: 24, refitSamples });
+    const [fewer, all, capped] = [await run(24), await run(), await run(1000)];
+    expect(all.options.refitSamples).to.equal(600);
+    expect(Buffer.from(fewer.bytes).equals(Buffer.from(all.bytes))).to.equal(false);
+    // 600 and 1000 samples of 60: both fit on all 60 (only the recorded option differs).
+    expectSameWeights(capped.network, all.network, 0);
   });
 
   const models = ['examples/models/resnet_deep.onnx', 'examples/models/resnet_shallow.onnx'];
