@@ -10,6 +10,7 @@ import { forwardMacs, refitLayers, refitWork } from '../../lib/fusion/refit.js';
 import { validateFusion } from '../../lib/fusion/validate.js';
 import { allLayers, cloneNetwork, parameterCount } from '../../lib/ir/network.js';
 import { activationSamples } from '../../lib/fusion/collect.js';
+import { batchStatistics } from '../../lib/fusion/batch-statistics.js';
 import { expectRejects } from '../support/errors.js';
 import { buildMlp, buildResnet, bytesOf, expectSameWeights, logits, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
 
@@ -62,6 +63,22 @@ describe('layer-wise refit', () => {
       .to.deep.equal(allLayers(plain.network).map((l) => [l.op.bias !== undefined, l.batchNorm !== undefined]));
     // 256 KiB holds the models' outputs for one or two layers at a time (the default budget: all of them).
     expect(Buffer.from(tight.bytes).equals(Buffer.from(fitted.bytes))).to.equal(true);
+  });
+
+  it('leaves its BNs on the batch statistics of their inputs, so training mode starts from the same function', async () => {
+    const deep = buildResnet([3, 2], [4, 6], [2, 8, 8], 4, { seed: 21, batchNorm: true });
+    const shallow = buildResnet([2, 1], [4, 6], [2, 8, 8], 4, { seed: 22, batchNorm: true });
+    const data = randomDataset(deep, 32);
+    const fused = await fuse([bytesOf(deep), bytesOf(shallow)], { data, samples: 32 });
+    expect(fused.options.refit).to.equal(true);
+    const samples = activationSamples(data, 32, 21);
+    const batch = await batchStatistics(fused.network, samples);
+    for (const layer of allLayers(fused.network).filter((l) => l.batchNorm)) {
+      const found = batch.get(layer.name)!;
+      const scale = Math.max(...found.variance.map(Math.sqrt), 1e-6);
+      expect(maxAbsDiff(found.mean, layer.batchNorm!.mean) / scale, `${layer.name} mean`).to.be.below(1e-4);
+      expect(maxAbsDiff(found.variance, layer.batchNorm!.variance) / (scale * scale), `${layer.name} variance`).to.be.below(1e-3);
+    }
   });
 
   it('adds no bias to a layer that has neither a bias nor a BN', async () => {
