@@ -40,7 +40,7 @@ import { CrossAccumulator } from '../stats/accumulators.js';
 import { ModelStream, RUN_BYTES, defaultMemoryBytes, streamStatistics, tapShapes } from '../stats/stream.js';
 import { repairStatistics } from './repair.js';
 import { type Tap, tapKey } from './activations.js';
-import type { UnitMap } from './transport.js';
+import { type UnitMap, identityMap } from './transport.js';
 
 /** One model's share of a fused layer's target: its layer, its output map into the fused basis, its weight. */
 export interface RefitSide {
@@ -259,7 +259,7 @@ function targetValues(values: Float32Array[], sides: RefitSide[], count: number,
   sides.forEach((side, k) => {
     const v = values[k];
     const units = side.map?.rows ?? width;
-    const { row: from, col: to, value } = side.map?.nonzeros ?? identityEntries(width);
+    const { row: from, col: to, value } = (side.map ?? identityMap(width)).nonzeros;
     // A dense map (regression) is one float32 product per sample; a plan's few entries are added one by one.
     const dense = side.map && value.length > 2 * Math.max(units, width) ? Float32Array.from(side.map.data) : undefined;
     for (let n = 0; n < count; n++) {
@@ -280,10 +280,6 @@ function targetValues(values: Float32Array[], sides: RefitSide[], count: number,
   });
   if (shortcut) for (let k = 0; k < total.length; k++) total[k] -= shortcut[k];
   return Float32Array.from(total);
-}
-
-function identityEntries(n: number): UnitMap['nonzeros'] {
-  return { row: Int32Array.from({ length: n }, (_, i) => i), col: Int32Array.from({ length: n }, (_, i) => i), value: new Float64Array(n).fill(1) };
 }
 
 /** The sums a layer's fit reads: G = Σ x̃ x̃ᵀ (dim x dim), C = Σ x̃ y*ᵀ (dim x width), Σ‖y*‖². */
