@@ -27,6 +27,8 @@ export interface NativeAddon {
   claAlignSync(cost: Float64Array, m: number, n: number, s: number, f: number): { mapping: Int32Array; totalCost: number };
   /** Index of the first NaN or ±Infinity, or -1. */
   firstNonFiniteF32(values: Float32Array): number;
+  /** Conv input patches at chosen output positions (lib/solvers/linalg.ts patchRowsSync). */
+  patchRowsSync(x: Float32Array, count: number, window: Int32Array, positions: Int32Array, used: number, offset: boolean, threads: number): Float32Array;
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array | null, ldc: number, threads: number): Promise<Float32Array>;
   dgemmSync(transA: boolean, A: Float64Array, B: Float64Array, M: number, K: number, N: number, threads: number): Float64Array;
   dgemm(transA: boolean, A: Float64Array, B: Float64Array, M: number, K: number, N: number, threads: number): Promise<Float64Array>;

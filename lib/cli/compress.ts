@@ -13,6 +13,7 @@ import { type CliStreams, positiveInteger, unitInterval } from './args.js';
 import { stageReporter } from './align.js';
 import { addKdOptions, type KdFlags } from './distill.js';
 import { addTrainOptions, reportTraining, type TrainFlags, trainOptionsOf, trainReporter } from './finetune.js';
+import { addRefitOptions } from './fuse.js';
 import { checkOutputPath } from './output.js';
 
 interface CompressFlags extends TrainFlags, KdFlags {
@@ -21,6 +22,9 @@ interface CompressFlags extends TrainFlags, KdFlags {
   teacherWeight: number;
   fusionData?: string;
   samples: number;
+  /** true with --refit, false with --no-refit, undefined: fuse's default. */
+  refit?: boolean;
+  refitSamples: number;
 }
 
 function progressReporter(io: CliStreams): (progress: CompressProgress) => void {
@@ -45,7 +49,7 @@ async function run(teacher: string, student: string, flags: CompressFlags, io: C
     depth: flags.depth,
     training: flags.training,
     teacherWeight: flags.teacherWeight,
-    fusion: { samples: flags.samples },
+    fusion: { samples: flags.samples, refit: flags.refit, refitSamples: flags.refitSamples },
     ...(flags.fusionData === undefined ? {} : { fusionData: flags.fusionData }),
     onProgress: progressReporter(io),
   };
@@ -64,7 +68,7 @@ async function run(teacher: string, student: string, flags: CompressFlags, io: C
 }
 
 export function compressCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
-  return addKdOptions(addTrainOptions(new Command('compress')
+  const command = addKdOptions(addTrainOptions(new Command('compress')
     .description("Teacher-student compression: fuse a wide, deep teacher onto a narrow, shallow student's widths, " +
       'then distil or finetune the result.')
     .argument('<teacher>', 'ONNX model file of the teacher (wide and deep)')
@@ -76,7 +80,8 @@ export function compressCommand(io: CliStreams = { stdout: process.stdout, stder
     .option('--teacher-weight <w>', "the teacher's weight in the fusion average (the student gets 1 - w)",
       unitInterval, 0.5)
     .option('--fusion-data <spec>', 'activation samples for the fusion (default: --data)')
-    .option('--samples <n>', 'activation samples drawn for the fusion', positiveInteger, 200)
+    .option('--samples <n>', 'activation samples drawn for the fusion', positiveInteger, 200);
+  return addRefitOptions(command)
     .addHelpText('after', '\nData specs (--data, --eval-data, --fusion-data):\n' +
       `${DATA_SPEC_HELP.replace(/^/gm, '  ')}\n\n` +
       'Example: clafusion compress examples/models/vgg_deep.onnx examples/models/vgg_student.onnx -o small.onnx \\\n' +

@@ -183,12 +183,23 @@ async function run(command: Command, cliModels: string[], io: CliStreams): Promi
   printResult(models, flags, result, validation, totalMs, io);
 }
 
+/** --refit, --no-refit and --refit-samples (fuse, compress). */
+export function addRefitOptions(command: Command): Command {
+  return command
+    .option('--refit', 'refit every fused layer by least squares to the models\' aligned, averaged outputs on the fused '
+      + 'model\'s own inputs (default: on with --data when it is cheap, at most 1e12 estimated multiply-adds, and its '
+      + 'held unit outputs fit half of --memory; it runs each fused unit about three times); the repair then runs only '
+      + 'with --repair')
+    .option('--no-refit', 'skip the refit (the statistics repair runs instead)')
+    .option('--refit-samples <n>', 'samples the refit fits on, drawn from --data with --seed (at most all of it)', positiveInteger, 600);
+}
+
 export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: process.stderr }): Command {
-  return addAlignOptions(new Command('fuse')
+  return addRefitOptions(addAlignOptions(new Command('fuse')
     .description('Fuse two or more ONNX models (of equal or different depths) into one with CLA + layer-wise optimal transport.')
     .argument('[models...]', 'ONNX model files (at least two; or models in --config)')
     .option('-o, --output <file>', 'where to write the fused ONNX model (never one of the inputs); its recipe goes beside it')
-    .option('--config <recipe>', 'a recipe (.json, .yaml): models and any of these options; flags given here win'))
+    .option('--config <recipe>', 'a recipe (.json, .yaml): models and any of these options; flags given here win')))
     .option('--eval-data <spec>', 'labelled data for the accuracy table (inputs, fused, ensemble, vanilla average)')
     .addOption(new Option('--mode <mode>', 'OT ground cost from activations or weights (default: activations with --data)').choices(['activations', 'weights']))
     .addOption(new Option('--solver <solver>', 'OT solver').choices(['emd', 'sinkhorn']).default('emd'))
@@ -211,11 +222,6 @@ export function fuseCommand(io: CliStreams = { stdout: process.stdout, stderr: p
     .option('--unmatched-block-weight <w>', "where balancing inserted a block into one model, the averaging weight of the "
       + "other model's real block, in [0, 1], or 'weights' for the models' weights (default: 0.1 with regression maps, "
       + "'weights' otherwise)", blockWeight)
-    .option('--refit', 'refit every fused layer by least squares to the models\' aligned, averaged outputs on the fused '
-      + 'model\'s own inputs (default: on with --data when it is cheap, at most 1e12 estimated multiply-adds; it runs '
-      + 'the fused model once per layer); the repair then runs only with --repair')
-    .option('--no-refit', 'skip the refit (the statistics repair runs instead)')
-    .option('--refit-samples <n>', 'samples the refit fits on, drawn from --data with --seed (at most all of it)', positiveInteger, 600)
     .option('--repair', 'run the statistics repair after the refit too')
     .option('--no-repair', 'skip the statistics repair of the fused model (on by default with --data, off with --reference)')
     .option('--report <file>', 'also write a self-contained HTML page: alignments, transport plans, accuracy, timings')

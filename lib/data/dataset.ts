@@ -127,6 +127,8 @@ export class Dataset {
    * uint8 samples go through a 256-entry table per channel holding exactly those values.
    */
   private decode(raw: Uint8Array | Float32Array): Float32Array {
+    // (v − 0) / 1 is v itself in float32 arithmetic: stored floats without a normalisation are fed as they are.
+    if (raw instanceof Float32Array && !this.normalization) return raw;
     const { mean, std } = this.normalization ?? { mean: [0], std: [1] };
     const channels = this.channels;
     const plane = this.sampleSize / channels;

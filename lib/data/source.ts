@@ -17,27 +17,6 @@ export interface SampleSource {
   read(indices: ArrayLike<number>): Promise<Uint8Array | Float32Array>;
 }
 
-/** uint8 samples that are already in memory (IDX, CIFAR). */
-export class MemorySource implements SampleSource {
-  readonly encoding = 'u8';
-  readonly count: number;
-  constructor(
-    private readonly bytes: Uint8Array,
-    readonly sampleSize: number,
-  ) {
-    this.count = bytes.length / sampleSize;
-  }
-
-  async read(indices: ArrayLike<number>): Promise<Uint8Array> {
-    const out = new Uint8Array(indices.length * this.sampleSize);
-    for (let i = 0; i < indices.length; i++) {
-      const start = indices[i]! * this.sampleSize;
-      out.set(this.bytes.subarray(start, start + this.sampleSize), i * this.sampleSize);
-    }
-    return out;
-  }
-}
-
 /** Runs of consecutive indices, so that a contiguous batch is one read: [start, length, outputPosition]. */
 function consecutiveRuns(indices: ArrayLike<number>): Array<[number, number, number]> {
   const runs: Array<[number, number, number]> = [];
@@ -47,6 +26,28 @@ function consecutiveRuns(indices: ArrayLike<number>): Array<[number, number, num
     else runs.push([indices[i]!, 1, i]);
   }
   return runs;
+}
+
+/** Samples that are already in memory: uint8 pixels (IDX, CIFAR) or float32 values (a pass's own held outputs). */
+export class MemorySource implements SampleSource {
+  readonly encoding: SampleEncoding;
+  readonly count: number;
+  constructor(
+    private readonly values: Uint8Array | Float32Array,
+    readonly sampleSize: number,
+  ) {
+    this.encoding = values instanceof Uint8Array ? 'u8' : 'f32';
+    this.count = values.length / sampleSize;
+  }
+
+  async read(indices: ArrayLike<number>): Promise<Uint8Array | Float32Array> {
+    const size = indices.length * this.sampleSize;
+    const out = this.values instanceof Uint8Array ? new Uint8Array(size) : new Float32Array(size);
+    for (const [start, length, at] of consecutiveRuns(indices)) {
+      out.set(this.values.subarray(start * this.sampleSize, (start + length) * this.sampleSize), at * this.sampleSize);
+    }
+    return out;
+  }
 }
 
 /** A .npy array (uint8 or float32, C order) read by byte range on demand; the file is opened per read. */

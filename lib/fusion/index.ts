@@ -21,7 +21,7 @@ import { type Network, allLayers } from '../ir/network.js';
 import { type DeviceOption, useGpu } from '../solvers/device.js';
 import { balancedTapSources } from '../stats/derived.js';
 import { type Statistics, type StatisticsRequest, emptyRequest, mergeRequests } from '../stats/statistics.js';
-import { type DerivedModel, streamStatistics } from '../stats/stream.js';
+import { type DerivedModel, defaultMemoryBytes, streamStatistics } from '../stats/stream.js';
 import { balanceByAdding } from './balance/add.js';
 import { type ReluApproximation, balanceByMerging, mergeTaps } from './balance/merge.js';
 import { foldBatchNorm } from './balance/fold.js';
@@ -30,7 +30,7 @@ import { type Alignment, type ClaStatistics, type LayerCost, alignmentRequest, c
 import { activationSamples } from './collect.js';
 import { type LayerDiagnostics, type OtFuseOptions, type OtFuseResult, type OtStatistics, fusionRequest, otFuse } from './otfuse/index.js';
 import { type UnitStatistics, repairStatistics } from './repair.js';
-import { type RefitTarget, refitLayers, refitWork } from './refit.js';
+import { type RefitTarget, heldOutputBytes, refitLayers, refitWork } from './refit.js';
 import type { GroundMetric, Marginals, Solver } from './otfuse/solve.js';
 import { type MultiFusion, fuseMany } from './multi.js';
 import { type EffectiveFuseOptions, type Provenance, describeInputs, effectiveOptions, withProvenance } from './provenance.js';
@@ -42,8 +42,9 @@ const DEFAULT_RIDGE = 0.1;
 const DEFAULT_REFIT_SAMPLES = 600;
 
 /**
- * The refit runs by default up to this many estimated multiply-adds (refit.ts refitWork, 600 samples): the fixture
- * families and the bundled BN ResNet pair take 0.07-0.6e12 (5-10 s here), a resnet50 pair at 224x224 1.5e14.
+ * The refit runs by default up to this many estimated multiply-adds (refit.ts refitWork, 600 samples): the bundled
+ * pairs take 0.001-0.27e12 (the BN ResNet pair ~8 s here), a ResNet34/18 pair at 32x32 1e13, a resnet50 pair at
+ * 224x224 3e13.
  */
 const REFIT_AUTO_MACS = 1e12;
 
@@ -366,10 +367,14 @@ export class FusionContext {
     return refit ?? (this.samples !== undefined && !this.reference);
   }
 
-  /** Given `refit: true`, or by default when its estimated work is at most REFIT_AUTO_MACS. */
+  /**
+   * Given `refit: true`, or by default when its estimated work is at most REFIT_AUTO_MACS and the unit outputs it
+   * holds fit half the memory budget (else it would be E_RESOURCE).
+   */
   private runsRefit(network: Network, models: Network[], samples: Dataset): boolean {
     if (!this.refitWanted) return false;
-    return this.options.refit === true || refitWork(network, models, samples.count) <= REFIT_AUTO_MACS;
+    const held = heldOutputBytes(network, samples.count) <= (this.options.memoryBytes ?? defaultMemoryBytes()) / 2;
+    return this.options.refit === true || (held && refitWork(network, models, samples.count) <= REFIT_AUTO_MACS);
   }
 
   /** True when the OT stage reads activations: to compare units, or for the repair's statistics. */

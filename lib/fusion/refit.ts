@@ -23,19 +23,20 @@
  * so fuse(A, P(A)) = P(A) stays exact. A fitted layer computes A·x + c (its BN, if any, becomes the identity with
  * shift c, so the architecture does not change).
  *
- * Cost: the models run once over the samples with their taps (held for the next layers within the budget); the fused
- * network runs once per fitted layer, up to that layer (its earlier layers change), so the work grows with depth
- * times the forward pass (`refitWork`).
+ * Cost: the models run once over the samples with their taps (held for the next layers within the budget). The fused
+ * network's units run one at a time on the held output of the unit before (FusedInputs): once per fit in the unit and
+ * once for its own output, about three forward passes in all (`refitWork`).
  */
-import type { Dataset } from '../data/dataset.js';
+import { type Batch, Dataset } from '../data/dataset.js';
+import { MemorySource } from '../data/source.js';
 import { ClafusionError, throwIfAborted } from '../errors.js';
 import { sharedThreads } from '../eval/runner.js';
-import { type SampleShape, flattenShape, inputSampleShape, layerShapes, unitShapes } from '../graph/shapes.js';
-import type { FlattenStep, Layer, Network } from '../ir/network.js';
+import { type SampleShape, flattenShape, inputSampleShape, layerShapes, networkShapes, unitShapes } from '../graph/shapes.js';
+import type { FlattenStep, Layer, Network, Segment } from '../ir/network.js';
 import { allLayers, cloneNetwork, unitWidth } from '../ir/network.js';
-import { checkAllocation } from '../resources.js';
+import { checkAllocation, formatBytes } from '../resources.js';
 import { productF64, solveSpd } from '../solvers/dense64.js';
-import { gemmSync } from '../solvers/linalg.js';
+import { gemmSync, patchRowsSync } from '../solvers/linalg.js';
 import { CrossAccumulator } from '../stats/accumulators.js';
 import { ModelStream, RUN_BYTES, defaultMemoryBytes, streamStatistics, tapShapes } from '../stats/stream.js';
 import { repairStatistics } from './repair.js';
@@ -62,8 +63,9 @@ export interface RefitOptions {
   /** Ridge relative to the mean diagonal of G (default {@link REFIT_RIDGE}). */
   ridge?: number;
   /**
-   * Bytes the pass may use (default stream.ts defaultMemoryBytes): half of it holds the models' target outputs for
-   * the next layers, one fused run and the sums come on top.
+   * Bytes the pass may use (default stream.ts defaultMemoryBytes): half of it holds two of the fused network's unit
+   * outputs (more is E_RESOURCE, {@link heldOutputBytes}) and, in what is left of that half, the models' target
+   * outputs for the next layers; one fused run and the sums come on top.
    */
   memoryBytes?: number;
   signal?: AbortSignal;
@@ -175,42 +177,28 @@ function inputsOf(layer: Layer): number {
 /**
  * The input patches of `count` samples at their chosen output positions, channel-major as a tap's output is: per
  * sample, dim rows of `chosen(n).length` values. Row (c, i, j) holds input channel c shifted by kernel tap (i, j),
- * zeros in the padding; the last row is the 1 of the offset where the layer has one. A dense layer has one position.
+ * zeros in the padding (native: linalg.ts patchRowsSync); the last row is the 1 of the offset where the layer has
+ * one. A dense layer has one position.
  */
 function patchMatrix(values: Float32Array, count: number, input: SampleShape, layer: Layer, used: number,
   chosen: (n: number) => Int32Array): Float32Array {
   const { dim } = patchGeometry(layer, input);
   const inputs = inputsOf(layer);
-  const patches = new Float32Array(count * dim * used);
   if (layer.op.kind === 'dense') {
+    const patches = new Float32Array(count * dim);
     for (let n = 0; n < count; n++) {
       patches.set(values.subarray(n * inputs, (n + 1) * inputs), n * dim);
       if (dim > inputs) patches[n * dim + inputs] = 1;
     }
     return patches;
   }
-  const { stride: [sh, sw], dilations: [dh, dw], pads: [pt, pl] } = layer.op;
+  const { stride, dilations, pads: [pt, pl] } = layer.op;
   const [kh, kw] = layer.op.weight.shape.slice(2);
-  const [c, h, w] = input;
-  const ow = layerShapes(layer, input).preact[2];
-  for (let n = 0; n < count; n++) {
-    const at = chosen(n);
-    let row = n * dim * used;
-    for (let ch = 0; ch < c; ch++) {
-      const plane = (n * c + ch) * h * w;
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++, row += used) {
-          for (let k = 0; k < used; k++) {
-            const yy = Math.floor(at[k] / ow) * sh - pt + i * dh;
-            const xx = (at[k] % ow) * sw - pl + j * dw;
-            if (yy >= 0 && yy < h && xx >= 0 && xx < w) patches[row + k] = values[plane + yy * w + xx];
-          }
-        }
-      }
-    }
-    if (dim > inputs) patches.fill(1, row, row + used);
-  }
-  return patches;
+  const positions = new Int32Array(count * used);
+  for (let n = 0; n < count; n++) positions.set(chosen(n), n * used);
+  const window = { input: input as [number, number, number], kernel: [kh, kw] as const, stride, pads: [pt, pl] as const, dilations,
+    outputWidth: layerShapes(layer, input).preact[2] };
+  return patchRowsSync(values, count, window, positions, used, dim > inputs);
 }
 
 /**
@@ -472,69 +460,163 @@ class TargetStreams {
   }
 }
 
-/** The unit that holds `layer` (itself, or the block whose branch or shortcut it is in): segment and unit index. */
-function unitOf(network: Network, layer: string): [number, number] | undefined {
-  for (let si = 0; si < network.segments.length; si++) {
-    const ui = network.segments[si].units.findIndex((u) => u.name === layer
-      || (u.type === 'residual' && (u.branch.some((l) => l.name === layer) || u.shortcut?.name === layer)));
-    if (ui >= 0) return [si, ui];
-  }
-  return undefined;
+/** The hidden units in forward order as [segment, unit] indices; the classifier's place is their count. */
+function unitPlaces(network: Network): [number, number][] {
+  return network.segments.flatMap((segment, si) => segment.units.map((_, ui): [number, number] => [si, ui]));
+}
+
+/** Each layer's unit place (its own, or its block's for a branch or shortcut layer; the classifier's: the count). */
+function placesByLayer(network: Network, places: [number, number][]): Map<string, number> {
+  const found = new Map(places.flatMap(([si, ui], k) => {
+    const unit = network.segments[si].units[ui];
+    const layers = unit.type === 'layer' ? [unit] : [...unit.branch, ...(unit.shortcut ? [unit.shortcut] : [])];
+    return layers.map((layer): [string, number] => [layer.name, k]);
+  }));
+  found.set(network.classifier.name, places.length);
+  return found;
 }
 
 /**
- * `network` up to the unit that holds `layer`, with a one-output head of zeros (ONNX Runtime runs every node of a
- * graph whatever outputs are fetched, so a fit runs only the layers before it); the classifier's own fit: all of it.
+ * `segments` with a one-output head of zeros on their last unit (ONNX Runtime runs every node of a graph whatever
+ * outputs are fetched, so a fit's run stops at the unit it fits), reading `input` (a free batch).
  */
-function prefixNetwork(network: Network, layer: string): Network {
-  const at = unitOf(network, layer);
-  if (!at) return network;
-  const [si, ui] = at;
-  const segments = network.segments.slice(0, si + 1).map((segment, k) => (k === si ? { ...segment, units: segment.units.slice(0, ui + 1) } : segment));
-  const last = segments[si];
-  const width = unitWidth(last.units[ui]);
+function withZeroHead(network: Network, input: Network['input'], segments: Segment[]): Network {
+  const last = segments[segments.length - 1];
+  const width = unitWidth(last.units[last.units.length - 1]);
   const flatten = last.kind === 'spatial' ? { globalPool: 'avg' as const } : undefined;
   const head: Network['classifier'] = {
     type: 'layer', name: `${network.classifier.name}/refit_head`, activation: 'none',
     op: { kind: 'dense', weight: { data: new Float32Array(width), shape: [1, width] } },
   };
-  const output = { ...network.output, shape: [network.output.shape[0], 1], transform: 'none' as const };
-  return { ...network, segments, classifier: head, classifierFlatten: flatten, output };
+  const output = { ...network.output, shape: ['N', 1], transform: 'none' as const };
+  return { ...network, input, segments, classifier: head, classifierFlatten: flatten, output };
 }
 
-/** Accumulates one layer's FitSums over the samples: the fused network (as it is now) and the models, run by run. */
-async function fitSums(network: Network, layer: Layer, input: LayerInput & { tap: Tap }, target: RefitTarget,
-  streams: TargetStreams, samples: Dataset, signal?: AbortSignal): Promise<FitSums> {
+/** The unit at `place` alone (the classifier's place: the classifier), reading values of per-sample `shape`. */
+function unitNetwork(network: Network, places: [number, number][], place: number, shape: SampleShape): Network {
+  const input: Network['input'] = { name: 'refit_input', shape: ['N', ...shape], layout: shape.length === 3 ? 'NCHW' : 'NC' };
+  if (place === places.length) return { ...network, input, segments: [], output: { ...network.output, shape: ['N', ...network.output.shape.slice(1)] } };
+  const [si, ui] = places[place];
+  const { kind, flatten, units } = network.segments[si];
+  return withZeroHead(network, input, [{ kind, ...(ui === 0 && flatten ? { flatten } : {}), units: [units[ui]] }]);
+}
+
+/** What a fit runs for the fused network's values: its unit over the held values; `input`: the tap they are. */
+interface FusedSource {
+  network: Network;
+  samples: Dataset;
+  input?: Tap;
+}
+
+/** The fused network's values before the unit at `place` + 1 over every sample (place −1: the samples). */
+interface HeldOutput {
+  place: number;
+  samples: Dataset;
+}
+
+/**
+ * The fused network's values at the input of the unit being fitted. Fitting a unit changes only that unit, so once
+ * its fits are done its output over all samples is computed once, from the held output of the unit before, and the
+ * next unit's fits run that unit alone on it: the fused runs pass about (fits + 1) times through each unit instead of
+ * once through a prefix of the network per fit. Always this way, whatever the budget: ONNX Runtime's layout
+ * optimisations round a unit run alone and the same unit inside a longer graph differently (by ~1e-7), so any
+ * fallback would make the fits depend on the budget. Holding two consecutive unit outputs is the pass's memory
+ * ({@link heldOutputBytes}).
+ */
+class FusedInputs {
+  private held: HeldOutput;
+  private readonly shapes: SampleShape[];
+
+  constructor(network: Network, private readonly places: [number, number][], samples: Dataset) {
+    this.held = { place: -1, samples };
+    this.shapes = networkShapes(network).units.map((unit) => unit.output);
+  }
+
+  private outputTap(network: Network, place: number): Tap {
+    const [si, ui] = this.places[place];
+    return output(network.segments[si].units[ui].name);
+  }
+
+  /** Where the fits of the unit at `place` read the fused network's values; `reach(place)` first. */
+  source(network: Network, place: number): FusedSource {
+    const { samples } = this.held;
+    const shape = place === 0 ? [...samples.shape] : this.shapes[place - 1];
+    return { network: unitNetwork(network, this.places, place, shape), samples, ...(place > 0 ? { input: this.outputTap(network, place - 1) } : {}) };
+  }
+
+  /** Holds the output of the unit before `place` (`network` as it is now: its units before `place` fitted). */
+  async reach(network: Network, place: number, signal?: AbortSignal): Promise<void> {
+    while (this.held.place < place - 1) this.held = await this.outputOf(network, this.held.place + 1, signal);
+  }
+
+  /** The unit's output over all samples, in runs of RUN_BYTES. */
+  private async outputOf(network: Network, place: number, signal?: AbortSignal): Promise<HeldOutput> {
+    const source = this.source(network, place);
+    const tap = this.outputTap(network, place);
+    const size = this.shapes[place].reduce((a, b) => a * b, 1);
+    const count = source.samples.count;
+    const values = new Float32Array(count * size);
+    const stream = await ModelStream.open(source.network, [tap], source.samples, sharedThreads(1));
+    try {
+      const run = Math.max(1, Math.floor(RUN_BYTES / (4 * size)));
+      for (let start = 0; start < count; start += run) {
+        const end = Math.min(count, start + run);
+        values.set((await stream.run(start, end, [tap], signal)).get(tapKey(tap))!, start * size);
+      }
+    } finally {
+      await stream.close();
+    }
+    return { place, samples: Dataset.fromSource(new MemorySource(values, size), this.shapes[place], null, 'the fused unit outputs') };
+  }
+}
+
+/** Bytes the refit holds of the fused network's unit outputs at most: two consecutive ones over every sample. */
+export function heldOutputBytes(network: Network, samples: number): number {
+  const sizes = networkShapes(network).units.map(({ output: shape }) => 4 * samples * shape.reduce((a, b) => a * b, 1));
+  return sizes.reduce((most, size, k) => Math.max(most, size + (sizes[k - 1] ?? 0)), 0);
+}
+
+/**
+ * Accumulates one layer's FitSums over the samples: the fused network's values (its `source`, as it is now) and the
+ * models', run by run.
+ */
+async function fitSums(source: FusedSource, layer: Layer, input: LayerInput & { tap: Tap }, target: RefitTarget,
+  streams: TargetStreams, signal?: AbortSignal): Promise<FitSums> {
   const inputShape = input.shape;
   const features = input.flatten ? flattenShape(inputShape, input.flatten) : inputShape;
   const { positions, dim } = patchGeometry(layer, features);
   const width = layer.op.weight.shape[0];
   checkAllocation(8 * dim * (dim + width), `the refit of ${layer.name} (${dim} inputs, ${width} outputs)`, dim * (dim + width));
-  const { used, chosen } = positionChoice(positions, dim, samples.count);
+  const count = source.samples.count;
+  const { used, chosen } = positionChoice(positions, dim, count);
   const gram = new CrossAccumulator(dim, dim, used, undefined, true);
   const cross = new CrossAccumulator(dim, width, used);
   let targetSquares = 0;
   let currentError = 0;
-  const ownTaps = [input.tap, preact(layer.name), ...(input.block ? [input.block.shortcut] : [])];
+  const isInput = (tap: Tap) => source.input !== undefined && tapKey(tap) === tapKey(source.input);
+  const ownTaps = [input.tap, preact(layer.name), ...(input.block ? [input.block.shortcut] : [])].filter((tap) => !isInput(tap));
   // Alone while the models' outputs are held (TargetStreams.prepare): all cores.
-  const own = await ModelStream.open(prefixNetwork(network, layer.name), ownTaps, samples, sharedThreads(1));
+  const own = await ModelStream.open(source.network, ownTaps, source.samples, sharedThreads(1));
   try {
-    const chunk = Math.max(1, Math.min(samples.count, Math.floor(PATCH_BYTES / (4 * used * dim))));
-    for (let start = 0; start < samples.count; start += chunk) {
+    const chunk = Math.max(1, Math.min(count, Math.floor(PATCH_BYTES / (4 * used * dim))));
+    for (let start = 0; start < count; start += chunk) {
       throwIfAborted(signal);
-      const end = Math.min(samples.count, start + chunk);
-      const count = end - start;
+      const end = Math.min(count, start + chunk);
+      const n = end - start;
       const sum = input.block !== undefined;
-      const [mine, ...theirs] = await allSettled<unknown>([
+      const range = Int32Array.from({ length: n }, (_, i) => start + i);
+      const [mine, held, ...theirs] = await allSettled<unknown>([
         own.run(start, end, ownTaps, signal),
+        source.input ? source.samples.take(range) : Promise.resolve(undefined),
         ...target.sides.map((side) => streams.run(side, sum, start, end, signal)),
-      ]) as [Map<string, Float32Array>, ...Float32Array[]];
-      const pick = (n: number) => chosen(start + n);
-      const select = (v: Float32Array, channels: number) => atPositions(v, count, channels, positions, used, pick);
-      const patches = patchMatrix(flattened(mine.get(tapKey(input.tap))!, count, inputShape, input.flatten), count, features, layer, used, pick);
-      const shortcut = input.block ? select(mine.get(tapKey(input.block.shortcut))!, width) : undefined;
+      ]) as [Map<string, Float32Array>, Batch | undefined, ...Float32Array[]];
+      const valueOf = (tap: Tap) => (isInput(tap) ? held!.data : mine.get(tapKey(tap))!);
+      const pick = (k: number) => chosen(start + k);
+      const select = (v: Float32Array, channels: number) => atPositions(v, n, channels, positions, used, pick);
+      const patches = patchMatrix(flattened(valueOf(input.tap), n, inputShape, input.flatten), n, features, layer, used, pick);
+      const shortcut = input.block ? select(valueOf(input.block.shortcut), width) : undefined;
       const sideValues = theirs.map((v, k) => select(v, target.sides[k].map?.rows ?? width));
-      const ys = targetValues(sideValues, target.sides, count, used, width, shortcut);
+      const ys = targetValues(sideValues, target.sides, n, used, width, shortcut);
       await gram.add([patches], [patches]);
       await cross.add([patches], [ys]);
       const current = select(mine.get(tapKey(preact(layer.name)))!, width);
@@ -546,8 +628,7 @@ async function fitSums(network: Network, layer: Layer, input: LayerInput & { tap
   } finally {
     await own.close();
   }
-  const sums = { dim, gram: gram.moments, cross: cross.moments, targetSquares, currentError };
-  return sums;
+  return { dim, gram: gram.moments, cross: cross.moments, targetSquares, currentError };
 }
 
 /** Each layer of `network` with its patch geometry (rows per sample, columns with the 1). */
@@ -565,14 +646,19 @@ export function forwardMacs(network: Network): number {
 }
 
 /**
- * Estimated multiply-adds of {@link refitLayers} on `samples` samples: one pass of the models; per fitted layer,
- * one forward pass of the fused network and the sums over its patch rows (dim · (dim + width) per row).
+ * Estimated multiply-adds of {@link refitLayers} on `samples` samples: one pass of the models; per fitted layer, one
+ * pass through its unit (FusedInputs: the unit alone on the held output of the one before) and the sums over its
+ * patch rows (dim · (dim + width) per row); one more pass through every hidden unit for the output the next one reads.
  */
 export function refitWork(network: Network, models: Network[], samples: number): number {
-  const forward = forwardMacs(network);
-  let work = samples * models.reduce((n, m) => n + forwardMacs(m), 0);
-  for (const { layer, input, positions, dim } of layerGeometries(network)) {
-    if (input.tap) work += samples * (forward + positions * dim * (dim + layer.op.weight.shape[0]));
+  const geometries = layerGeometries(network);
+  const places = unitPlaces(network);
+  const unitMacs = new Array<number>(places.length + 1).fill(0);
+  const byLayer = placesByLayer(network, places);
+  for (const { layer, positions } of geometries) unitMacs[byLayer.get(layer.name)!] += positions * inputsOf(layer) * layer.op.weight.shape[0];
+  let work = samples * (models.reduce((n, m) => n + forwardMacs(m), 0) + unitMacs.slice(0, places.length).reduce((a, b) => a + b, 0));
+  for (const { layer, input, positions, dim } of geometries) {
+    if (input.tap) work += samples * (unitMacs[byLayer.get(layer.name)!] + positions * dim * (dim + layer.op.weight.shape[0]));
   }
   return work;
 }
@@ -593,8 +679,17 @@ export async function refitLayers(fused: Network, models: Network[], targets: Re
   const fits = [...inputs].filter(([name]) => byLayer.has(name));
   const fitTaps: FitTaps[] = fits.map(([name, input]) => ({ target: byLayer.get(name)!, sum: input.block !== undefined }));
   const modelLayers = models.map((model) => new Map(allLayers(model).map((l) => [l.name, l])));
-  const holdBytes = (options.memoryBytes ?? defaultMemoryBytes()) / 2;
-  const streams = await TargetStreams.open(models, targets, samples, sharedThreads(models.length), holdBytes);
+  const memoryBytes = options.memoryBytes ?? defaultMemoryBytes();
+  const held = heldOutputBytes(network, samples.count);
+  if (held > memoryBytes / 2) {
+    throw new ClafusionError('E_RESOURCE', `the refit holds ${formatBytes(held)} of the fused network's unit outputs ` +
+      `(two consecutive units over ${samples.count} samples), more than half the memory budget of ${formatBytes(memoryBytes)}; ` +
+      'raise --memory (memoryBytes), lower --refit-samples (refitSamples) or turn the refit off (--no-refit)');
+  }
+  const places = unitPlaces(network);
+  const placeOf = placesByLayer(network, places);
+  const fusedInputs = new FusedInputs(network, places, samples);
+  const streams = await TargetStreams.open(models, targets, samples, sharedThreads(models.length), memoryBytes / 2 - held);
   const fitted: Layer[] = [];
   try {
     for (let k = 0; k < fits.length; k++) {
@@ -610,8 +705,11 @@ export async function refitLayers(fused: Network, models: Network[], targets: Re
           fitted.push(layer);
         }
       } else {
+        const place = placeOf.get(name)!;
+        await fusedInputs.reach(network, place, options.signal);
         await streams.prepare(fitTaps, k, options.signal);
-        const sums = await fitSums(network, layer, { ...input, tap: input.tap }, target, streams, samples, options.signal);
+        const source = fusedInputs.source(network, place);
+        const sums = await fitSums(source, layer, { ...input, tap: input.tap }, target, streams, options.signal);
         streams.release(fitTaps[k]);
         if (sums.currentError > AT_TARGET * sums.targetSquares) {
           assignFit(layer, solveFit(sums, inputsOf(layer), width, ridge), sums.dim);
@@ -623,12 +721,14 @@ export async function refitLayers(fused: Network, models: Network[], targets: Re
   } finally {
     await streams.close();
   }
-  const batchNorms = fitted.filter((layer) => layer.batchNorm !== undefined);
-  return batchNorms.length > 0 ? withBatchStatistics(network, batchNorms, samples, options) : network;
+  // Every BN, not just the fitted ones: the pass normalises all of them with batch statistics, so a kept layer's
+  // inference BN would change what reaches the fitted ones after it.
+  const batchNorms = allLayers(network).filter((layer) => layer.batchNorm !== undefined && layer !== network.classifier);
+  return fitted.some((layer) => layer.batchNorm !== undefined) ? withBatchStatistics(network, batchNorms, samples, options) : network;
 }
 
 /**
- * `network` with the BNs of `layers` (fitted, so their BNs are the identity with a shift) re-expressed on the batch
+ * `network` with the BNs of `layers` (the fitted ones are the identity with a shift) re-expressed on the batch
  * statistics of their inputs, the function unchanged: each becomes γ (z − μ_z) / σ_z + β with μ_z, σ_z what reaches
  * it over the samples (the repair pass, with each layer's own output mean and spread as its target). Training mode
  * normalises with batch statistics: with the identity BN, finetuning would start from another function (measured on

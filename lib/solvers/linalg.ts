@@ -264,3 +264,33 @@ export async function ckaCostMatrix(deepGrams: Float64Array[], shallowGrams: Flo
 export function ckaCostMatrixSync(deepGrams: Float64Array[], shallowGrams: Float64Array[], n: number, options: CkaOptions = {}): Float64Array {
   return native().ckaCostMatrixSync(...costArgs(deepGrams, shallowGrams, n, options));
 }
+
+/** A convolution's window over C x H x W maps (ONNX Conv attributes) and its output width. */
+export interface PatchWindow {
+  input: readonly [number, number, number];
+  kernel: readonly [number, number];
+  stride: readonly [number, number];
+  /** Top and left padding. */
+  pads: readonly [number, number];
+  dilations: readonly [number, number];
+  outputWidth: number;
+}
+
+/**
+ * The input patches of `count` samples (count x C x H x W) at chosen output positions (`positions`: count x used,
+ * p = oy · outputWidth + ox): per sample, C·kh·kw rows of `used` values, row (c, i, j) holding
+ * x[c][oy·sh − pt + i·dh][ox·sw − pl + j·dw] (0 in the padding), then a row of 1s when `offset`. Copies only: the same
+ * bits for any thread count. On the calling thread (memory-bound).
+ */
+export function patchRowsSync(values: Float32Array, count: number, window: PatchWindow, positions: Int32Array, used: number,
+  offset: boolean, options: ThreadsOption = {}): Float32Array {
+  const [c, h, w] = window.input;
+  for (const [value, name] of [[count, 'count'], [c, 'channels'], [h, 'height'], [w, 'width'], [used, 'used'],
+    [window.kernel[0], 'kernel height'], [window.kernel[1], 'kernel width'], [window.outputWidth, 'output width']] as const) checkDim(value, name);
+  checkFloat32(values, count * c * h * w, 'values');
+  requireArg(positions instanceof Int32Array && positions.length === count * used, `positions must be an Int32Array of count x used = ${count * used} entries`);
+  const rows = c * window.kernel[0] * window.kernel[1] + (offset ? 1 : 0);
+  checkAllocation(4 * count * rows * used, `patchRows: the ${count} x ${rows} x ${used} float32 patches`, count * rows * used);
+  const geometry = Int32Array.of(c, h, w, ...window.kernel, ...window.stride, ...window.pads, ...window.dilations, window.outputWidth);
+  return native().patchRowsSync(values, count, geometry, positions, used, offset, threadsOf(options));
+}

@@ -12,6 +12,7 @@
 #include "core/distance.hpp"
 #include "core/finite.hpp"
 #include "core/gemm.hpp"
+#include "core/patches.hpp"
 
 namespace clf::addon {
 
@@ -194,10 +195,37 @@ Napi::Value firstNonFiniteBinding(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), index == values.length ? -1.0 : static_cast<double>(index));
 }
 
+// patchRows(x: Float32Array, count, window: Int32Array [c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, wo],
+//   positions: Int32Array (count x used), used, offset, threads) -> Float32Array (count x rows x used). Memory-bound:
+//   sync only.
+Napi::Value patchRowsBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Span<float> x = typedSpan<float>(info[0], "x");
+  size_t count = sizeArg(info, 1, "count");
+  Span<int32_t> w = typedSpan<int32_t>(info[2], "window");
+  requireLength(env, w.length, 12, "window");
+  const PatchWindow window{w.data[0], w.data[1], w.data[2], w.data[3], w.data[4], w.data[5], w.data[6], w.data[7], w.data[8], w.data[9], w.data[10], w.data[11]};
+  if (window.c <= 0 || window.h <= 0 || window.w <= 0 || window.kh <= 0 || window.kw <= 0 || window.wo <= 0) {
+    throw codedError(env, "E_ARG", "window sizes must be positive");
+  }
+  Span<int32_t> positions = typedSpan<int32_t>(info[3], "positions");
+  size_t used = sizeArg(info, 4, "used");
+  bool offset = info[5].ToBoolean().Value();
+  int threads = static_cast<int>(info[6].As<Napi::Number>().Int32Value());
+  const size_t plane = checkedProduct(env, static_cast<size_t>(window.h), static_cast<size_t>(window.w), "h x w");
+  requireLength(env, x.length, checkedProduct(env, count, checkedProduct(env, static_cast<size_t>(window.c), plane, "c x h x w"), "count x c x h x w"), "x");
+  requireLength(env, positions.length, checkedProduct(env, count, used, "count x used"), "positions");
+  const size_t rows = static_cast<size_t>(window.c) * window.kh * window.kw + (offset ? 1 : 0);
+  auto out = newTyped<float>(env, checkedProduct(env, count, checkedProduct(env, rows, used, "rows x used"), "count x rows x used"));
+  patchRows(x.data, count, window, positions.data, used, offset, out.Data(), threads);
+  return out;
+}
+
 }  // namespace
 
 void registerLinalg(Napi::Env env, Napi::Object exports) {
   exportGuarded<firstNonFiniteBinding>(env, exports, "firstNonFiniteF32");
+  exportGuarded<patchRowsBinding>(env, exports, "patchRowsSync");
   exportTwins<sgemmBinding>(env, exports, "sgemm");
   exportTwins<dgemmBinding>(env, exports, "dgemm");
   exportTwins<solveSpdBinding>(env, exports, "solveSpd");

@@ -86,6 +86,7 @@ function badCalls(network: api.Network, dataset: api.Dataset, out: string): Reco
     pairwiseDistances: [() => api.pairwiseDistances(f32(4), 2, f32(4), 2, 2, { metric: 'bogus' as never })],
     pairwiseDistancesSync: [() => api.pairwiseDistancesSync(f32(4), 2, f32(4), 2, 2, { device: 'tpu' as never })],
     parameterCount: [() => api.parameterCount({} as api.Network)],
+    patchRowsSync: [() => api.patchRowsSync(f32(4), 1, { input: [1, 2, 2], kernel: [1, 1], stride: [1, 1], pads: [0, 0], dilations: [1, 1], outputWidth: 2 }, new Int32Array(3), 2, false)],
     parseDataSpec: [() => api.parseDataSpec(''), () => api.parseDataSpec('idx:a,b,c')],
     parseSchedule: [() => api.parseSchedule('bogus:1'), () => api.parseSchedule('')],
     planInput: [() => api.planInput({ inputs: [], name: 'm', metadata: {} } as never, 'd', [1, 28, 28])],

@@ -116,6 +116,16 @@ describe('compress: teacher-student fusion', function () {
       expect(shapesOf(readNetwork(readFileSync(output)))).to.deep.equal(shapesOf(readNetwork(`${models}mlp_student.onnx`)));
     });
 
+    it('passes --no-refit to the fusion: the repair then adds a bias to each of the bias-free student convs', async () => {
+      const output = join(dir, 'repaired.onnx');
+      const { stdout, error } = await runCommand(compressCommand, [`${models}vgg_deep.onnx`, `${models}vgg_student.onnx`, '-o', output,
+        '--data', TRAIN_1K, '--depth', 'student', '--epochs', '1', '--samples', '100', '--no-refit', '--json']);
+      expect(error).to.equal(null);
+      const { cost } = JSON.parse(stdout) as { cost: { result: { parameters: number; widths: number[] }; student: { parameters: number } } };
+      const convChannels = cost.result.widths.reduce((a, b) => a + b, 0);
+      expect(cost.result.parameters).to.equal(cost.student.parameters + convChannels);
+    });
+
     it('prints help, and writes nothing on bad input', async () => {
       const help = await runCommand(compressCommand, ['--help']);
       expect(help.stdout).to.match(/<teacher>/).and.to.match(/--depth/).and.to.match(/--training/);

@@ -22,6 +22,16 @@ const fashion = { 'clafusion.input_mean': '0.286', 'clafusion.input_std': '0.353
 const other = { 'clafusion.input_mean': '0.5', 'clafusion.input_std': '0.25' };
 
 describe('input normalisation', () => {
+  it('float32 samples in memory are fed as stored without a normalisation, normalised with one', async () => {
+    const values = Float32Array.from([0.5, -1.25, 3, 1e-30, -0, 7]);
+    const floats = Dataset.fromSource(new MemorySource(values, 2), [1, 1, 2], null, 'floats');
+    const taken = await floats.take([2, 0, 1]);
+    expect([...taken.data]).to.deep.equal([-0, 7, 0.5, -1.25, 3, 1e-30].map(Math.fround));
+    expect(Object.is(taken.data[0], -0)).to.equal(true);
+    const scaled = await floats.withNormalization({ mean: [1], std: [2] }).take([0]);
+    expect([...scaled.data]).to.deep.equal([-0.25, -1.125]);
+  });
+
   it('presets are the published statistics, and explicit values pass through', () => {
     expect(resolveNormalization('fashion-mnist')).to.deep.equal({ mean: [0.286], std: [0.353] });
     expect(resolveNormalization('mnist')).to.deep.equal({ mean: [0.1307], std: [0.3081] });

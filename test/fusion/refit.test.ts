@@ -6,13 +6,13 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { fuse } from '../../lib/fusion/index.js';
-import { forwardMacs, refitLayers, refitWork } from '../../lib/fusion/refit.js';
+import { forwardMacs, heldOutputBytes, refitLayers, refitWork } from '../../lib/fusion/refit.js';
 import { validateFusion } from '../../lib/fusion/validate.js';
 import { allLayers, cloneNetwork, parameterCount } from '../../lib/ir/network.js';
 import { activationSamples } from '../../lib/fusion/collect.js';
 import { batchStatistics } from '../../lib/fusion/batch-statistics.js';
 import { expectRejects } from '../support/errors.js';
-import { buildMlp, buildResnet, bytesOf, expectSameWeights, logits, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
+import { buildMlp, buildResnet, bytesOf, expectSameWeights, forward, logits, maxAbsDiff, permuteNetwork, randomDataset, rng } from './helpers.js';
 
 /** The targets of a "fusion" of `model` with itself at weight 1: every layer's target is the model's own. */
 function selfTargets(model: ReturnType<typeof buildMlp>) {
@@ -34,8 +34,9 @@ describe('layer-wise refit', () => {
     // A linear least-squares fit of a layer whose inputs are the model's own recovers its weights up to the ridge.
     expect(after).to.be.below(1e-3);
     expect(maxAbsDiff(allLayers(fitted)[1].op.weight.data, allLayers(model)[1].op.weight.data)).to.be.below(1e-3);
-    // A budget that holds none of the model's outputs: every layer runs the model over its own chunks; same bits.
-    const unheld = await refitLayers(perturbed, [model], selfTargets(model), samples, { ridge: 1e-9, memoryBytes: 1 });
+    // 60 KiB: half of it holds two unit outputs (28.8 KB) and none of the model's target outputs, so every layer runs
+    // the model over its own chunks; the same bits.
+    const unheld = await refitLayers(perturbed, [model], selfTargets(model), samples, { ridge: 1e-9, memoryBytes: 60 * 1024 });
     expectSameWeights(unheld, fitted, 0);
   });
 
@@ -89,12 +90,35 @@ describe('layer-wise refit', () => {
     expect(allLayers(fused.network).every((l) => l.op.bias === undefined)).to.equal(true);
   });
 
-  it('estimates its work from the layers: the models once, the fused network once per layer that reads a tap', () => {
+  it('restores a perturbed BN ResNet unit by unit, keeping the function of a kept BN, and needs room for two unit outputs (E_RESOURCE)', async () => {
+    const model = buildResnet([2, 2], [4, 6], [2, 8, 8], 4, { seed: 41, batchNorm: true });
+    const perturbed = cloneNetwork(model);
+    const random = rng(9);
+    for (const layer of allLayers(perturbed).slice(1)) {
+      layer.op.weight = { ...layer.op.weight, data: layer.op.weight.data.map((v) => v * (1 + 0.2 * (random() - 0.5))) };
+    }
+    const samples = activationSamples(randomDataset(model, 64, 4), 64, 2);
+    // The stem keeps its weights (it reads the input, at its exact target) and its BN, which the BN pass re-expresses
+    // too: left alone, its inference BN would change what the fitted layers after it see in that pass.
+    const fitted = await refitLayers(perturbed, [model], selfTargets(model), samples, { ridge: 1e-9 });
+    const onSamples = async (network: typeof model) => {
+      const batch = await samples.take(Int32Array.from({ length: samples.count }, (_, i) => i));
+      return forward(network, { data: Float64Array.from(batch.data), shape: batch.shape }).data;
+    };
+    const [want, before, after] = [await onSamples(model), await onSamples(perturbed), await onSamples(fitted)];
+    expect(maxAbsDiff(after, want)).to.be.below(0.1 * maxAbsDiff(before, want));
+    // Two unit outputs of the first stage: 2 x 4 x 8 x 8 floats x 64 samples = 128 KiB, more than half of 128 KiB.
+    expect(heldOutputBytes(fitted, 64)).to.equal(2 * 4 * 64 * 4 * 64);
+    await expectRejects(refitLayers(perturbed, [model], selfTargets(model), samples, { memoryBytes: 128 * 1024 }), 'E_RESOURCE', /unit outputs/);
+  });
+
+  it('estimates its work from the layers: the models once, each unit once per fit in it and once for its output', () => {
     const mlp = buildMlp([12, 10, 8], 4, { bias: true, seed: 1 });
     // Forward: 12·10 + 10·8 + 8·4 multiply-adds per sample.
     expect(forwardMacs(mlp)).to.equal(120 + 80 + 32);
-    // Two layers read taps (dims 11 and 9 with the bias column, widths 8 and 4): per sample the forward pass and d·(d + w).
-    const perSample = 232 + (232 + 11 * 19) + (232 + 9 * 13);
+    // Two layers read taps (dims 11 and 9 with the bias column, widths 8 and 4): per sample their unit's pass and
+    // d·(d + w); the hidden units' outputs once (120 + 80).
+    const perSample = 232 + (80 + 11 * 19) + (32 + 9 * 13) + (120 + 80);
     expect(refitWork(mlp, [mlp], 10)).to.equal(10 * perSample);
   });
 

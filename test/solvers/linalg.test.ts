@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
 import {
   centeredGramSync, ckaCostMatrix, ckaCostMatrixSync, gemm, gemmSync, gram, gramSync, linearCka, linearCkaSync,
-  pairwiseDistances, pairwiseDistancesSync, type DistanceMetric, type GemmOptions,
+  pairwiseDistances, pairwiseDistancesSync, patchRowsSync, type DistanceMetric, type GemmOptions, type PatchWindow,
 } from '../../lib/solvers/linalg.js';
 import { native } from '../../lib/native.js';
 import { rng } from '../support/random.js';
@@ -435,5 +435,55 @@ describe('linalg native layer (below the TypeScript checks)', () => {
     expect(rejected).to.have.property('code', 'E_ARG');
     const debiased = await native().linearCka(new Float32Array(3), new Float32Array(3), 3, 1, 1, true, 1).then(() => null, (err: unknown) => err);
     expect(debiased).to.have.property('code', 'E_ARG');
+  });
+});
+
+describe('patchRowsSync (conv input patches at chosen positions)', () => {
+  // 3 channels of 7 x 6, a 3 x 2 kernel with stride (2, 1), padding (1, 0) and dilation (1, 2): output 4 x 4.
+  const window: PatchWindow = { input: [3, 7, 6], kernel: [3, 2], stride: [2, 1], pads: [1, 0], dilations: [1, 2], outputWidth: 4 };
+  const count = 2;
+  const used = 5;
+  const x = randomF32(3, count * 3 * 7 * 6);
+  const positions = Int32Array.from({ length: count * used }, (_, k) => (k * 7 + 3) % 16);
+
+  /** The definition, one value at a time. */
+  function naivePatches(offset: boolean): Float32Array {
+    const rows = 3 * 3 * 2 + (offset ? 1 : 0);
+    const out = new Float32Array(count * rows * used);
+    for (let n = 0; n < count; n++) {
+      for (let k = 0; k < used; k++) {
+        const p = positions[n * used + k];
+        const [oy, ox] = [Math.floor(p / 4), p % 4];
+        for (let c = 0; c < 3; c++) {
+          for (let i = 0; i < 3; i++) {
+            for (let j = 0; j < 2; j++) {
+              const [yy, xx] = [oy * 2 - 1 + i, ox - 0 + 2 * j];
+              const inside = yy >= 0 && yy < 7 && xx >= 0 && xx < 6;
+              out[(n * rows + (c * 3 + i) * 2 + j) * used + k] = inside ? x[((n * 3 + c) * 7 + yy) * 6 + xx] : 0;
+            }
+          }
+        }
+        if (offset) out[(n * rows + rows - 1) * used + k] = 1;
+      }
+    }
+    return out;
+  }
+
+  it('copies the window of every chosen position (zeros in the padding, a row of 1s for the offset)', () => {
+    for (const offset of [false, true]) {
+      expect(bitwiseEqual(patchRowsSync(x, count, window, positions, used, offset), naivePatches(offset)), `offset ${offset}`).to.equal(true);
+    }
+  });
+
+  it('gives the same bits on one thread and on all', () => {
+    expect(bitwiseEqual(patchRowsSync(x, count, window, positions, used, true, { threads: 1 }),
+      patchRowsSync(x, count, window, positions, used, true))).to.equal(true);
+  });
+
+  it('refuses inputs that do not match the window (E_ARG)', () => {
+    expectCode(() => patchRowsSync(x.subarray(1), count, window, positions, used, false));
+    expectCode(() => patchRowsSync(x, count, window, positions.subarray(1), used, false));
+    expectCode(() => patchRowsSync(x, count, { ...window, kernel: [0, 2] }, positions, used, false));
+    expectCode(() => native().patchRowsSync(x, count, new Int32Array(11), positions, used, false, 1));
   });
 });

@@ -38,7 +38,7 @@ class WatchedSource implements SampleSource {
     this.inner = new MemorySource(pixels, 28 * 28);
   }
 
-  async read(indices: ArrayLike<number>): Promise<Uint8Array> {
+  async read(indices: ArrayLike<number>): Promise<Uint8Array | Float32Array> {
     this.onRead(++this.reads);
     return this.inner.read(indices);
   }
